@@ -16,6 +16,10 @@ from gridopt._errors import (
     RepairWarning,
     SolverError,
 )
+from gridopt import datasets
+from gridopt.households import estimate_households
+from gridopt.io import read_buildings, read_streets
+from gridopt.synthetic import synthetic_city
 
 try:
     __version__ = version("gridopt")
@@ -23,6 +27,11 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "datasets",
+    "estimate_households",
+    "read_buildings",
+    "read_streets",
+    "synthetic_city",
     "GridoptError",
     "GridoptWarning",
     "InfeasibleError",
