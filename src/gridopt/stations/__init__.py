@@ -1,0 +1,7 @@
+"""Service-station placement: the matrix-level p-median solver and the station planner."""
+
+from __future__ import annotations
+
+from gridopt.stations._pmedian import PMedianResult, solve_p_median
+
+__all__ = ["PMedianResult", "solve_p_median"]

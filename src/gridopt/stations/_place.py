@@ -1,0 +1,1094 @@
+"""City-level station placement: :func:`place_stations` and :class:`StationPlan`.
+
+The flow: validate buildings and candidate sites -> walking network ->
+sparse walking distances (households' buildings x sites, within the walk
+limit) -> choose sites (p-median, set covering or maximal covering) ->
+assign every household's building to one open station within its floor-area
+capacity (single source) -> metrics and reports.
+
+Households that cannot be served as the rules ask are never dropped: a
+building with no candidate within ``max_walk_m`` is assigned to its nearest
+reachable station and listed in :attr:`StationPlan.uncovered`; households for
+which no station has room are marked unserved and counted in
+:attr:`StationPlan.shortfall`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from gridopt._errors import InfeasibleError, InputError, RepairWarning
+from gridopt.network import WalkDistances, walk_network, walking_distances
+
+__all__ = ["OBJECTIVES", "StationPlan", "place_stations"]
+
+log = logging.getLogger("gridopt")
+
+#: The three placement models.
+OBJECTIVES = ("median", "cover", "max_cover")
+
+# Households with no site within the walk limit keep this many nearest sites
+# (by unlimited walking distance) as allowed choices.
+_K_BEYOND = 5
+# Extra stations tried, one at a time, when the automatic p-median count
+# leaves the capacities infeasible; then the rest is marked unserved.
+_EXTRA_P_TRIES = 3
+# Above this many (building, site) pairs within the limit, the covering model
+# drops the per-pair assignment variables (capacity checked only in total).
+_MAX_CAPACITATED_PAIRS = 200_000
+
+
+@dataclass(frozen=True, eq=False)
+class StationPlan:
+    """Where the stations go and who walks to which.
+
+    Attributes
+    ----------
+    stations
+        GeoDataFrame of the open stations indexed by ``site``: ``site``,
+        ``floor_area_m2``, ``capacity_households``, ``households_served``,
+        ``buildings_served``, ``utilisation`` (served / capacity),
+        ``mean_walk_m`` (household-weighted), ``max_walk_m``, ``existing``,
+        ``geometry`` (the candidate's).
+    allocation
+        GeoDataFrame indexed like the buildings: ``households``, ``station``
+        (site id; ``None`` for unserved or household-less buildings with no
+        station in reach), ``walk_m``, ``within_limit``, ``distance_method``
+        (``network``, ``straight_line``, ``unserved`` or ``no_households``),
+        ``geometry``. Its households sum to the input's.
+    metrics
+        Household-weighted ``mean_walk_m``, ``p90_walk_m``, ``max_walk_m``;
+        ``share_within_5min`` / ``10min`` / ``15min`` (of all households, at
+        ``walk_speed_m_per_min``); ``households_beyond_max_walk``,
+        ``households_unserved``, counts of stations and candidates, the
+        distance method and the network's pieces.
+    uncovered
+        GeoDataFrame of the buildings with households that are beyond
+        ``max_walk_m`` of their station or unserved: ``households``,
+        ``station``, ``walk_m``, ``reason``, ``geometry``.
+    shortfall
+        Capacity figures: ``demand_households``, ``capacity_households``,
+        ``shortfall_households``, ``shortfall_m2`` (floor area missing at
+        ``m2_per_100_households``) and ``households_unserved``. All zero when
+        capacity suffices.
+    status
+        ``"optimal"``, ``"feasible"``, ``"time_limit"`` of the placement model.
+    objective
+        ``"median"``: household-weighted walking metres (plus the unserved
+        penalty per unserved household, see ``metrics``); ``"cover"``: the
+        number of stations; ``"max_cover"``: households within ``max_walk_m``.
+    bound
+        A proven bound on ``objective`` (lower for median/cover, upper for
+        max_cover).
+    runtime_s
+        Wall seconds of :func:`place_stations`.
+    objective_kind
+        Which model ran (``"median"``, ``"cover"`` or ``"max_cover"``).
+    """
+
+    stations: gpd.GeoDataFrame
+    allocation: gpd.GeoDataFrame
+    metrics: dict[str, Any]
+    uncovered: gpd.GeoDataFrame
+    shortfall: dict[str, float]
+    status: str
+    objective: float
+    bound: float
+    runtime_s: float
+    objective_kind: str = "median"
+    distances: WalkDistances | None = field(default=None, repr=False)
+
+    @property
+    def gap(self) -> float:
+        """Relative gap between ``objective`` and ``bound`` (0 when proven optimal)."""
+        if not (math.isfinite(self.objective) and math.isfinite(self.bound)):
+            return math.inf
+        if self.objective == self.bound:
+            return 0.0
+        return abs(self.objective - self.bound) / max(abs(self.objective), 1e-12)
+
+    def summary(self) -> str:
+        """A short account for people: stations, walking, coverage, shortfalls."""
+        m = self.metrics
+        lines = [
+            f"stations ({self.objective_kind}): {len(self.stations)} open of "
+            f"{m['n_candidates']} candidates ({m['n_existing']} existing), status {self.status}, "
+            f"objective {self.objective:.6g}, bound {self.bound:.6g} (gap {100 * self.gap:.2f}%), "
+            f"{self.runtime_s:.1f} s",
+            f"households {m['households']}: mean walk {m['mean_walk_m']:.0f} m, "
+            f"p90 {m['p90_walk_m']:.0f} m, max {m['max_walk_m']:.0f} m; within 5/10/15 min "
+            f"({m['walk_speed_m_per_min']:g} m/min): {100 * m['share_within_5min']:.1f}% / "
+            f"{100 * m['share_within_10min']:.1f}% / {100 * m['share_within_15min']:.1f}%",
+            f"distances: {m['distance_method']}"
+            + (
+                f"; network in {m['network_pieces']} piece(s), {m['households_off_main_network']} "
+                "households on smaller pieces or off it (straight-line fallback)"
+                if m["network_pieces"]
+                else ""
+            ),
+        ]
+        if m["households_beyond_max_walk"]:
+            lines.append(
+                f"{m['households_beyond_max_walk']} households in {len(self.uncovered)} "
+                f"buildings are beyond {m['max_walk_limit_m']:g} m or unserved (see .uncovered)"
+            )
+        if self.shortfall["households_unserved"] or self.shortfall["shortfall_households"]:
+            lines.append(
+                f"capacity shortfall: {self.shortfall['shortfall_households']:.0f} households "
+                f"({self.shortfall['shortfall_m2']:.0f} m2 of station floor area); "
+                f"{self.shortfall['households_unserved']:.0f} households unserved"
+            )
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------
+
+
+def place_stations(
+    buildings: gpd.GeoDataFrame,
+    *,
+    candidates: gpd.GeoDataFrame | None = None,
+    streets: gpd.GeoDataFrame | nx.Graph | str | None = None,
+    n_stations: int | None = None,
+    max_walk_m: float = 1000.0,
+    m2_per_100_households: float = 30.0,
+    existing: gpd.GeoDataFrame | None = None,
+    objective: str = "median",
+    seed: int = 0,
+    time_limit_s: float = 60.0,
+    households: str = "households",
+    walk_speed_m_per_min: float = 75.0,
+    detour_factor: float = 1.3,
+    max_snap_m: float = 250.0,
+) -> StationPlan:
+    """Place party-and-mass service stations within walking distance of every household.
+
+    Parameters
+    ----------
+    buildings
+        Buildings in a metric CRS with a ``households`` column (as
+        :func:`gridopt.read_buildings` returns). Polygons or points.
+    candidates
+        Possible station sites: points or polygons with ``floor_area_m2``
+        (or ``capacity_households``). Default: the buildings whose
+        ``station_candidate`` is true (public, office, commercial and
+        community buildings). Vacant plots are not in building data: pass
+        them here with the floor area a station there would have.
+    streets
+        Street lines (GeoDataFrame or file, see :func:`gridopt.walk_network`)
+        or a ready walking network (:class:`networkx.Graph`). ``None``
+        measures straight lines times ``detour_factor`` and says so in
+        ``metrics["distance_method"]``.
+    n_stations
+        Number of stations (existing ones included). ``None``: for
+        ``"median"``, the fewest that put every household that can be reached
+        within ``max_walk_m`` and whose capacities add up to the demand.
+        Required for ``"max_cover"``; ignored by ``"cover"``.
+    max_walk_m
+        Walking limit in metres (the 15-minute life circle: about 1,000 m).
+    m2_per_100_households
+        Station floor area needed per 100 households served (30 m²);
+        capacity of a site in households = floor_area_m2 / this * 100.
+    existing
+        Stations that exist and stay open (points or polygons with
+        ``floor_area_m2`` or ``capacity_households``).
+    objective
+        ``"median"`` (least household-weighted walking), ``"cover"`` (fewest
+        stations putting every household within ``max_walk_m``) or
+        ``"max_cover"`` (most households within ``max_walk_m`` with
+        ``n_stations`` stations).
+    seed
+        Seed of the solvers' randomised parts.
+    time_limit_s
+        Total wall-clock budget of the optimisation (distances not counted).
+    households
+        Name of the household column.
+    walk_speed_m_per_min
+        Walking speed for the 5/10/15-minute shares (75 m/min = 4.5 km/h:
+        375, 750 and 1,125 m).
+    detour_factor
+        Multiplier of the straight-line fallback distance.
+    max_snap_m
+        Buildings/sites further than this from a walkable street are
+        measured by the fallback.
+
+    Returns
+    -------
+    StationPlan
+
+    Raises
+    ------
+    InputError
+        No CRS, a missing or bad households column, no candidate sites,
+        candidates without floor area, bad parameters.
+
+    Examples
+    --------
+    >>> import gridopt
+    >>> b = gridopt.read_buildings(gridopt.datasets.small_town())  # doctest: +SKIP
+    >>> plan = gridopt.place_stations(b, streets=gridopt.datasets.small_town())  # doctest: +SKIP
+    >>> plan.allocation["households"].sum() == b["households"].sum()  # doctest: +SKIP
+    True
+    """
+    t0 = time.perf_counter()
+    _check_params(
+        objective=objective,
+        n_stations=n_stations,
+        max_walk_m=max_walk_m,
+        m2_per_100_households=m2_per_100_households,
+        time_limit_s=time_limit_s,
+        walk_speed_m_per_min=walk_speed_m_per_min,
+    )
+    bld, hh = _check_buildings(buildings, households)
+    sites = _sites(bld, candidates, existing, m2_per_100_households)
+    n_sites = len(sites)
+    fixed = np.flatnonzero(sites["existing"].to_numpy())
+    if n_stations is not None and objective != "cover":
+        if n_stations > n_sites:
+            raise InputError(
+                f"n_stations={n_stations} but there are only {n_sites} candidate sites; "
+                "pass more candidates or fewer stations"
+            )
+        if n_stations < len(fixed):
+            raise InputError(
+                f"n_stations={n_stations} is below the {len(fixed)} existing stations that "
+                "stay open; raise n_stations"
+            )
+    graph = _network(streets, bld.crs)
+
+    clients = np.flatnonzero(hh > 0)
+    w = hh[clients].astype(float)
+    cpts = bld.geometry.iloc[clients]
+    dist = walking_distances(
+        graph,
+        cpts,
+        sites.geometry,
+        max_walk_m=max_walk_m,
+        detour_factor=detour_factor,
+        max_snap_m=max_snap_m,
+    )
+    within = dist.matrix
+    cap = sites["capacity_households"].to_numpy(dtype=float)
+    demand = float(w.sum())
+    total_cap = float(cap.sum())
+    deadline = t0 + time_limit_s
+    ctx = _Context(
+        graph=graph,
+        clients=cpts,
+        sites=sites,
+        dist=dist,
+        within=within,
+        w=w,
+        cap=cap,
+        fixed=fixed,
+        seed=seed,
+        deadline=deadline,
+        max_walk_m=max_walk_m,
+        detour_factor=detour_factor,
+        max_snap_m=max_snap_m,
+    )
+
+    if len(clients) == 0:
+        open_idx = fixed
+        assign = np.empty(0, dtype=np.int64)
+        status, obj, bound = "optimal", 0.0, 0.0
+        walk = np.empty(0)
+    elif objective == "cover":
+        open_idx, status, obj, bound = _cover(ctx, capacity_sum=total_cap >= demand)
+        assign, walk, _ = _assign(ctx, open_idx)
+    elif objective == "max_cover":
+        assert n_stations is not None
+        open_idx, status, obj, bound = _max_cover(ctx, n_stations)
+        assign, walk, _ = _assign(ctx, open_idx)
+    else:
+        open_idx, assign, walk, status, obj, bound = _median(ctx, n_stations)
+
+    return _build_plan(
+        bld=bld,
+        hh=hh,
+        ctx=ctx,
+        clients=clients,
+        open_idx=open_idx,
+        assign=assign,
+        walk=walk,
+        status=status,
+        objective_value=obj,
+        bound=bound,
+        objective_kind=objective,
+        m2_per_100_households=m2_per_100_households,
+        walk_speed_m_per_min=walk_speed_m_per_min,
+        runtime_s=time.perf_counter() - t0,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+
+def _check_params(**p: Any) -> None:
+    if p["objective"] not in OBJECTIVES:
+        raise InputError(f"objective must be one of {OBJECTIVES}, got {p['objective']!r}")
+    n = p["n_stations"]
+    if n is not None and (not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1):
+        raise InputError(f"n_stations must be a positive integer or None, got {n!r}")
+    if p["objective"] == "max_cover" and n is None:
+        raise InputError('objective="max_cover" needs n_stations (how many stations to open)')
+    for name in ("max_walk_m", "m2_per_100_households", "time_limit_s", "walk_speed_m_per_min"):
+        v = p[name]
+        if not (isinstance(v, (int, float, np.number)) and math.isfinite(v) and v > 0):
+            raise InputError(f"{name} must be a positive finite number, got {v!r}")
+
+
+def _check_buildings(buildings: Any, column: str) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    if not isinstance(buildings, gpd.GeoDataFrame):
+        raise InputError(
+            f"buildings must be a GeoDataFrame (see gridopt.read_buildings), not "
+            f"{type(buildings).__name__}"
+        )
+    if buildings.crs is None:
+        raise InputError(
+            "buildings have no CRS; set one (buildings.set_crs(...)) or read them with "
+            "gridopt.read_buildings, which also reprojects to metres"
+        )
+    bld = buildings
+    if bld.crs.is_geographic:
+        target = bld.estimate_utm_crs()
+        warnings.warn(
+            f"buildings have CRS {bld.crs.to_string()} (degrees); gridopt needs metres. "
+            f"Reprojected to {target.to_string()}",
+            RepairWarning,
+            stacklevel=3,
+        )
+        bld = bld.to_crs(target)
+    if not bld.index.is_unique:
+        dup = bld.index[bld.index.duplicated()].unique()[:10].tolist()
+        raise InputError(f"building index has duplicates (e.g. {dup}); give each building one id")
+    if column not in bld.columns:
+        raise InputError(
+            f"buildings have no {column!r} column; estimate it with gridopt.estimate_households "
+            "or read the buildings with gridopt.read_buildings"
+        )
+    hh = pd.to_numeric(bld[column], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(hh) | (hh < 0) | (hh != np.round(hh)))
+    if len(bad):
+        raise InputError(
+            f"{column!r} must hold whole numbers >= 0; {len(bad)} building(s) do not "
+            f"(ids {bld.index[bad[:10]].tolist()}, values {bld[column].iloc[bad[:10]].tolist()})"
+        )
+    missing = np.flatnonzero(bld.geometry.isna().to_numpy() | bld.geometry.is_empty.to_numpy())
+    if len(missing):
+        raise InputError(
+            f"{len(missing)} building(s) have no geometry (ids {bld.index[missing[:10]].tolist()}); "
+            "fix or remove them"
+        )
+    return bld, hh.astype(np.int64)
+
+
+def _sites(
+    bld: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame | None,
+    existing: gpd.GeoDataFrame | None,
+    m2_per_100: float,
+) -> gpd.GeoDataFrame:
+    """One frame of all sites: candidates then existing stations."""
+    parts = []
+    if candidates is None:
+        if "station_candidate" in bld.columns:
+            cand = bld[bld["station_candidate"].fillna(False).astype(bool)]
+        else:
+            cand = bld.iloc[:0]
+        if len(cand) == 0 and (existing is None or len(existing) == 0):
+            raise InputError(
+                "no candidate sites: the buildings have "
+                + (
+                    "no building with station_candidate=True"
+                    if "station_candidate" in bld.columns
+                    else "no 'station_candidate' column"
+                )
+                + ". Pass candidates=GeoDataFrame of points or polygons with a floor_area_m2 "
+                "(or capacity_households) column, e.g. public buildings or vacant plots, "
+                "or existing= stations"
+            )
+        parts.append(_site_frame(cand, bld.crs, m2_per_100, what="station candidates", prefix=""))
+    else:
+        if not isinstance(candidates, gpd.GeoDataFrame):
+            raise InputError(
+                f"candidates must be a GeoDataFrame of points or polygons, not "
+                f"{type(candidates).__name__}"
+            )
+        if len(candidates) == 0 and (existing is None or len(existing) == 0):
+            raise InputError(
+                "candidates is empty: pass at least one site (points or polygons with "
+                "floor_area_m2) or existing= stations"
+            )
+        parts.append(_site_frame(candidates, bld.crs, m2_per_100, what="candidates", prefix=""))
+    if existing is not None and len(existing):
+        if not isinstance(existing, gpd.GeoDataFrame):
+            raise InputError(
+                f"existing must be a GeoDataFrame of points or polygons, not "
+                f"{type(existing).__name__}"
+            )
+        ex = _site_frame(existing, bld.crs, m2_per_100, what="existing", prefix="existing-")
+        ex["existing"] = True
+        parts.append(ex)
+    sites = pd.concat(parts)
+    sites = gpd.GeoDataFrame(sites, geometry="geometry", crs=bld.crs)
+    if not sites.index.is_unique:
+        dup = sites.index[sites.index.duplicated()].unique()[:10].tolist()
+        raise InputError(f"candidate site ids are not unique (e.g. {dup}); give each site one id")
+    return sites
+
+
+def _site_frame(
+    frame: gpd.GeoDataFrame, crs: Any, m2_per_100: float, *, what: str, prefix: str
+) -> gpd.GeoDataFrame:
+    if frame.crs is None:
+        warnings.warn(
+            f"{what} have no CRS; assumed to be the buildings' {crs.to_string()}",
+            RepairWarning,
+            stacklevel=4,
+        )
+        frame = frame.set_crs(crs)
+    elif not frame.crs.equals(crs):
+        warnings.warn(
+            f"{what} had CRS {frame.crs.to_string()}; reprojected to the buildings' "
+            f"{crs.to_string()}",
+            RepairWarning,
+            stacklevel=4,
+        )
+        frame = frame.to_crs(crs)
+    missing = np.flatnonzero(frame.geometry.isna().to_numpy() | frame.geometry.is_empty.to_numpy())
+    if len(missing):
+        raise InputError(
+            f"{len(missing)} of the {what} have no geometry (ids "
+            f"{frame.index[missing[:10]].tolist()}); fix or remove them"
+        )
+    if "capacity_households" in frame.columns:
+        capacity = pd.to_numeric(frame["capacity_households"], errors="coerce").to_numpy(float)
+        area = (
+            pd.to_numeric(frame["floor_area_m2"], errors="coerce").to_numpy(float)
+            if "floor_area_m2" in frame.columns
+            else capacity * m2_per_100 / 100.0
+        )
+        col = "capacity_households"
+    elif "floor_area_m2" in frame.columns:
+        area = pd.to_numeric(frame["floor_area_m2"], errors="coerce").to_numpy(float)
+        capacity = np.floor(area / m2_per_100 * 100.0 + 1e-9)
+        col = "floor_area_m2"
+    else:
+        raise InputError(
+            f"{what} need a floor_area_m2 column (station floor area in m²) or a "
+            f"capacity_households column; found columns {list(frame.columns)[:12]}"
+        )
+    bad = np.flatnonzero(~np.isfinite(capacity) | (capacity < 0))
+    if len(bad):
+        raise InputError(
+            f"{what}: {col} must be a number >= 0; {len(bad)} row(s) are not "
+            f"(ids {frame.index[bad[:10]].tolist()}, values {frame[col].iloc[bad[:10]].tolist()})"
+        )
+    ids = [f"{prefix}{i}" for i in frame.index] if prefix else list(frame.index)
+    return gpd.GeoDataFrame(
+        {
+            "site": ids,
+            "floor_area_m2": area,
+            "capacity_households": np.floor(capacity).astype(np.int64),
+            "existing": False,
+        },
+        geometry=frame.geometry.to_numpy(),
+        index=pd.Index(ids, name="site"),
+        crs=crs,
+    )
+
+
+def _network(streets: Any, crs: Any) -> nx.Graph | None:
+    if streets is None:
+        log.info("no streets given: walking distances are straight lines x detour factor")
+        return None
+    if isinstance(streets, nx.Graph):
+        gcrs = streets.graph.get("crs")
+        if gcrs is not None and not gpd.GeoSeries([], crs=gcrs).crs.equals(crs):
+            raise InputError(
+                f"the walking network is in {gcrs}, the buildings in {crs.to_string()}; "
+                "build it with walk_network(streets, crs=buildings.crs)"
+            )
+        return streets
+    return walk_network(streets, crs=crs)
+
+
+# ---------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    graph: nx.Graph | None
+    clients: gpd.GeoSeries
+    sites: gpd.GeoDataFrame
+    dist: WalkDistances
+    within: sparse.csr_array
+    w: np.ndarray
+    cap: np.ndarray
+    fixed: np.ndarray
+    seed: int
+    deadline: float
+    max_walk_m: float
+    detour_factor: float
+    max_snap_m: float
+
+    def remaining(self, share: float = 1.0) -> float:
+        return max(0.5, (self.deadline - time.perf_counter()) * share)
+
+
+def _coverage_rows(within: sparse.csr_array, w: np.ndarray) -> tuple[list[tuple], np.ndarray]:
+    """Distinct sets of sites within the limit, with the households having each."""
+    groups: dict[tuple, float] = {}
+    for i in range(within.shape[0]):
+        row = tuple(within.indices[within.indptr[i] : within.indptr[i + 1]].tolist())
+        if row:
+            groups[row] = groups.get(row, 0.0) + float(w[i])
+    keys = sorted(groups)
+    return keys, np.array([groups[k] for k in keys])
+
+
+def _cpsat(model: Any, ctx: _Context, share: float) -> tuple[Any, int]:
+    from ortools.sat.python import cp_model
+
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = ctx.remaining(share)
+    solver.parameters.random_seed = int(ctx.seed)
+    solver.parameters.num_workers = 2
+    # Interleaved search is deterministic whatever the thread timing.
+    solver.parameters.interleave_search = True
+    status = solver.solve(model)
+    return solver, status
+
+
+def _status_name(code: int, solver: Any) -> str:
+    from ortools.sat.python import cp_model
+
+    if code == cp_model.OPTIMAL:
+        return "optimal"
+    if code == cp_model.FEASIBLE:
+        return (
+            "time_limit"
+            if solver.wall_time >= solver.parameters.max_time_in_seconds * 0.98
+            else "feasible"
+        )
+    if code == cp_model.INFEASIBLE:
+        return "infeasible"
+    return "time_limit"
+
+
+def _cover(
+    ctx: _Context, *, capacity_sum: bool, share: float = 0.5
+) -> tuple[np.ndarray, str, float, float]:
+    """Fewest sites putting every coverable household within the walk limit.
+
+    With enough capacity in total (``capacity_sum``) and a moderate number of
+    pairs, the model is the capacitated covering problem (each building's
+    households go to one open site within the limit, within its capacity);
+    otherwise the plain set covering plus "open capacity >= demand".
+    """
+    if capacity_sum and ctx.within.nnz <= _MAX_CAPACITATED_PAIRS:
+        out = _cover_model(ctx, capacitated=True, share=share / 2)
+        if out is not None:
+            return out
+        log.info("capacitated covering has no solution: falling back to plain set covering")
+    out = _cover_model(ctx, capacitated=False, capacity_sum=capacity_sum, share=share)
+    if out is None:  # pragma: no cover - plain covering with all sites open is feasible
+        raise InfeasibleError("set covering found no solution", sites=len(ctx.sites))
+    return out
+
+
+def _cover_model(
+    ctx: _Context, *, capacitated: bool, capacity_sum: bool = True, share: float
+) -> tuple[np.ndarray, str, float, float] | None:
+    from ortools.sat.python import cp_model
+
+    n_sites = len(ctx.sites)
+    model = cp_model.CpModel()
+    y = [model.new_bool_var(f"y{j}") for j in range(n_sites)]
+    for j in ctx.fixed:
+        model.add(y[j] == 1)
+    rows, _ = _coverage_rows(ctx.within, ctx.w)
+    if capacitated:
+        within = ctx.within
+        load: list[list[tuple[int, Any]]] = [[] for _ in range(n_sites)]
+        for i in range(within.shape[0]):
+            sites_i = within.indices[within.indptr[i] : within.indptr[i + 1]]
+            if len(sites_i) == 0:
+                continue
+            xs = []
+            for j in sites_i:
+                x = model.new_bool_var("")
+                model.add_implication(x, y[j])
+                load[j].append((round(ctx.w[i]), x))
+                xs.append(x)
+            model.add_exactly_one(xs)
+        for j in range(n_sites):
+            if load[j]:
+                model.add(sum(d * x for d, x in load[j]) <= int(ctx.cap[j]) * y[j])
+    else:
+        for row in rows:
+            model.add_bool_or([y[j] for j in row])
+    if capacity_sum:
+        demand = round(ctx.w.sum())
+        model.add(sum(int(c) * y[j] for j, c in enumerate(ctx.cap) if c > 0) >= demand)
+    # At least one station, even when nobody can be reached within the limit.
+    model.add(sum(y) >= 1)
+    model.minimize(sum(y))
+    # Hint: a greedy cover keeps CP-SAT from starting blind on big cities.
+    for j in _greedy_cover(rows, n_sites, ctx.fixed):
+        model.add_hint(y[j], 1)
+    solver, code = _cpsat(model, ctx, share)
+    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    open_idx = np.flatnonzero([solver.value(v) for v in y])
+    return (
+        open_idx,
+        _status_name(code, solver),
+        float(len(open_idx)),
+        float(solver.best_objective_bound),
+    )
+
+
+def _greedy_cover(rows: list[tuple], n_sites: int, fixed: np.ndarray) -> np.ndarray:
+    chosen = set(int(j) for j in fixed)
+    left = [r for r in rows if not chosen.intersection(r)]
+    while left:
+        count = np.zeros(n_sites)
+        for r in left:
+            count[list(r)] += 1
+        j = int(np.argmax(count))
+        chosen.add(j)
+        left = [r for r in left if j not in r]
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+def _max_cover(ctx: _Context, p: int, share: float = 0.5) -> tuple[np.ndarray, str, float, float]:
+    """``p`` sites covering the most households within the walk limit."""
+    from ortools.sat.python import cp_model
+
+    n_sites = len(ctx.sites)
+    rows, weight = _coverage_rows(ctx.within, ctx.w)
+    model = cp_model.CpModel()
+    y = [model.new_bool_var(f"y{j}") for j in range(n_sites)]
+    for j in ctx.fixed:
+        model.add(y[j] == 1)
+    z = [model.new_bool_var(f"z{i}") for i in range(len(rows))]
+    for zi, row in zip(z, rows, strict=True):
+        model.add_bool_or([y[j] for j in row]).only_enforce_if(zi)
+    model.add(sum(y) == p)
+    model.maximize(sum(round(h) * zi for zi, h in zip(z, weight, strict=True)))
+    solver, code = _cpsat(model, ctx, share)
+    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        raise InfeasibleError(
+            f"maximal covering found no solution in {solver.wall_time:.1f} s; raise time_limit_s",
+            p=p,
+        )
+    open_idx = np.flatnonzero([solver.value(v) for v in y])
+    return (
+        open_idx,
+        _status_name(code, solver),
+        float(solver.objective_value),
+        float(solver.best_objective_bound),
+    )
+
+
+def _cost_for(
+    ctx: _Context, open_idx: np.ndarray | None, *, all_rows: bool = False
+) -> tuple[sparse.csr_array, np.ndarray]:
+    """Allowed (client, site) walking costs.
+
+    Every pair within the walk limit, plus the ``_K_BEYOND`` nearest sites
+    beyond it (by walking distance) for each client with no site within it,
+    or for every client when ``all_rows`` (so that capacity can push someone
+    past the limit instead of leaving them unserved). ``open_idx`` restricts
+    the sites (columns); returns the matrix and the site index of each column.
+    """
+    cols = np.arange(len(ctx.sites)) if open_idx is None else np.asarray(open_idx)
+    base = ctx.within[:, cols].tocsr()
+    rows = np.arange(base.shape[0]) if all_rows else np.flatnonzero(np.diff(base.indptr) == 0)
+    if len(rows) == 0 or len(cols) == 0:
+        return base, cols
+    far = walking_distances(
+        ctx.graph,
+        ctx.clients.iloc[rows],
+        ctx.sites.geometry.iloc[cols],
+        max_walk_m=np.inf,
+        detour_factor=ctx.detour_factor,
+        max_snap_m=ctx.max_snap_m,
+    ).matrix.tocsr()
+    r, c, v = [], [], []
+    for k, i in enumerate(rows):
+        lo, hi = far.indptr[k], far.indptr[k + 1]
+        idx, val = far.indices[lo:hi], far.data[lo:hi]
+        keep = np.argsort(val, kind="stable")[:_K_BEYOND]
+        r.append(np.full(len(keep), i))
+        c.append(idx[keep])
+        v.append(val[keep])
+    extra = sparse.csr_array(
+        (np.concatenate(v), (np.concatenate(r), np.concatenate(c))), shape=base.shape
+    )
+    return _merge_min(base, extra), cols
+
+
+def _solve(
+    cost: sparse.csr_array,
+    *,
+    p: int,
+    w: np.ndarray,
+    cap: np.ndarray | None,
+    fixed: np.ndarray,
+    ctx: _Context,
+    share: float = 1.0,
+) -> Any:
+    from gridopt.stations._pmedian import solve_p_median
+
+    return solve_p_median(
+        cost,
+        p=p,
+        weights=w,
+        demand=w,
+        capacity=cap,
+        fixed_open=fixed if len(fixed) else None,
+        time_limit_s=ctx.remaining(share),
+        seed=ctx.seed,
+    )
+
+
+def _with_unserved(cost: sparse.csr_array, cap: np.ndarray, demand: float, penalty: float):
+    """Add a fixed-open 'unserved' column that takes anyone at ``penalty`` metres."""
+    n = cost.shape[0]
+    col = sparse.csr_array(
+        (np.full(n, penalty), (np.arange(n), np.zeros(n, dtype=np.int64))), shape=(n, 1)
+    )
+    return sparse.hstack([cost, col], format="csr"), np.append(cap, demand)
+
+
+def _median(
+    ctx: _Context, n_stations: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, float, float]:
+    demand = float(ctx.w.sum())
+    short = float(ctx.cap.sum()) < demand
+    auto = n_stations is None
+    n_sites = len(ctx.sites)
+    if auto and short:
+        # Too little capacity in total: every site is needed.
+        p, cover_size = n_sites, n_sites
+    else:
+        cover_idx, _, _, _ = _cover(ctx, capacity_sum=not short, share=0.3)
+        cover_size = len(cover_idx)
+        p = max(cover_size, len(ctx.fixed), 1) if auto else int(n_stations)
+    cost, _ = _cost_for(ctx, None)
+    if not auto and p < cover_size:
+        # Too few stations to keep everyone within the limit: allow longer
+        # walks (up to twice the limit, and each household's nearest sites).
+        log.info(
+            "n_stations=%d < %d needed to cover every household within %g m: allowing longer walks",
+            p,
+            cover_size,
+            ctx.max_walk_m,
+        )
+        wide = walking_distances(
+            ctx.graph,
+            ctx.clients,
+            ctx.sites.geometry,
+            max_walk_m=2 * ctx.max_walk_m,
+            detour_factor=ctx.detour_factor,
+            max_snap_m=ctx.max_snap_m,
+        ).matrix
+        cost = _merge_min(cost, wide)
+    if not short:
+        for k in range(_EXTRA_P_TRIES + 1 if auto else 1):
+            if p + k > n_sites:
+                break
+            try:
+                res = _solve(
+                    cost, p=p + k, w=ctx.w, cap=ctx.cap, fixed=ctx.fixed, ctx=ctx, share=0.6
+                )
+            except InfeasibleError as exc:
+                log.info("capacitated p-median with p=%d infeasible: %s", p + k, exc)
+                continue
+            if res.status != "infeasible":
+                walk = _lookup(cost, np.arange(len(res.assign)), res.assign)
+                return np.asarray(res.open), res.assign, walk, res.status, res.objective, res.bound
+    # Capacities do not fit (in total, or where people live): choose the sites
+    # without capacities, then assign with capacities allowing longer walks
+    # and, failing that, leaving the rest unserved.
+    res = _solve(cost, p=min(p, n_sites), w=ctx.w, cap=None, fixed=ctx.fixed, ctx=ctx, share=0.5)
+    open_idx = np.asarray(res.open, dtype=np.int64)
+    assign, walk, status = _assign(ctx, open_idx)
+    served = assign >= 0
+    objective = float(np.sum(ctx.w[served] * walk[served]))
+    # The uncapacitated optimum bounds the capacitated problem from below.
+    return open_idx, assign, walk, status, objective, float(res.bound)
+
+
+def _merge_min(a: sparse.csr_array, b: sparse.csr_array) -> sparse.csr_array:
+    """Union of two sparse patterns, keeping the smaller value where both have one."""
+    a, b = a.tocoo(), b.tocoo()
+    r = np.concatenate([a.row, b.row])
+    c = np.concatenate([a.col, b.col])
+    v = np.concatenate([a.data, b.data])
+    order = np.lexsort((v, c, r))
+    r, c, v = r[order], c[order], v[order]
+    first = np.ones(len(r), dtype=bool)
+    first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+    return sparse.csr_array((v[first], (r[first], c[first])), shape=a.shape)
+
+
+def _lookup(cost: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """cost[rows[k], cols[k]] for each k (NaN where not stored)."""
+    cost = cost.tocsr()
+    cost.sort_indices()
+    out = np.full(len(rows), np.nan)
+    for k, (i, j) in enumerate(zip(rows, cols, strict=True)):
+        lo, hi = cost.indptr[i], cost.indptr[i + 1]
+        pos = lo + np.searchsorted(cost.indices[lo:hi], j)
+        if pos < hi and cost.indices[pos] == j:
+            out[k] = cost.data[pos]
+    return out
+
+
+def _assign(ctx: _Context, open_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Assign every client to one of the open sites (capacitated, least walking).
+
+    Returns the site per client (-1: unserved), the walking metres and the
+    solver status.
+    """
+    cost, cols = _cost_for(ctx, open_idx, all_rows=True)
+    p = len(cols)
+    short = float(ctx.cap[cols].sum()) < float(ctx.w.sum())
+    if not short:
+        try:
+            res = _solve(cost, p=p, w=ctx.w, cap=ctx.cap[cols], fixed=np.arange(p), ctx=ctx)
+            if res.status != "infeasible":
+                walk = _lookup(cost, np.arange(len(res.assign)), res.assign)
+                return cols[res.assign], walk, res.status
+        except InfeasibleError as exc:
+            log.info("assignment to the chosen stations is infeasible: %s", exc)
+    penalty = 10.0 * max(ctx.max_walk_m, float(cost.data.max()) if cost.nnz else 0.0)
+    cost_u, cap_u = _with_unserved(cost, ctx.cap[cols], float(ctx.w.sum()), penalty)
+    res = _solve(cost_u, p=p + 1, w=ctx.w, cap=cap_u, fixed=np.arange(p + 1), ctx=ctx)
+    local = res.assign
+    walk = _lookup(cost_u, np.arange(len(local)), local)
+    unserved = local == p
+    assign = np.where(unserved, -1, cols[np.minimum(local, max(p - 1, 0))])
+    walk[unserved] = np.nan
+    return assign, walk, res.status
+
+
+# ---------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------
+
+
+def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    if len(x) == 0 or w.sum() <= 0:
+        return 0.0
+    order = np.argsort(x, kind="stable")
+    cw = np.cumsum(w[order])
+    return float(x[order][np.searchsorted(cw, q * cw[-1] - 1e-9)])
+
+
+def _build_plan(
+    *,
+    bld: gpd.GeoDataFrame,
+    hh: np.ndarray,
+    ctx: _Context,
+    clients: np.ndarray,
+    open_idx: np.ndarray,
+    assign: np.ndarray,
+    walk: np.ndarray,
+    status: str,
+    objective_value: float,
+    bound: float,
+    objective_kind: str,
+    m2_per_100_households: float,
+    walk_speed_m_per_min: float,
+    runtime_s: float,
+) -> StationPlan:
+    sites = ctx.sites
+    site_ids = sites.index.to_numpy()
+    n = len(bld)
+    station = np.full(n, None, dtype=object)
+    walk_all = np.full(n, np.nan)
+    method = np.full(n, "no_households", dtype=object)
+    served = assign >= 0
+    ci = clients[served]
+    station[ci] = site_ids[assign[served]]
+    walk_all[ci] = walk[served]
+    if ctx.graph is None or ctx.dist.n_pieces == 0:
+        method[ci] = "straight_line"
+    else:
+        # The same rule as walking_distances: off the network or on different
+        # pieces of it -> straight line x detour.
+        o_piece = ctx.dist.origin_piece[served]
+        s_piece = ctx.dist.site_piece[assign[served]]
+        off = (o_piece < 0) | (s_piece < 0) | (o_piece != s_piece)
+        method[ci] = np.where(off, "straight_line", "network")
+    method[clients[~served]] = "unserved"
+    # Buildings without households: nearest open station within the limit, if any.
+    open_set = np.zeros(len(sites), dtype=bool)
+    open_set[open_idx] = True
+    empty = np.flatnonzero(hh == 0)
+    if len(empty) and len(open_idx):
+        d0 = walking_distances(
+            ctx.graph,
+            bld.geometry.iloc[empty],
+            sites.geometry.iloc[open_idx],
+            max_walk_m=ctx.max_walk_m,
+            detour_factor=ctx.detour_factor,
+            max_snap_m=ctx.max_snap_m,
+        ).matrix.tocsr()
+        for k, i in enumerate(empty):
+            lo, hi = d0.indptr[k], d0.indptr[k + 1]
+            if hi > lo:
+                j = int(np.argmin(d0.data[lo:hi]))
+                station[i] = site_ids[open_idx[d0.indices[lo + j]]]
+                walk_all[i] = d0.data[lo + j]
+    within_limit = np.where(np.isnan(walk_all), False, walk_all <= ctx.max_walk_m + 1e-9)
+    allocation = gpd.GeoDataFrame(
+        {
+            "households": hh,
+            "station": station,
+            "walk_m": walk_all,
+            "within_limit": within_limit,
+            "distance_method": method,
+        },
+        geometry=bld.geometry.to_numpy(),
+        index=bld.index.copy(),
+        crs=bld.crs,
+    )
+
+    # Stations.
+    st = sites.iloc[open_idx].copy()
+    cw = ctx.w[served]
+    cj = assign[served]
+    cwalk = walk[served]
+    hh_served = np.bincount(cj, weights=cw, minlength=len(sites))[open_idx]
+    b_served = np.bincount(cj, minlength=len(sites))[open_idx]
+    wsum = np.bincount(cj, weights=cw * cwalk, minlength=len(sites))[open_idx]
+    maxw = np.zeros(len(sites))
+    np.maximum.at(maxw, cj, cwalk)
+    st["households_served"] = hh_served.astype(np.int64)
+    st["buildings_served"] = b_served.astype(np.int64)
+    cap = st["capacity_households"].to_numpy(float)
+    st["utilisation"] = np.where(cap > 0, hh_served / np.where(cap > 0, cap, 1), np.nan)
+    st["mean_walk_m"] = np.where(
+        hh_served > 0, wsum / np.where(hh_served > 0, hh_served, 1), np.nan
+    )
+    st["max_walk_m"] = np.where(b_served > 0, maxw[open_idx], np.nan)
+    st = st[
+        [
+            "site",
+            "floor_area_m2",
+            "capacity_households",
+            "households_served",
+            "buildings_served",
+            "utilisation",
+            "mean_walk_m",
+            "max_walk_m",
+            "existing",
+            "geometry",
+        ]
+    ]
+
+    # Metrics.
+    total = float(hh.sum())
+    speed = walk_speed_m_per_min
+    served_w = ctx.w[served]
+    served_walk = walk[served]
+
+    def share(limit_m: float) -> float:
+        return float(served_w[served_walk <= limit_m + 1e-9].sum() / total) if total else 1.0
+
+    beyond_mask = ~served | (walk > ctx.max_walk_m + 1e-9)
+    unserved_hh = float(ctx.w[~served].sum())
+    off_main = ctx.dist.origin_piece != 0 if ctx.dist.n_pieces else np.zeros(len(ctx.w), bool)
+    metrics: dict[str, Any] = {
+        "households": int(total),
+        "buildings": n,
+        "n_stations": len(open_idx),
+        "n_candidates": int((~sites["existing"]).sum()),
+        "n_existing": int(sites["existing"].sum()),
+        "mean_walk_m": float(np.average(served_walk, weights=served_w)) if served_w.sum() else 0.0,
+        "p90_walk_m": _weighted_quantile(served_walk, served_w, 0.9),
+        "max_walk_m": float(served_walk.max()) if len(served_walk) else 0.0,
+        "walk_speed_m_per_min": float(speed),
+        "share_within_5min": share(5 * speed),
+        "share_within_10min": share(10 * speed),
+        "share_within_15min": share(15 * speed),
+        "max_walk_limit_m": float(ctx.max_walk_m),
+        "households_beyond_max_walk": int(ctx.w[beyond_mask].sum()),
+        "households_unserved": int(unserved_hh),
+        "distance_method": ctx.dist.method,
+        "detour_factor": ctx.dist.detour_factor,
+        "network_pieces": int(ctx.dist.n_pieces),
+        "households_off_main_network": int(ctx.w[off_main].sum()),
+        "buildings_off_network": int((ctx.dist.origin_piece < 0).sum()) if ctx.dist.n_pieces else 0,
+        "sites_off_network": int((ctx.dist.site_piece < 0).sum()) if ctx.dist.n_pieces else 0,
+    }
+    if objective_kind == "median":
+        metrics["household_walk_m_total"] = float(np.sum(served_w * served_walk))
+
+    # Uncovered buildings.
+    unc_rows = clients[beyond_mask]
+    reason = np.where(
+        ~served[beyond_mask],
+        "unserved: no station capacity left in reach",
+        f"beyond max_walk_m ({ctx.max_walk_m:g} m)",
+    )
+    uncovered = gpd.GeoDataFrame(
+        {
+            "households": hh[unc_rows],
+            "station": station[unc_rows],
+            "walk_m": walk_all[unc_rows],
+            "reason": reason,
+        },
+        geometry=bld.geometry.iloc[unc_rows].to_numpy(),
+        index=bld.index[unc_rows],
+        crs=bld.crs,
+    )
+
+    demand = float(ctx.w.sum())
+    capacity = float(ctx.cap.sum())
+    short_hh = max(0.0, demand - capacity)
+    shortfall = {
+        "demand_households": demand,
+        "capacity_households": capacity,
+        "shortfall_households": short_hh,
+        "shortfall_m2": short_hh * m2_per_100_households / 100.0,
+        "households_unserved": unserved_hh,
+    }
+    plan = StationPlan(
+        stations=st,
+        allocation=allocation,
+        metrics=metrics,
+        uncovered=uncovered,
+        shortfall=shortfall,
+        status=status,
+        objective=float(objective_value),
+        bound=float(bound),
+        runtime_s=runtime_s,
+        objective_kind=objective_kind,
+        distances=ctx.dist,
+    )
+    log.info("%s", plan.summary())
+    return plan
