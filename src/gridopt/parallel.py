@@ -1,0 +1,663 @@
+"""Execution layer for city- and province-scale work: independent pieces, sequential or on Dask.
+
+Every stage of gridopt decomposes along the governance hierarchy (street office ->
+community -> barrier-bounded block): the pieces are solved independently and
+stitched back, so no stage needs a whole-city matrix or model. This module holds
+the three parts of that:
+
+- :func:`map_components` runs a pure function over a list of pieces, in order
+  without a client, or on a :class:`dask.distributed.Client` with one. Each Dask
+  task has a *pure key* derived from its content, and results are gathered in task
+  order, so the same seed gives the same answer with or without a cluster. A worker
+  that dies mid-run has its tasks rescheduled by Dask; ``retries`` re-runs a task
+  that raised.
+- :func:`split_city` cuts a city into pieces: by a community / street-office column,
+  or, without one, into blocks bounded by barriers (major streets, rivers, railways),
+  merging a block that cannot make a grid on its own with a neighbour. No building
+  is ever dropped.
+- :func:`read_buildings_chunked` reads a GeoParquet or GeoPackage in pieces (row
+  chunks, or whole communities at a time) so that a province-sized file never has
+  to sit in one frame.
+
+The local default
+-----------------
+Without a client, work runs sequentially in the calling process. This was measured
+on the 2-core development machine (see ``benchmarks/RESULTS.md``, family ``scale``):
+a 2-process LocalCluster gains at most the second core on the solve stage, while
+starting it, importing gridopt in the workers and shipping the pieces costs seconds,
+and it doubles memory. ``client="local"`` starts a LocalCluster for one call
+(``processes=True``, one single-threaded worker per core) for users with more cores;
+:func:`local_client` does the same as a context manager to reuse one cluster over
+several calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridopt._errors import InputError
+
+__all__ = [
+    "local_client",
+    "map_components",
+    "read_buildings_chunked",
+    "split_city",
+]
+
+log = logging.getLogger("gridopt")
+
+#: Default number of times Dask re-runs a task that raised (worker death is separate:
+#: the scheduler reschedules those tasks up to ``distributed.scheduler.allowed-failures``).
+DEFAULT_RETRIES = 2
+
+
+# ---------------------------------------------------------------------------
+# map_components
+# ---------------------------------------------------------------------------
+
+
+def _run_batch(func: Callable[..., Any], batch: Sequence[Any], args: tuple[Any, ...]) -> list[Any]:
+    """Run ``func(task, *args)`` for every task of a batch (one Dask task)."""
+    return [func(task, *args) for task in batch]
+
+
+def _batches(sizes: np.ndarray, n_batches: int) -> list[np.ndarray]:
+    """Task positions grouped into ``n_batches`` batches, largest tasks first.
+
+    Tasks are taken in decreasing size (longest processing time first, the classic
+    load-balancing rule) and cut into consecutive batches of about equal total size,
+    so big pieces start first and many tiny ones travel together.
+    """
+    order = np.argsort(-sizes, kind="stable")
+    total = float(sizes.sum())
+    if n_batches <= 1 or total <= 0:
+        return [order]
+    cum = np.cumsum(sizes[order]) / total
+    cut = np.searchsorted(cum, np.arange(1, n_batches) / n_batches, side="right")
+    return [b for b in np.split(order, cut) if len(b)]
+
+
+def map_components(
+    func: Callable[..., Any],
+    tasks: Sequence[Any],
+    *,
+    args: tuple[Any, ...] = (),
+    client: Any = None,
+    sizes: Sequence[float] | np.ndarray | None = None,
+    tasks_per_worker: int = 8,
+    retries: int = DEFAULT_RETRIES,
+    name: str = "gridopt-piece",
+    progress: Callable[[str], None] | None = None,
+) -> list[Any]:
+    """Run ``func(task, *args)`` for every task; results in task order.
+
+    Parameters
+    ----------
+    func
+        A pure, importable function (it is pickled by reference to the workers).
+        It must not depend on anything but its arguments: the same task gives the
+        same result on any worker and on a retry.
+    tasks
+        The independent pieces (picklable).
+    args
+        Extra arguments shared by all tasks (sent once per Dask task batch).
+    client
+        ``None``: run sequentially in this process. A ``dask.distributed.Client``:
+        run on its cluster. ``"local"``: start a LocalCluster for this call (see
+        :func:`local_client`) and close it at the end.
+    sizes
+        Optional work estimate per task (e.g. buildings): big tasks are submitted
+        first and small ones batched together.
+    tasks_per_worker
+        Number of Dask tasks per worker thread the pieces are grouped into; more
+        gives better load balance, fewer less scheduling overhead.
+    retries
+        How many times Dask re-runs a task that raised. Tasks lost with a dead
+        worker are rescheduled by Dask independently of this number.
+    name
+        Prefix of the Dask keys (shows in the dashboard).
+    progress
+        Optional callable receiving one line per finished batch.
+
+    Returns
+    -------
+    list
+        ``[func(t, *args) for t in tasks]``, in the order of ``tasks``.
+
+    Examples
+    --------
+    >>> map_components(pow, [1, 2, 3], args=(2,))
+    [1, 4, 9]
+    """
+    tasks = list(tasks)
+    if client is None or not tasks:
+        return [func(task, *args) for task in tasks]
+    if isinstance(client, str):
+        if client != "local":
+            raise InputError(
+                f"client must be None, 'local' or a dask.distributed.Client, got {client!r}"
+            )
+        with local_client() as local:
+            return map_components(
+                func, tasks, args=args, client=local, sizes=sizes,
+                tasks_per_worker=tasks_per_worker, retries=retries, name=name, progress=progress,
+            )  # fmt: skip
+    return _map_on_dask(func, tasks, args, client, sizes, tasks_per_worker, retries, name, progress)
+
+
+def _map_on_dask(
+    func: Callable[..., Any],
+    tasks: list[Any],
+    args: tuple[Any, ...],
+    client: Any,
+    sizes: Sequence[float] | np.ndarray | None,
+    tasks_per_worker: int,
+    retries: int,
+    name: str,
+    progress: Callable[[str], None] | None,
+) -> list[Any]:
+    from dask.base import tokenize
+    from distributed import as_completed
+
+    n = len(tasks)
+    size_arr = np.ones(n) if sizes is None else np.asarray(sizes, dtype=float)
+    if len(size_arr) != n:
+        raise InputError(f"sizes has {len(size_arr)} entries for {n} tasks")
+    threads = sum(client.nthreads().values()) or 1
+    groups = _batches(np.maximum(size_arr, 1e-9), min(n, max(1, threads * tasks_per_worker)))
+    # Shared arguments travel once, as a hashed (deterministic) scattered future.
+    shared = client.scatter(list(args), broadcast=True, hash=True) if args else []
+    futures = []
+    for rank, grp in enumerate(groups):
+        batch = [tasks[k] for k in grp]
+        # The key is a hash of the function, the batch content and the shared arguments:
+        # a pure key, so a resubmission or a retry after a worker's death is the same task.
+        key = f"{name}-{tokenize(func, batch, args)}"
+        fut = client.submit(
+            _run_batch, func, batch, tuple(shared), key=key, pure=True,
+            retries=retries, priority=len(groups) - rank,
+        )  # fmt: skip
+        futures.append(fut)
+    t0 = time.perf_counter()
+    out: list[Any] = [None] * n
+    position = {f.key: k for k, f in enumerate(futures)}
+    done = 0
+    for fut in as_completed(futures):
+        grp = groups[position[fut.key]]
+        results = fut.result()
+        for k, res in zip(grp, results, strict=True):
+            out[k] = res
+        done += len(grp)
+        if progress is not None:
+            progress(f"{done}/{n} pieces done ({time.perf_counter() - t0:.1f} s)")
+    log.debug("map_components: %d pieces in %d Dask tasks on %d threads", n, len(groups), threads)
+    return out
+
+
+@contextlib.contextmanager
+def local_client(
+    n_workers: int | None = None,
+    *,
+    processes: bool = True,
+    threads_per_worker: int = 1,
+    memory_limit: str | float | None = "auto",
+    dashboard: bool = False,
+) -> Iterator[Any]:
+    """A LocalCluster and its Client for the duration of a ``with`` block.
+
+    Parameters
+    ----------
+    n_workers
+        Worker processes; default: the number of CPU cores.
+    processes
+        Separate processes (the solvers hold the GIL, so threads do not run in parallel).
+    threads_per_worker
+        Threads per worker.
+    memory_limit
+        Per-worker memory limit passed to Dask.
+    dashboard
+        Start the diagnostics dashboard (off by default: no port opened).
+
+    Yields
+    ------
+    distributed.Client
+    """
+    from distributed import Client, LocalCluster
+
+    n_workers = n_workers or os.cpu_count() or 1
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        processes=processes,
+        threads_per_worker=threads_per_worker,
+        memory_limit=memory_limit,
+        dashboard_address=":0" if dashboard else None,
+    )
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+# ---------------------------------------------------------------------------
+# split_city
+# ---------------------------------------------------------------------------
+
+
+def _feasible(weight: np.ndarray | int, lo: int, hi: int) -> np.ndarray:
+    """Whether ``weight`` households make whole grids of ``[lo, hi]``: k lo <= W <= k hi."""
+    weight = np.asarray(weight, dtype=np.int64)
+    return (-(-weight // hi) <= weight // lo) & (weight > 0)
+
+
+def split_city(
+    buildings: gpd.GeoDataFrame,
+    *,
+    by: str | None = None,
+    streets: gpd.GeoDataFrame | None = None,
+    households: str = "households",
+    min_households: int = 200,
+    max_households: int = 300,
+    margin_m: float = 100.0,
+) -> pd.Series:
+    """Cut a city into independent pieces: communities, or barrier-bounded blocks.
+
+    Parameters
+    ----------
+    buildings
+        Buildings in a metric CRS with a households column.
+    by
+        A column that already names the pieces (``"community"`` or a street-office
+        column). Its pieces are kept as they are, also when one is too small for a
+        grid: grids never straddle two communities, so such a piece becomes an
+        ``undersized`` grid downstream, with its reason.
+    streets
+        Street/river/railway lines with a ``barrier_kind`` column; used when ``by`` is
+        not given. The barrier lines are polygonized into blocks (closed by a frame
+        ``margin_m`` around the buildings) and each building goes to the block that
+        holds its representative point.
+    households
+        Households column.
+    min_households, max_households
+        The grid band. A block whose households cannot make whole grids of the band
+        (no k with k min <= W <= k max) is merged with the neighbouring block it
+        shares the longest boundary with (the nearest block when none touches), until
+        every piece can or only one piece is left.
+    margin_m
+        Width of the frame closing the outermost blocks.
+
+    Returns
+    -------
+    pandas.Series
+        Piece label (str) per building, aligned with ``buildings.index``, no missing
+        values. Without ``by`` and without barrier lines, the whole city is one piece.
+
+    Raises
+    ------
+    InputError
+        Missing column, missing households, geographic CRS.
+
+    Examples
+    --------
+    >>> from gridopt.synthetic import synthetic_city
+    >>> city = synthetic_city(400, seed=1)
+    >>> pieces = split_city(city.buildings, streets=city.streets)
+    >>> len(pieces) == len(city.buildings) and pieces.notna().all()
+    True
+    """
+    if not isinstance(buildings, gpd.GeoDataFrame):
+        raise InputError(f"buildings must be a GeoDataFrame, got {type(buildings).__name__}")
+    if households not in buildings.columns:
+        raise InputError(
+            f"buildings has no {households!r} column; pass households= or use gridopt.read_buildings"
+        )
+    if not 0 < min_households <= max_households:
+        raise InputError(
+            f"need 0 < min_households <= max_households, got {min_households} and {max_households}"
+        )
+    if by is not None:
+        if by not in buildings.columns:
+            raise InputError(
+                f"buildings has no column {by!r}; available: {', '.join(map(str, buildings.columns))}"
+            )
+        col = buildings[by]
+        if col.isna().any():
+            rows = list(buildings.index[col.isna().to_numpy()][:10])
+            raise InputError(
+                f"{int(col.isna().sum())} buildings have no {by!r} value (first: {rows}); "
+                "fill them or split without `by`"
+            )
+        return col.astype(str).rename("piece")
+    if buildings.crs is not None and buildings.crs.is_geographic:
+        raise InputError(
+            "buildings are in degrees; reproject to a metric CRS (gridopt.read_buildings does)"
+        )
+    n = len(buildings)
+    if n == 0:
+        return pd.Series([], index=buildings.index, dtype=object, name="piece")
+    w = buildings[households].to_numpy()
+    if pd.isna(w).any():
+        raise InputError(f"{int(pd.isna(w).sum())} buildings have no {households!r} value")
+    lines = _barrier_lines(streets, buildings.crs)
+    pts = shapely.point_on_surface(buildings.geometry.to_numpy())
+    if lines is None:
+        return pd.Series("B0", index=buildings.index, name="piece")
+    frame = shapely.box(*shapely.total_bounds(pts)).buffer(margin_m, join_style="mitre").exterior
+    noded = shapely.union_all(np.append(lines, frame))
+    faces = np.asarray(
+        shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))), dtype=object
+    )
+    face_of = _locate(pts, faces)
+    used, piece = np.unique(face_of, return_inverse=True)
+    used_faces = faces[used]
+    weight = np.bincount(piece, weights=w.astype(float), minlength=len(used)).astype(np.int64)
+    group = _merge_infeasible(used_faces, weight, min_households, max_households)
+    labels = group[piece]
+    # Renumber the pieces by first building so the labels read B0, B1, ... in input order.
+    _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first))
+    return pd.Series([f"B{r}" for r in rank[inv]], index=buildings.index, name="piece")
+
+
+def _barrier_lines(streets: gpd.GeoDataFrame | None, crs: Any) -> np.ndarray | None:
+    if streets is None or len(streets) == 0:
+        return None
+    if "barrier_kind" not in streets.columns:
+        raise InputError(
+            "streets has no barrier_kind column; read them with gridopt.read_streets, "
+            "or set barrier_kind to 'major_street', 'river', 'railway' or null"
+        )
+    if crs is not None and streets.crs is not None and streets.crs != crs:
+        streets = streets.to_crs(crs)
+    bar = streets[streets["barrier_kind"].notna()].geometry.to_numpy()
+    bar = bar[~(shapely.is_missing(bar) | shapely.is_empty(bar))]
+    return bar if len(bar) else None
+
+
+def _locate(pts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Index of the face holding each point (the nearest face for a point on no face)."""
+    out = np.full(len(pts), -1, dtype=np.int64)
+    tree = shapely.STRtree(faces)
+    p_idx, f_idx = tree.query(pts, predicate="intersects")
+    # A point on a shared edge hits two faces: keep the lowest face index (deterministic).
+    order = np.lexsort((f_idx, p_idx))
+    p_idx, f_idx = p_idx[order], f_idx[order]
+    first = np.r_[True, p_idx[1:] != p_idx[:-1]] if len(p_idx) else np.zeros(0, bool)
+    out[p_idx[first]] = f_idx[first]
+    lost = np.flatnonzero(out < 0)
+    if len(lost):
+        inp, near = tree.query_nearest(pts[lost], all_matches=False)
+        out[lost[inp]] = near
+    return out
+
+
+def _merge_infeasible(faces: np.ndarray, weight: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Union-find merge of infeasible blocks into neighbours; returns a group id per face."""
+    k = len(faces)
+    parent = np.arange(k)
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    tree = shapely.STRtree(faces)
+    a_idx, b_idx = tree.query(faces, predicate="intersects")
+    keep = a_idx < b_idx
+    a_idx, b_idx = a_idx[keep], b_idx[keep]
+    shared = shapely.length(
+        shapely.intersection(shapely.boundary(faces[a_idx]), shapely.boundary(faces[b_idx]))
+    )
+    nbr: list[dict[int, float]] = [{} for _ in range(k)]
+    for a, b, s in zip(a_idx.tolist(), b_idx.tolist(), shared.tolist(), strict=True):
+        if s > 0:
+            nbr[a][b] = nbr[a].get(b, 0.0) + s
+            nbr[b][a] = nbr[b].get(a, 0.0) + s
+    total = weight.astype(np.int64).copy()
+    members: dict[int, list[int]] = {i: [i] for i in range(k)}
+    while len(members) > 1:
+        bad = [g for g in members if not _feasible(total[g], lo, hi)]
+        if not bad:
+            break
+        g = min(bad, key=lambda r: (total[r], r))  # smallest first, ties by id
+        # Boundary shared with every other group.
+        border: dict[int, float] = {}
+        for f in members[g]:
+            for o, s in nbr[f].items():
+                r = find(o)
+                if r != g:
+                    border[r] = border.get(r, 0.0) + s
+        if border:
+            # Prefer a neighbour that makes the merged piece feasible, then the longest border.
+            target = max(
+                border, key=lambda r: (bool(_feasible(total[g] + total[r], lo, hi)), border[r], -r)
+            )
+        else:
+            # An island (no touching block): join the nearest group.
+            mine = shapely.union_all(faces[members[g]])
+            others = [r for r in members if r != g]
+            dist = [shapely.distance(mine, shapely.union_all(faces[members[r]])) for r in others]
+            target = others[int(np.argmin(dist))]
+        keep_root, gone = (g, target) if g < target else (target, g)
+        parent[gone] = keep_root
+        members[keep_root].extend(members.pop(gone))
+        total[keep_root] += total[gone]
+    return np.array([find(i) for i in range(k)])
+
+
+# ---------------------------------------------------------------------------
+# read_buildings_chunked
+# ---------------------------------------------------------------------------
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".geoparquet")
+
+
+def _parquet_geo(pf: Any) -> tuple[str, Any]:
+    import json
+
+    meta = pf.schema_arrow.metadata or {}
+    if b"geo" not in meta:
+        raise InputError(
+            f"{pf} is a Parquet file without GeoParquet metadata ('geo'); write it with GeoDataFrame.to_parquet"
+        )
+    geo = json.loads(meta[b"geo"])
+    col = geo["primary_column"]
+    crs = geo["columns"][col].get("crs", "OGC:CRS84")
+    return col, crs
+
+
+def _parquet_rows(
+    path: Path, chunk_rows: int, keep: np.ndarray | None
+) -> Iterator[tuple[gpd.GeoDataFrame, np.ndarray]]:
+    """Row batches of a GeoParquet file (optionally only rows where ``keep``), with global row numbers."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    col, crs = _parquet_geo(pf)
+    start = 0
+    for batch in pf.iter_batches(batch_size=chunk_rows):
+        rows = np.arange(start, start + batch.num_rows)
+        start += batch.num_rows
+        if keep is not None:
+            sel = keep[rows]
+            if not sel.any():
+                continue
+            batch = batch.filter(sel)
+            rows = rows[sel]
+        frame = batch.to_pandas()
+        geom = shapely.from_wkb(frame.pop(col).to_numpy())
+        gdf = gpd.GeoDataFrame(frame, geometry=geom, crs=crs)
+        yield gdf, rows
+
+
+def read_buildings_chunked(
+    path: str | os.PathLike[str],
+    *,
+    chunk_rows: int = 50_000,
+    by: str | None = None,
+    layer: str | None = None,
+    **read_options: Any,
+) -> Iterator[gpd.GeoDataFrame]:
+    """Read a large GeoParquet or GeoPackage of buildings in pieces.
+
+    Each piece goes through :func:`gridopt.read_buildings` (metric CRS, households),
+    and the building ids are the global row numbers (or ``id_column``), exactly as
+    when the whole file is read at once: concatenating the pieces gives the same
+    buildings, each exactly once.
+
+    Parameters
+    ----------
+    path
+        A ``.parquet``/``.geoparquet`` (GeoParquet) or ``.gpkg`` file.
+    chunk_rows
+        Rows per piece (with ``by``: the target size; a piece holds whole groups,
+        so one group larger than this is a piece of its own).
+    by
+        A column naming groups (e.g. ``"community"``) that must not be split across
+        pieces. The file is then read twice or more: once for that column, then once
+        per piece (only the rows of its groups are kept in memory).
+    layer
+        GeoPackage layer.
+    **read_options
+        Passed to :func:`gridopt.read_buildings` (``households=``, ``floors=``,
+        ``id_column=``, ``m2_per_household=`` ...). ``crs`` applies to files without
+        one.
+
+    Yields
+    ------
+    geopandas.GeoDataFrame
+        As returned by :func:`gridopt.read_buildings`; the repair report's
+        ``source_row`` values are global row numbers.
+
+    Raises
+    ------
+    InputError
+        Unsupported format, unknown ``by`` column, and everything
+        :func:`gridopt.read_buildings` raises for a piece.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"buildings file not found: {path}")
+    if chunk_rows < 1:
+        raise InputError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    if _is_parquet(path):
+        raw = _chunks_parquet(path, chunk_rows, by)
+    elif path.suffix.lower() == ".gpkg":
+        raw = _chunks_gpkg(path, chunk_rows, by, layer)
+    else:
+        raise InputError(
+            f"read_buildings_chunked reads GeoParquet (.parquet) or GeoPackage (.gpkg), got {path.name}; "
+            "use gridopt.read_buildings for other formats"
+        )
+    yield from (_finish_chunk(frame, rows, read_options) for frame, rows in raw)
+
+
+def _group_batches(values: pd.Series, chunk_rows: int) -> list[np.ndarray]:
+    """Group values (in order of first appearance) packed into batches of about chunk_rows rows."""
+    counts = values.value_counts(sort=False, dropna=False)
+    order = pd.unique(values)
+    out: list[list[Any]] = [[]]
+    size = 0
+    for v in order:
+        c = int(counts[v])
+        if size and size + c > chunk_rows:
+            out.append([])
+            size = 0
+        out[-1].append(v)
+        size += c
+    return [np.asarray(b, dtype=object) for b in out if b]
+
+
+def _chunks_parquet(
+    path: Path, chunk_rows: int, by: str | None
+) -> Iterator[tuple[gpd.GeoDataFrame, np.ndarray]]:
+    import pyarrow.parquet as pq
+
+    if by is None:
+        yield from _parquet_rows(path, chunk_rows, None)
+        return
+    pf = pq.ParquetFile(path)
+    if by not in pf.schema_arrow.names:
+        raise InputError(
+            f"{path.name} has no column {by!r}; columns: {', '.join(pf.schema_arrow.names)}"
+        )
+    values = pq.read_table(path, columns=[by]).column(by).to_pandas()
+    for batch in _group_batches(values, chunk_rows):
+        keep = values.isin(batch).to_numpy()
+        parts = list(_parquet_rows(path, max(chunk_rows, 1), keep))
+        frames = [p[0] for p in parts]
+        rows = np.concatenate([p[1] for p in parts])
+        yield pd.concat(frames, ignore_index=True), rows
+
+
+def _chunks_gpkg(
+    path: Path, chunk_rows: int, by: str | None, layer: str | None
+) -> Iterator[tuple[gpd.GeoDataFrame, np.ndarray]]:
+    import pyogrio
+
+    info = pyogrio.read_info(path, layer=layer)
+    n = int(info["features"])
+    if by is None:
+        for start in range(0, n, chunk_rows):
+            frame = pyogrio.read_dataframe(
+                path, layer=layer, skip_features=start, max_features=chunk_rows, on_invalid="ignore"
+            )
+            yield frame, np.arange(start, start + len(frame))
+        return
+    if by not in list(info["fields"]):
+        raise InputError(f"{path.name} has no column {by!r}; columns: {', '.join(info['fields'])}")
+    # One pass for the group column and the feature ids: the ids give the global row number.
+    keys = pyogrio.read_dataframe(
+        path, layer=layer, columns=[by], read_geometry=False, fid_as_index=True
+    )
+    row_of_fid = pd.Series(np.arange(len(keys)), index=keys.index)
+    for batch in _group_batches(keys[by], chunk_rows):
+        fids = keys.index[keys[by].isin(batch).to_numpy()]
+        frame = pyogrio.read_dataframe(
+            path, layer=layer, fids=fids.to_numpy(), fid_as_index=True, on_invalid="ignore"
+        )
+        rows = row_of_fid.loc[frame.index].to_numpy()
+        yield frame.reset_index(drop=True), rows
+
+
+def _finish_chunk(
+    frame: gpd.GeoDataFrame, rows: np.ndarray, read_options: dict[str, Any]
+) -> gpd.GeoDataFrame:
+    import warnings
+
+    from gridopt._errors import RepairWarning
+    from gridopt.io import read_buildings
+
+    if read_options.get("id_column") is None:
+        # read_buildings takes a non-range index as the building ids: the global row numbers.
+        frame = frame.set_axis(pd.Index(rows, name="row"), axis=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RepairWarning)
+        out = read_buildings(frame, **read_options)
+    for rec in out.attrs.get("gridopt_report", []):
+        rec["source_row"] = int(rows[rec["source_row"]])
+    for w in caught:
+        if issubclass(w.category, RepairWarning):
+            warnings.warn(
+                f"rows {int(rows.min())}-{int(rows.max())}: {w.message}",
+                RepairWarning,
+                stacklevel=3,
+            )
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out

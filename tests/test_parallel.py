@@ -1,0 +1,224 @@
+"""The execution layer: Dask mapping, worker death, city splitting, chunked reading."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import warnings
+
+import cloudpickle
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import gridopt
+from gridopt.parallel import (
+    _feasible,
+    local_client,
+    map_components,
+    read_buildings_chunked,
+    split_city,
+)
+from gridopt.synthetic import synthetic_city
+
+# Functions of this test module travel to worker processes by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def _slow_square(x: int, delay_s: float) -> tuple[int, int, int]:
+    """A pure task that takes a while, reporting the worker process that ran it."""
+    time.sleep(delay_s)
+    return x, x * x, os.getpid()
+
+
+@pytest.fixture(scope="module")
+def city():
+    return synthetic_city(1500, seed=3)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two single-threaded worker processes (what a 2-core laptop runs)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with local_client(2, processes=True) as client:
+            yield client
+
+
+# ---------------------------------------------------------------------------- map_components
+
+
+def test_map_components_sequential_keeps_order():
+    assert map_components(divmod, [7, 9, 11], args=(4,)) == [(1, 3), (2, 1), (2, 3)]
+    assert map_components(divmod, [], args=(4,)) == []
+
+
+def test_map_components_rejects_unknown_client_string():
+    with pytest.raises(gridopt.InputError, match="client must be"):
+        map_components(divmod, [1], args=(2,), client="cloud")
+
+
+def test_cluster_gives_same_results_in_task_order(cluster):
+    tasks = list(range(40))
+    sizes = np.arange(40)[::-1] % 7 + 1  # batching reorders work; results must not move
+    seq = map_components(_slow_square, tasks, args=(0.0,))
+    par = map_components(_slow_square, tasks, args=(0.0,), client=cluster, sizes=sizes)
+    assert [r[:2] for r in par] == [r[:2] for r in seq]
+
+
+def test_cluster_partition_labels_identical_to_sequential(cluster, city):
+    part = pytest.importorskip("gridopt.partition")
+    kwargs = dict(streets=city.streets, communities="community", seed=5, time_limit_s=60.0)
+    seq = part.partition_grids(city.buildings, **kwargs)
+    par = part.partition_grids(city.buildings, client=cluster, **kwargs)
+    pd.testing.assert_series_equal(seq.labels, par.labels)
+    assert seq.status != "time_limit"
+
+
+def test_killed_worker_is_retried_without_loss_or_duplicates(cluster):
+    # 12 tasks of 0.4 s on 2 workers: kill one worker while it runs a task.
+    tasks = list(range(12))
+    out: dict = {}
+
+    def run() -> None:
+        out["res"] = map_components(
+            _slow_square, tasks, args=(0.4,), client=cluster, tasks_per_worker=6
+        )
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    victim = None
+    deadline = time.time() + 30
+    while victim is None and time.time() < deadline:
+        busy = {w: t for w, t in cluster.processing().items() if t}
+        if busy and any(cluster.who_has().values()):
+            victim = sorted(busy)[0]
+        time.sleep(0.05)
+    assert victim is not None, "no task ever started"
+    pid_before = cluster.run(os.getpid, workers=[victim])[victim]
+    try:
+        cluster.run(os._exit, 1, workers=[victim])
+    except Exception:  # the connection drops with the worker: expected
+        pass
+    thread.join(120)
+    assert not thread.is_alive()
+    res = out["res"]
+    assert [r[0] for r in res] == tasks  # each task exactly once, in order
+    assert [r[1] for r in res] == [t * t for t in tasks]
+    # the killed process is gone: its tasks were rerun by the surviving or restarted worker
+    alive = set(cluster.run(os.getpid).values())
+    assert pid_before not in alive
+
+
+# ---------------------------------------------------------------------------- split_city
+
+
+def test_split_by_column_keeps_communities(city):
+    pieces = split_city(city.buildings, by="community")
+    assert pieces.index.equals(city.buildings.index)
+    assert (pieces == city.buildings["community"]).all()
+
+
+def test_split_by_missing_column_says_so(city):
+    with pytest.raises(gridopt.InputError, match="no column 'district'"):
+        split_city(city.buildings, by="district")
+
+
+def test_split_by_blocks_covers_every_building_and_pieces_are_feasible(city):
+    pieces = split_city(city.buildings, streets=city.streets)
+    assert pieces.notna().all() and len(pieces) == len(city.buildings)
+    h = city.buildings["households"].groupby(pieces).sum()
+    assert len(h) > 5
+    assert _feasible(h.to_numpy(), 200, 300).all()
+
+
+def test_split_without_barriers_is_one_piece(city):
+    pieces = split_city(city.buildings)
+    assert pieces.nunique() == 1
+
+
+def _toy_blocks(households: list[int]) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """A row of square blocks 100 m wide separated by major streets; one building each."""
+    geoms = [shapely.box(100 * k + 30, 30, 100 * k + 70, 70) for k in range(len(households))]
+    b = gpd.GeoDataFrame({"households": households}, geometry=geoms, crs=32651)
+    lines = [
+        shapely.LineString([(100 * k, -50), (100 * k, 150)]) for k in range(len(households) + 1)
+    ]
+    lines += [shapely.LineString([(-50, 0), (100 * len(households) + 50, 0)]),
+              shapely.LineString([(-50, 100), (100 * len(households) + 50, 100)])]  # fmt: skip
+    s = gpd.GeoDataFrame({"barrier_kind": ["major_street"] * len(lines)}, geometry=lines, crs=32651)
+    return b, s
+
+
+def test_infeasible_block_merged_with_neighbour():
+    # blocks: 250 | 120 | 260 | 350 ; the 120 block cannot make a grid alone, nor can 350
+    b, s = _toy_blocks([250, 120, 260, 350])
+    pieces = split_city(b, streets=s)
+    assert pieces.notna().all()
+    h = b["households"].groupby(pieces).sum()
+    assert _feasible(h.to_numpy(), 200, 300).all()
+    assert h.sum() == b["households"].sum()
+    # 120 joins a touching neighbour, never the far block
+    assert pieces.iloc[1] in (pieces.iloc[0], pieces.iloc[2])
+
+
+def test_island_block_joins_nearest():
+    b, s = _toy_blocks([250, 260])
+    island = gpd.GeoDataFrame(
+        {"households": [50]}, geometry=[shapely.box(1000, 30, 1040, 70)], crs=32651
+    )
+    b = pd.concat([b, island], ignore_index=True)
+    ring = gpd.GeoDataFrame(
+        {"barrier_kind": ["river"]}, geometry=[shapely.box(980, 10, 1060, 90).exterior], crs=32651
+    )
+    pieces = split_city(b, streets=pd.concat([s, ring], ignore_index=True))
+    assert pieces.iloc[2] == pieces.iloc[1]  # nearest block, not dropped
+
+
+# ---------------------------------------------------------------------------- chunked reading
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, city):
+    d = tmp_path_factory.mktemp("chunks")
+    raw = city.buildings[["floors", "building_type", "community", "geometry"]].reset_index(
+        drop=True
+    )
+    raw = raw.sample(frac=1.0, random_state=0).reset_index(drop=True)  # communities interleaved
+    pq = d / "b.parquet"
+    gpkg = d / "b.gpkg"
+    raw.to_parquet(pq, row_group_size=300)
+    raw.to_file(gpkg, driver="GPKG")
+    return pq, gpkg
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "gpkg"])
+@pytest.mark.parametrize("by", [None, "community"])
+def test_chunked_reading_yields_every_building_once(files, fmt, by):
+    path = files[0] if fmt == "parquet" else files[1]
+    whole = gridopt.read_buildings(path)
+    chunks = list(read_buildings_chunked(path, chunk_rows=400, by=by))
+    assert len(chunks) >= 3
+    joined = pd.concat(chunks)
+    assert joined.index.is_unique
+    assert set(joined.index) == set(whole.index)
+    joined = joined.loc[whole.index]
+    assert (joined["households"] == whole["households"]).all()
+    assert shapely.equals_exact(joined.geometry.to_numpy(), whole.geometry.to_numpy(), 1e-6).all()
+    if by:
+        # a community never spans two chunks
+        owner = pd.concat(
+            [c["community"].drop_duplicates().to_frame().assign(k=k) for k, c in enumerate(chunks)]
+        )
+        assert owner["community"].is_unique
+
+
+def test_chunked_reading_rejects_other_formats(tmp_path):
+    p = tmp_path / "b.geojson"
+    p.write_text("{}")
+    with pytest.raises(gridopt.InputError, match="GeoParquet"):
+        next(read_buildings_chunked(p))
