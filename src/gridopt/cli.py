@@ -74,6 +74,82 @@ def _run_households(args: argparse.Namespace) -> int:
 # --- staff (issue 5) --------------------------------------------------------
 
 # --- plan / map (issue 6) ---------------------------------------------------
+def _add_plan(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="the whole plan: grids, service stations, staff, report and map",
+        description="Divide the buildings into grids, place service stations, post staff and "
+        "write plan.gpkg, report.csv, map.html and overview.png into --out.",
+    )
+    p.add_argument("buildings", help="buildings file (.gpkg, .geojson, .parquet, .shp, .osm.pbf)")
+    p.add_argument("--streets", help="street lines; default: the buildings file when it is .osm.pbf")
+    p.add_argument("--staff", help="staff list (CSV with x/y or a point file); default: a "
+                   "placeholder roster in the standard's proportions, flagged as such")
+    p.add_argument("--candidates", help="possible station sites with floor_area_m2")
+    p.add_argument("--min", type=int, default=200, dest="min_households",
+                   help="fewest households per grid (default 200)")
+    p.add_argument("--max", type=int, default=300, dest="max_households",
+                   help="most households per grid (default 300)")
+    p.add_argument("--max-walk-m", type=float, default=1000.0,
+                   help="walking limit to a station in metres (default 1000)")
+    p.add_argument("--n-stations", type=int, default=None, help="number of stations (default: fewest)")
+    p.add_argument("--time-limit-s", type=float, default=60.0,
+                   help="time limit of each optimising stage (default 60)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.set_defaults(handler=_run_plan)
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gridopt.pipeline import PlanConfig, plan
+
+    # Everything checkable is checked before the long work starts.
+    config = PlanConfig(
+        min_households=args.min_households,
+        max_households=args.max_households,
+        max_walk_m=args.max_walk_m,
+        n_stations=args.n_stations,
+        time_limit_s=args.time_limit_s,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    for what, path in (("buildings", args.buildings), ("streets", args.streets),
+                       ("staff", args.staff), ("candidates", args.candidates)):
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(2, f"{what} file does not exist", path)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise GridoptError(f"--out {out} exists and is not a folder")
+    result = plan(args.buildings, streets=args.streets, staff=args.staff,
+                  candidates=args.candidates, config=config)
+    result.to_file(out)
+    print(result.summary())
+    print(f"\nwrote {out}/: plan.gpkg, report.csv, overview.png, summary.txt")
+    print(f"map: {(out / 'map.html').resolve()}  (open it in a browser)")
+    return 0
+
+
+def _add_map(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("map", help="(re)draw the interactive map of a written plan")
+    p.add_argument("plan", help="a plan folder written by 'gridopt plan' or its plan.gpkg")
+    p.add_argument("-o", "--out", required=True, help="HTML file to write")
+    p.add_argument("--png", help="also write a static overview PNG here")
+    p.set_defaults(handler=_run_map)
+
+
+def _run_map(args: argparse.Namespace) -> int:
+    from gridopt.mapping import overview_png, plan_map
+
+    plan_map(args.plan).save(args.out)
+    print(f"map: {args.out}")
+    if args.png:
+        overview_png(args.plan, args.png)
+        print(f"overview: {args.png}")
+    return 0
+
 
 # --- bench (issue 7) --------------------------------------------------------
 

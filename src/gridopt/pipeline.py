@@ -1,0 +1,698 @@
+"""The whole plan in one call: buildings -> households -> grids -> walking network -> stations -> staff.
+
+:func:`plan` chains the stages and returns a :class:`Plan`; ``Plan.to_file`` writes
+``plan.gpkg``, ``report.csv``, ``map.html`` and ``overview.png`` for the street
+office to review. Every standard the stages use is a field of :class:`PlanConfig`.
+
+Examples
+--------
+>>> import gridopt
+>>> city = gridopt.synthetic_city(150, seed=1)
+>>> p = gridopt.plan(city.buildings, streets=city.streets,
+...                  config={"time_limit_s": 5, "progress": False})
+>>> int(p.buildings["households"].sum()) == int(city.buildings["households"].sum())
+True
+>>> list(p.report().columns[:4])
+['grid_id', 'community', 'kind', 'households']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gridopt._errors import InputError
+
+__all__ = ["Plan", "PlanConfig", "plan"]
+
+log = logging.getLogger("gridopt")
+
+#: The stages :func:`plan` runs, in order (the keys of ``Plan.runtime_s``).
+STAGES = ("buildings", "grids", "walking network", "stations", "staff")
+
+#: Files :meth:`Plan.to_file` writes.
+OUTPUT_FILES = ("plan.gpkg", "report.csv", "map.html", "overview.png", "summary.txt")
+
+_STAFF_MODES = ("synthetic", "skip")
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """Every standard and limit of a plan (defaults: Dalian 2022 / national practice).
+
+    Attributes
+    ----------
+    min_households, max_households
+        The grid band (Dalian: 200-300 households; Shenyang works to about 300).
+    max_walk_m
+        Walking limit to a service station (15-minute life circle: about 1,000 m).
+    m2_per_100_households
+        Station floor area per 100 households served (Shenyang: 30 m²).
+    n_stations
+        Number of stations; ``None`` lets the solver choose the fewest that serve everyone.
+    station_objective
+        ``"median"``, ``"cover"`` or ``"max_cover"`` (see :func:`gridopt.place_stations`).
+    walk_speed_m_per_min
+        Walking speed for the 5/10/15-minute shares (75 m/min = 4.5 km/h).
+    m2_per_household
+        Gross floor area per household used to estimate households (census: 100 m²).
+    exclusive_grids
+        Schools, hospitals and commercial sites get grids of their own (Jilin programme).
+    communities
+        Column of the buildings naming their community; grids never straddle two. Used
+        only when the column exists.
+    fallback_station_m2
+        When no candidate site is given or marked (no public/office/community building in
+        the data), every building with households is treated as a possible site for a
+        station room of this floor area, and the plan says so.
+    staff_when_missing
+        Without a staff list: ``"synthetic"`` (default) plans with a placeholder roster in
+        the standard's proportions (:func:`gridopt.staffing.synthetic_staff`), so the
+        report shows how many workers and officers each grid needs and where the
+        shortfall would be; the plan flags it everywhere (``Plan.staff_synthetic``).
+        ``"skip"`` leaves staffing out.
+    staffing_rules
+        A :class:`gridopt.StaffingRules`, a dict of its fields, or ``None`` (Dalian).
+    time_limit_s
+        Time limit of each optimising stage (grids, stations, staff), seconds.
+    seed
+        Seed of every randomised part; the same seed gives the same plan.
+    progress
+        Show a progress bar per stage (on stderr / in the notebook).
+    """
+
+    min_households: int = 200
+    max_households: int = 300
+    max_walk_m: float = 1000.0
+    m2_per_100_households: float = 30.0
+    n_stations: int | None = None
+    station_objective: str = "median"
+    walk_speed_m_per_min: float = 75.0
+    m2_per_household: float = 100.0
+    exclusive_grids: bool = True
+    communities: str | None = "community"
+    fallback_station_m2: float = 300.0
+    staff_when_missing: str = "synthetic"
+    staffing_rules: Any = None
+    time_limit_s: float = 60.0
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        lo, hi = self.min_households, self.max_households
+        for name in ("min_households", "max_households"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+                raise InputError(f"{name} must be a positive whole number, got {v!r}")
+        if lo > hi:
+            raise InputError(
+                f"impossible grid band: min_households={lo} is above max_households={hi}; "
+                "swap them or widen the band (e.g. 200-300)"
+            )
+        for name in ("max_walk_m", "m2_per_100_households", "walk_speed_m_per_min",
+                     "m2_per_household", "fallback_station_m2", "time_limit_s"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                    and math.isfinite(v) and v > 0):
+                raise InputError(f"{name} must be a positive finite number, got {v!r}")
+        if self.n_stations is not None and (
+            not isinstance(self.n_stations, (int, np.integer)) or self.n_stations < 1
+        ):
+            raise InputError(f"n_stations must be a positive whole number or None, got {self.n_stations!r}")
+        if self.staff_when_missing not in _STAFF_MODES:
+            raise InputError(
+                f"staff_when_missing must be one of {_STAFF_MODES}, got {self.staff_when_missing!r}"
+            )
+
+    @classmethod
+    def from_any(cls, config: PlanConfig | Mapping[str, Any] | None) -> PlanConfig:
+        """A ``PlanConfig`` from itself, a dict of its fields, or ``None`` (the defaults).
+
+        Raises
+        ------
+        InputError
+            A key that is not a field, or a value a field does not accept.
+        """
+        if config is None:
+            return cls()
+        if isinstance(config, cls):
+            return config
+        if isinstance(config, Mapping):
+            names = {f.name for f in dataclasses.fields(cls)}
+            unknown = sorted(set(config) - names)
+            if unknown:
+                raise InputError(
+                    f"unknown plan option(s) {unknown}; PlanConfig accepts {sorted(names)}"
+                )
+            return cls(**dict(config))
+        raise InputError(f"config must be a PlanConfig, a dict or None, not {type(config).__name__}")
+
+    def replace(self, **changes: Any) -> PlanConfig:
+        """A copy with some fields changed (for scenario comparisons)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A complete grid-management plan.
+
+    Attributes
+    ----------
+    buildings
+        The buildings (metric CRS) with ``households`` and, per building, ``grid_id``,
+        ``station`` (site id of the station it walks to, ``None`` when unserved),
+        ``walk_m`` and ``within_walk_limit``.
+    partition
+        The :class:`gridopt.Partition` (``.grids`` has one polygon per grid).
+    stations
+        The :class:`gridopt.StationPlan` (``.stations``, ``.allocation``, ``.metrics``,
+        ``.uncovered``, ``.shortfall``).
+    staff
+        The :class:`gridopt.StaffPlan`, or ``None`` when staffing was skipped.
+    config
+        The :class:`PlanConfig` used.
+    runtime_s
+        Seconds per stage (keys of :data:`STAGES`) and ``"total"``.
+    staff_synthetic
+        True when no staff list was given and a placeholder roster was planned.
+    streets
+        The street lines used (``None`` when none were given).
+    notes
+        What a reviewer must know: fallbacks taken, placeholders used.
+    """
+
+    buildings: gpd.GeoDataFrame
+    partition: Any
+    stations: Any
+    staff: Any
+    config: PlanConfig
+    runtime_s: dict[str, float]
+    staff_synthetic: bool = False
+    streets: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def grids(self) -> gpd.GeoDataFrame:
+        """The grid polygons (``partition.grids``)."""
+        return self.partition.grids
+
+    def report(self) -> pd.DataFrame:
+        """One row per grid: what the street office reviews.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``grid_id``, ``community``, ``kind``, ``households``, ``buildings``,
+            ``workers`` and ``officers`` (assigned; ``NaN`` when staffing was skipped),
+            ``station`` (the station most of the grid's households walk to),
+            ``mean_walk_m`` and ``max_walk_m`` (household-weighted mean, max over the
+            grid's buildings with households), ``share_within_15min`` and ``reason``.
+        """
+        return _grid_report(self)
+
+    def summary(self) -> str:
+        """A few lines: grids, stations, staff, time, and every note."""
+        g = self.partition.grids
+        kinds = g["kind"].value_counts()
+        m = self.stations.metrics
+        cfg = self.config
+        minutes = cfg.max_walk_m / cfg.walk_speed_m_per_min
+        lines = [
+            f"{len(self.buildings):,} buildings, {int(self.buildings['households'].sum()):,} households",
+            f"grids: {len(g):,} ({', '.join(f'{int(kinds.get(k, 0))} {k}' for k in ('regular', 'exclusive', 'oversized', 'undersized'))}), "
+            f"band {cfg.min_households}-{cfg.max_households}, "
+            f"{self.partition.share_in_band:.1%} of regular grids inside",
+            f"stations: {len(self.stations.stations):,}, mean walk {m.get('mean_walk_m', float('nan')):,.0f} m, "
+            f"max {m.get('max_walk_m', float('nan')):,.0f} m, "
+            f"{m.get('share_within_15min', float('nan')):.1%} of households within 15 min; "
+            f"{int(m.get('households_beyond_max_walk', 0)):,} beyond {cfg.max_walk_m:,.0f} m (~{minutes:.0f} min)",
+        ]
+        short = self.stations.shortfall or {}
+        if short.get("shortfall_households", 0):
+            lines.append(
+                f"station capacity short by {short['shortfall_households']:,.0f} households "
+                f"({short.get('shortfall_m2', 0):,.0f} m² of floor area)"
+            )
+        if self.staff is None:
+            lines.append("staff: not planned")
+        else:
+            a = self.staff.assignments
+            placed = a["grid_id"].notna() if "grid_id" in a.columns else pd.Series(False, index=a.index)
+            missing = int(self.staff.shortfall["missing"].sum()) if len(self.staff.shortfall) else 0
+            tag = " (PLACEHOLDER roster: no staff list was given)" if self.staff_synthetic else ""
+            lines.append(
+                f"staff{tag}: {int(placed.sum()):,} of {len(a):,} people posted to grids; "
+                f"shortfall {missing:,} posts"
+            )
+        total = self.runtime_s.get("total", sum(self.runtime_s.values()))
+        lines.append(
+            f"time {total:.1f} s ("
+            + ", ".join(f"{k} {v:.1f} s" for k, v in self.runtime_s.items() if k != "total")
+            + ")"
+        )
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def to_file(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the plan's files into ``directory``.
+
+        Writes ``plan.gpkg`` (layers ``buildings`` with ``grid_id``, ``grids``,
+        ``stations``, ``allocation``, ``uncovered``, and ``staff`` / ``shortfall`` when
+        staffing ran), ``report.csv``, ``map.html``, ``overview.png`` and
+        ``summary.txt``. Everything is written into a temporary folder beside
+        ``directory`` first and moved into place at the end, so an interrupted run
+        never leaves a partial set of files that looks complete.
+
+        Returns
+        -------
+        pathlib.Path
+            The directory.
+        """
+        return _write_plan(self, Path(directory))
+
+
+def plan(
+    buildings: str | os.PathLike[str] | gpd.GeoDataFrame,
+    *,
+    streets: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
+    staff: str | os.PathLike[str] | pd.DataFrame | None = None,
+    candidates: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
+    config: PlanConfig | Mapping[str, Any] | None = None,
+    client: Any = None,
+) -> Plan:
+    """Plan grids, service stations and staff for a set of buildings.
+
+    Parameters
+    ----------
+    buildings
+        A buildings file (``.gpkg``, ``.geojson``, ``.parquet``, ``.shp``, ``.osm.pbf``)
+        or GeoDataFrame; households are estimated unless a ``households`` column exists.
+    streets
+        Street lines (file or GeoDataFrame) for barriers and walking distances. For an
+        ``.osm.pbf`` buildings path the default is the same file. Without streets,
+        walking distances are straight lines times a detour factor (and the plan says so).
+    staff
+        The staff list (CSV with x/y, point file or frame; see :func:`gridopt.assign_staff`).
+        ``None``: see ``PlanConfig.staff_when_missing``.
+    candidates
+        Possible station sites (points/polygons with ``floor_area_m2``). Default: the
+        buildings marked ``station_candidate``.
+    config
+        A :class:`PlanConfig` or a dict of its fields.
+    client
+        A ``dask.distributed.Client`` for the grid stage of large areas.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable files, an empty area, no households, an impossible band
+        or walk limit, streets that do not overlap the buildings (CRS mismatch).
+
+    Examples
+    --------
+    >>> import gridopt
+    >>> city = gridopt.synthetic_city(150, seed=1)
+    >>> p = gridopt.plan(city.buildings, streets=city.streets,
+    ...                  config={"time_limit_s": 5, "progress": False})
+    >>> p.buildings["grid_id"].notna().all()
+    True
+    """
+    from gridopt.network import walk_network
+    from gridopt.partition import partition_grids
+    from gridopt.stations import place_stations
+
+    cfg = PlanConfig.from_any(config)
+    run = _Run(cfg)
+
+    with run.stage("buildings"):  # read footprints, estimate households
+        frame = _buildings(buildings, cfg)
+        lines = _streets(streets, buildings, frame)
+
+    with run.stage("grids"):
+        partition = partition_grids(
+            frame,
+            min_households=cfg.min_households,
+            max_households=cfg.max_households,
+            streets=lines,
+            communities=_communities(frame, cfg),
+            exclusive=_exclusive(frame, cfg),
+            seed=cfg.seed,
+            time_limit_s=cfg.time_limit_s,
+            client=client,
+        )
+
+    with run.stage("walking network"):
+        network = walk_network(lines, crs=frame.crs) if lines is not None else None
+
+    with run.stage("stations"):
+        stations = place_stations(
+            frame,
+            candidates=_candidates(candidates, frame, cfg, run),
+            streets=network,
+            n_stations=cfg.n_stations,
+            max_walk_m=cfg.max_walk_m,
+            m2_per_100_households=cfg.m2_per_100_households,
+            objective=cfg.station_objective,
+            walk_speed_m_per_min=cfg.walk_speed_m_per_min,
+            seed=cfg.seed,
+            time_limit_s=cfg.time_limit_s,
+        )
+
+    with run.stage("staff"):
+        roster = _roster(staff, partition, cfg, run)
+        staff_plan = _assign_staff(roster, partition, cfg)
+
+    return run.finish(frame, partition, stations, staff_plan, lines)
+
+
+# ---------------------------------------------------------------------------
+# Stage helpers
+# ---------------------------------------------------------------------------
+
+
+class _Run:
+    """Per-stage timing, progress bars, logging and notes of one :func:`plan` call."""
+
+    def __init__(self, cfg: PlanConfig) -> None:
+        self.cfg = cfg
+        self.times: dict[str, float] = {}
+        self.notes: list[str] = []
+        self.staff_synthetic = False
+        self.t0 = time.perf_counter()
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        from tqdm.auto import tqdm
+
+        i = STAGES.index(name) + 1
+        bar = tqdm(
+            total=1,
+            desc=f"[{i}/{len(STAGES)}] {name}",
+            bar_format="{desc:<26} {bar:10} {elapsed}",
+            disable=not self.cfg.progress,
+            leave=True,
+        )
+        log.info("plan: stage %d/%d %s", i, len(STAGES), name)
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = time.perf_counter() - t
+            bar.update(1)
+            bar.close()
+            log.info("plan: %s done in %.2f s", name, self.times[name])
+
+    def note(self, text: str) -> None:
+        log.warning("plan: %s", text)
+        self.notes.append(text)
+
+    def finish(self, frame: gpd.GeoDataFrame, partition: Any, stations: Any, staff: Any,
+               lines: gpd.GeoDataFrame | None) -> Plan:
+        if stations.metrics.get("distance_method") not in (None, "network"):
+            self.note(
+                f"walking distances: {stations.metrics.get('distance_method')} "
+                "(straight line x detour factor where no street network reaches)"
+            )
+        self.times["total"] = time.perf_counter() - self.t0
+        return Plan(
+            buildings=_annotate(frame, partition, stations),
+            partition=partition,
+            stations=stations,
+            staff=staff,
+            config=self.cfg,
+            runtime_s=dict(self.times),
+            staff_synthetic=self.staff_synthetic,
+            streets=lines,
+            notes=tuple(self.notes),
+        )
+
+
+def _buildings(source: Any, cfg: PlanConfig) -> gpd.GeoDataFrame:
+    """Buildings in a metric CRS with households, checked for an empty area."""
+    from gridopt.io import read_buildings, to_metric_crs
+
+    if isinstance(source, gpd.GeoDataFrame) and {"households", "households_source"} <= set(source.columns):
+        frame = to_metric_crs(source.copy(), what="buildings")  # already read by gridopt
+    elif isinstance(source, gpd.GeoDataFrame) and "households" in source.columns:
+        frame = read_buildings(source, households="households")
+    elif isinstance(source, (gpd.GeoDataFrame, str, os.PathLike)):
+        frame = read_buildings(source, m2_per_household=cfg.m2_per_household)
+    else:
+        raise InputError(
+            f"buildings must be a file path or a GeoDataFrame, not {type(source).__name__}"
+        )
+    total = int(frame["households"].sum())
+    if total == 0:
+        raise InputError(
+            f"the area has {len(frame)} buildings but no households (all are non-residential or "
+            "too small); check the building types/storeys or pass a households column"
+        )
+    return frame
+
+
+def _streets(streets: Any, source: Any, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    """Street lines in the buildings' CRS; the buildings' own .osm.pbf by default."""
+    from gridopt.io import _is_osm, read_streets
+
+    if streets is None and _is_osm(source):
+        streets = source
+    if streets is None:
+        return None
+    lines = read_streets(streets, to_crs=frame.crs)
+    if len(lines) == 0:
+        return None
+    bx0, by0, bx1, by1 = frame.total_bounds
+    sx0, sy0, sx1, sy1 = lines.total_bounds
+    if sx1 < bx0 or sx0 > bx1 or sy1 < by0 or sy0 > by1:
+        raise InputError(
+            "the streets do not overlap the buildings (buildings span "
+            f"x {bx0:,.0f}..{bx1:,.0f}, y {by0:,.0f}..{by1:,.0f}; streets x {sx0:,.0f}..{sx1:,.0f}, "
+            f"y {sy0:,.0f}..{sy1:,.0f} in {frame.crs.to_string()}): a wrong or missing CRS on one "
+            "of the files, or streets of another area"
+        )
+    return lines
+
+
+def _communities(frame: gpd.GeoDataFrame, cfg: PlanConfig) -> str | None:
+    return cfg.communities if cfg.communities and cfg.communities in frame.columns else None
+
+
+def _exclusive(frame: gpd.GeoDataFrame, cfg: PlanConfig) -> bool | None:
+    return True if cfg.exclusive_grids and "exclusive_candidate" in frame.columns else None
+
+
+def _candidates(candidates: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame | None:
+    """Candidate station sites: given, marked in the buildings, or the documented fallback."""
+    from gridopt.io import _load
+
+    if candidates is not None:
+        sites, _ = _load(candidates, layer=None, crs=None, what="candidate sites")
+        return sites.to_crs(frame.crs)
+    marked = frame["station_candidate"].fillna(False).astype(bool) if "station_candidate" in frame else None
+    if marked is not None and marked.any():
+        return None  # place_stations uses the marked buildings
+    sites = frame.loc[frame["households"] > 0, ["geometry"]].copy()
+    sites["floor_area_m2"] = cfg.fallback_station_m2
+    run.note(
+        f"no candidate station sites were given or found (no public, office or community "
+        f"building in the data): every one of the {len(sites):,} residential buildings was "
+        f"treated as a possible site for a {cfg.fallback_station_m2:,.0f} m² station room; "
+        "pass candidates= with real sites"
+    )
+    return sites
+
+
+def _roster(staff: Any, partition: Any, cfg: PlanConfig, run: _Run) -> Any:
+    """The staff list to plan with: the user's, a placeholder roster, or None (skip)."""
+    if staff is not None:
+        return staff
+    if cfg.staff_when_missing == "skip":
+        run.note("no staff list given: staffing skipped (staff_when_missing='skip')")
+        return None
+    from gridopt.staffing import synthetic_staff
+
+    run.staff_synthetic = True
+    run.note(
+        "no staff list given: staff were planned with a PLACEHOLDER roster in the standard's "
+        "proportions (gridopt.staffing.synthetic_staff) to show the posts each grid needs; "
+        "pass staff= with the real list before using the assignments"
+    )
+    return synthetic_staff(partition.grids, seed=cfg.seed)
+
+
+def _assign_staff(roster: Any, partition: Any, cfg: PlanConfig) -> Any:
+    """Staff posted to the grids (:func:`gridopt.assign_staff`), or None when skipped."""
+    if roster is None:
+        return None
+    from gridopt.staffing import assign_staff
+
+    rules = cfg.staffing_rules
+    if isinstance(rules, Mapping):
+        from gridopt.staffing import StaffingRules
+
+        rules = StaffingRules(**dict(rules))
+    return assign_staff(partition, roster, rules=rules, time_limit_s=cfg.time_limit_s, seed=cfg.seed)
+
+
+def _annotate(frame: gpd.GeoDataFrame, partition: Any, stations: Any) -> gpd.GeoDataFrame:
+    """The buildings with their grid, station and walk."""
+    out = frame.copy()
+    out["grid_id"] = partition.labels.reindex(out.index)
+    alloc = stations.allocation.reindex(out.index)
+    out["station"] = alloc["station"]
+    out["walk_m"] = alloc["walk_m"].astype(float)
+    out["within_walk_limit"] = alloc["within_limit"]
+    if "distance_method" in alloc.columns:
+        out["distance_method"] = alloc["distance_method"]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Report and files
+# ---------------------------------------------------------------------------
+
+
+def _grid_report(p: Plan) -> pd.DataFrame:
+    g = p.partition.grids
+    b = p.buildings
+    hh = b["households"].astype(float)
+    limit_15 = 15.0 * p.config.walk_speed_m_per_min
+    walk = b["walk_m"].where(b["station"].notna())
+    tmp = pd.DataFrame(
+        {
+            "grid_id": b["grid_id"],
+            "hh": hh,
+            "hw": hh * walk.fillna(0.0),
+            "hh_walk": hh.where(walk.notna(), 0.0),
+            "hh15": hh.where(walk <= limit_15, 0.0),
+            "walk": walk.where(hh > 0),
+        }
+    )
+    by = tmp.groupby("grid_id", sort=False)
+    agg = pd.DataFrame(
+        {
+            "buildings": by.size(),
+            "mean_walk_m": by["hw"].sum() / by["hh_walk"].sum().replace(0, np.nan),
+            "max_walk_m": by["walk"].max(),
+            "share_within_15min": by["hh15"].sum() / by["hh"].sum().replace(0, np.nan),
+        }
+    )
+    # The station most of a grid's households walk to.
+    st = pd.DataFrame({"grid_id": b["grid_id"], "station": b["station"], "hh": hh})
+    st = st[st["station"].notna()]
+    main = (
+        st.groupby(["grid_id", "station"], sort=False)["hh"].sum().reset_index()
+        .sort_values(["grid_id", "hh"], ascending=[True, False], kind="stable")
+        .drop_duplicates("grid_id")
+        .set_index("grid_id")["station"]
+    )
+    rep = pd.DataFrame(
+        {
+            "grid_id": g["grid_id"].to_numpy(),
+            "community": g["community"].to_numpy() if "community" in g.columns else None,
+            "kind": g["kind"].to_numpy(),
+            "households": g["households"].astype(int).to_numpy(),
+        }
+    )
+    rep["buildings"] = rep["grid_id"].map(agg["buildings"]).fillna(0).astype(int)
+    workers, officers = _staff_counts(p.staff, rep["grid_id"])
+    rep["workers"] = workers
+    rep["officers"] = officers
+    rep["station"] = rep["grid_id"].map(main)
+    for col in ("mean_walk_m", "max_walk_m"):
+        rep[col] = rep["grid_id"].map(agg[col]).round(1)
+    rep["share_within_15min"] = rep["grid_id"].map(agg["share_within_15min"]).round(4)
+    rep["reason"] = g["reason"].fillna("").to_numpy() if "reason" in g.columns else ""
+    return rep
+
+
+def _staff_counts(staff: Any, grid_ids: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Grid workers and information officers posted to each grid."""
+    if staff is None:
+        nan = pd.Series(np.nan, index=grid_ids.index)
+        return nan, nan.copy()
+    a = staff.assignments
+    a = a[a["grid_id"].notna()] if "grid_id" in a.columns else a.iloc[:0]
+
+    def count(role: str) -> pd.Series:
+        n = a[a["role"] == role].groupby("grid_id").size()
+        return grid_ids.map(n).fillna(0).astype(int)
+
+    return count("grid_worker"), count("info_officer")
+
+
+def _layers(p: Plan) -> dict[str, pd.DataFrame]:
+    layers: dict[str, pd.DataFrame] = {
+        "buildings": p.buildings,
+        "grids": p.partition.grids,
+        "stations": p.stations.stations,
+        "allocation": p.stations.allocation,
+    }
+    if len(p.stations.uncovered):
+        layers["uncovered"] = p.stations.uncovered
+    if p.staff is not None:
+        layers["staff"] = p.staff.assignments
+        if len(p.staff.shortfall):
+            layers["shortfall"] = p.staff.shortfall
+    return layers
+
+
+def _write_plan(p: Plan, directory: Path) -> Path:
+    from gridopt.io import write_layers
+    from gridopt.mapping import overview_png, plan_map
+
+    directory = directory.resolve()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        with warnings.catch_warnings():
+            # GPKG stores the plan's ids as text; pyogrio's notes on that are no news here.
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="pyogrio")
+            write_layers(tmp / "plan.gpkg", _layers(p))
+        p.report().to_csv(tmp / "report.csv", index=False)
+        plan_map(p).save(str(tmp / "map.html"))
+        overview_png(p, tmp / "overview.png")
+        (tmp / "summary.txt").write_text(p.summary() + "\n", encoding="utf-8")
+        _move_into_place(tmp, directory)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    log.info("plan written to %s", directory)
+    return directory
+
+
+def _move_into_place(tmp: Path, directory: Path) -> None:
+    """Make the finished files appear in ``directory`` all at once where possible."""
+    if not directory.exists():
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it private
+        os.replace(tmp, directory)  # one atomic rename
+        return
+    if not directory.is_dir():
+        raise InputError(f"output {directory} exists and is not a directory")
+    # Stale outputs of an earlier plan go first, so old and new files never mix.
+    for name in OUTPUT_FILES:
+        (directory / name).unlink(missing_ok=True)
+    # summary.txt last: its presence marks a complete set.
+    for name in sorted(os.listdir(tmp), key=lambda n: n == "summary.txt"):
+        os.replace(tmp / name, directory / name)
