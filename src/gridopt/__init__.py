@@ -18,7 +18,9 @@ from gridopt._errors import (
 )
 from gridopt import datasets
 from gridopt.households import estimate_households
+from gridopt.adjacency import building_graph
 from gridopt.io import read_buildings, read_streets
+from gridopt.partition import Partition, partition_grids
 from gridopt.synthetic import synthetic_city
 
 try:
@@ -27,6 +29,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "Partition",
+    "building_graph",
+    "partition_grids",
     "datasets",
     "estimate_households",
     "read_buildings",

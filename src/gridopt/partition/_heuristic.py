@@ -1,0 +1,724 @@
+"""Per-component grid division: recursive spanning-tree bisection, then local improvement.
+
+Everything here works on one connected component (a community's barrier-bounded block,
+or several blocks merged because one alone could not make a grid) given as plain numpy
+arrays, so :func:`_solve_component` is a pure function of picklable inputs that can be
+mapped over components with Dask.
+
+Feasibility with a flexible count: a connected region of ``W`` households can be cut
+into grids of ``[L, U]`` households when ``k L <= W <= k U`` for some integer ``k``
+(ignoring building granularity). A bisection only has to leave both sides feasible.
+
+The objective of one grid ``g`` with centre building ``r`` (the best member) is
+``sum_i w_i |x_i - x_r|^2 + balance_weight_m2 * |h_g - target|``; :func:`_grid_cost`
+computes it in O(|g|) from the sums ``h, sum w x, sum w |x|^2``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+log = logging.getLogger("gridopt")
+
+# Weight added to barrier edges in the random spanning trees: a tree uses a barrier edge
+# only where the blocks must be joined, so cutting it is always among the candidates.
+_BARRIER_TREE_WEIGHT = 10.0
+# A pocket (grid below the minimum) costs this much per missing household, far above any
+# compactness difference, so improvement first fills pockets, then makes grids compact.
+_POCKET_PENALTY = 1e12
+# Regions up to this many buildings get their spanning trees from pure Python.
+_PY_TREE_MAX = 2000
+
+
+@dataclass(frozen=True)
+class _Params:
+    min_households: int
+    max_households: int
+    target: float
+    balance_weight_m2: float
+    seed: int
+    time_limit_s: float
+    method: str = "heuristic"
+    tries: int = 12
+    stall_rounds: int = 2
+    previous_weight_m2: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Component:
+    """One solve unit: positions are local (0..n-1)."""
+
+    key: int
+    xy: np.ndarray  # (n, 2) float, metres
+    w: np.ndarray  # (n,) int households
+    ei: np.ndarray  # (m,) local edge ends
+    ej: np.ndarray
+    barrier: np.ndarray  # (m,) bool
+    street: np.ndarray  # (m,) bool
+    prev: np.ndarray | None = None  # (n,) int old grid code, -1 for new buildings
+
+
+@dataclass(frozen=True)
+class _ComponentResult:
+    key: int
+    labels: np.ndarray  # (n,) local grid number
+    pocket: np.ndarray  # (k,) bool: grid below the minimum
+    reasons: list[str]
+    status: str
+    cost: float
+    bound: float | None
+    seconds: float
+    stats: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+# feasibility and cost
+# ---------------------------------------------------------------------------
+
+
+def _feasible(weight: np.ndarray | int, lo: int, hi: int) -> np.ndarray:
+    """Whether ``weight`` households can make whole grids: some k with k lo <= W <= k hi."""
+    weight = np.asarray(weight, dtype=np.int64)
+    kmin = -(-weight // hi)
+    kmax = weight // lo
+    return (kmin <= kmax) & (weight > 0)
+
+
+def _distance_to_feasible(weight: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Households missing or in excess to the nearest feasible total (0 when feasible)."""
+    weight = np.asarray(weight, dtype=np.int64)
+    k = np.maximum(weight // lo, 1)
+    below = np.where(weight < lo, lo - weight, 0)
+    # between k hi and (k+1) lo: distance to either end
+    gap = np.minimum(np.maximum(weight - k * hi, 0), np.maximum((k + 1) * lo - weight, 0))
+    gap = np.where(weight < lo, below, gap)
+    return np.where(_feasible(weight, lo, hi), 0, gap)
+
+
+def _grid_cost(xy: np.ndarray, w: np.ndarray, members: np.ndarray, p: _Params) -> tuple[float, int]:
+    """Cost of one grid and its centre (position in ``members``)."""
+    pts = xy[members]
+    ww = w[members].astype(float)
+    h = ww.sum()
+    s1 = ww @ pts
+    s2 = float(ww @ (pts * pts).sum(axis=1))
+    per_centre = s2 - 2.0 * (pts @ s1) + h * (pts * pts).sum(axis=1)
+    c = int(np.argmin(per_centre))
+    cost = max(float(per_centre[c]), 0.0) + p.balance_weight_m2 * abs(h - p.target)
+    if h < p.min_households:
+        cost += _POCKET_PENALTY * (p.min_households - h)
+    return cost, c
+
+
+def _total_cost(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, p: _Params) -> float:
+    order = np.argsort(labels, kind="stable")
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    return float(sum(_grid_cost(xy, w, g, p)[0] for g in np.split(order, bounds)))
+
+
+# ---------------------------------------------------------------------------
+# recursive bisection
+# ---------------------------------------------------------------------------
+
+
+class _Graph:
+    """CSR adjacency of a component; ``data`` holds edge id + 1."""
+
+    def __init__(self, comp: _Component) -> None:
+        n, m = len(comp.w), len(comp.ei)
+        eid = np.arange(1, m + 1, dtype=np.float64)
+        a = sp.coo_matrix(
+            (
+                np.concatenate([eid, eid]),
+                (np.concatenate([comp.ei, comp.ej]), np.concatenate([comp.ej, comp.ei])),
+            ),
+            shape=(n, n),
+        ).tocsr()
+        self.csr = a
+        self.n = n
+        self.barrier = comp.barrier
+        self.street = comp.street
+        self.barrier_l: list[bool] = comp.barrier.tolist()
+        self.nbrs: list[list[int]] = [
+            a.indices[a.indptr[k] : a.indptr[k + 1]].tolist() for k in range(n)
+        ]
+        self.nbr_edge: list[list[int]] = [
+            (a.data[a.indptr[k] : a.indptr[k + 1]].astype(np.int64) - 1).tolist() for k in range(n)
+        ]
+
+
+def _random_tree(
+    graph: _Graph, nodes: np.ndarray, w: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A random spanning tree of ``nodes`` (local positions into ``nodes``).
+
+    Returns the BFS order, the predecessor of each position, the subtree weight of each
+    position and, for each position, the id of the edge to its predecessor (-1 at the root).
+    """
+    if len(nodes) <= _PY_TREE_MAX:
+        return _py_tree(graph, nodes, w, rng)
+    sub = graph.csr[nodes][:, nodes]
+    edge_ids = sub.data.astype(np.int64) - 1
+    rnd = rng.random(len(graph.barrier))
+    weights = 1.0 + rnd[edge_ids] + _BARRIER_TREE_WEIGHT * graph.barrier[edge_ids]
+    wsub = sp.csr_matrix((weights, sub.indices, sub.indptr), shape=sub.shape)
+    tree = csgraph.minimum_spanning_tree(wsub)
+    root = int(rng.integers(len(nodes)))
+    order, pred = csgraph.breadth_first_order(tree, root, directed=False, return_predecessors=True)
+    if len(order) != len(nodes):  # pragma: no cover - callers pass connected regions
+        raise RuntimeError("region is not connected")
+    subw = w[nodes].astype(np.int64)
+    pred_l = pred.tolist()
+    for v in order[:0:-1].tolist():
+        subw[pred_l[v]] += subw[v]
+    eid = np.full(len(nodes), -1, dtype=np.int64)
+    ch = order[1:]
+    eid[ch] = np.asarray(sub[ch, pred[ch]]).ravel().astype(np.int64) - 1
+    return order, pred, subw, eid
+
+
+def _py_tree(
+    graph: _Graph, nodes: np.ndarray, w: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_random_tree` in pure Python: faster than scipy's overhead on small regions."""
+    nl = nodes.tolist()
+    pos = {u: i for i, u in enumerate(nl)}
+    nbrs, nbr_edge, barrier = graph.nbrs, graph.nbr_edge, graph.barrier_l
+    ends_i, ends_j, eids, bars = [], [], [], []
+    for i, u in enumerate(nl):
+        for x, e in zip(nbrs[u], nbr_edge[u], strict=False):
+            j = pos.get(x)
+            if j is not None and i < j:
+                ends_i.append(i)
+                ends_j.append(j)
+                eids.append(e)
+                bars.append(barrier[e])
+    key = rng.random(len(eids)) + _BARRIER_TREE_WEIGHT * np.asarray(bars, dtype=float)
+    parent = list(range(len(nl)))
+    adj: list[list[tuple[int, int]]] = [[] for _ in nl]
+    for k in np.argsort(key, kind="stable").tolist():
+        a, b = ends_i[k], ends_j[k]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a != b:
+            parent[a] = b
+            adj[ends_i[k]].append((ends_j[k], eids[k]))
+            adj[ends_j[k]].append((ends_i[k], eids[k]))
+    root = int(rng.integers(len(nl)))
+    pred = [-9999] * len(nl)
+    eid = [-1] * len(nl)
+    pred[root] = -9999
+    order = [root]
+    seen = [False] * len(nl)
+    seen[root] = True
+    for u in order:
+        for x, e in adj[u]:
+            if not seen[x]:
+                seen[x] = True
+                pred[x] = u
+                eid[x] = e
+                order.append(x)
+    if len(order) != len(nl):  # pragma: no cover - callers pass connected regions
+        raise RuntimeError("region is not connected")
+    subw = w[nodes].astype(np.int64).tolist()
+    for v in reversed(order[1:]):
+        subw[pred[v]] += subw[v]
+    return (
+        np.asarray(order, dtype=np.int64),
+        np.asarray(pred, dtype=np.int64),
+        np.asarray(subw, dtype=np.int64),
+        np.asarray(eid, dtype=np.int64),
+    )
+
+
+def _subtree(order: np.ndarray, pred: np.ndarray, v: int) -> np.ndarray:
+    """Boolean mask of the positions in the subtree below ``v``."""
+    mark = np.zeros(len(pred), dtype=bool)
+    mark[v] = True
+    pred_l = pred.tolist()
+    ml = mark.tolist()
+    for u in order.tolist():
+        if pred_l[u] >= 0 and ml[pred_l[u]]:
+            ml[u] = True
+    return np.array(ml, dtype=bool)
+
+
+def _choose_cut(
+    sizes: np.ndarray, total: int, eids: np.ndarray, graph: _Graph, p: _Params
+) -> tuple[int, float]:
+    """Best cut position in ``sizes`` and its score (lower is better; inf = none)."""
+    lo, hi = p.min_households, p.max_households
+    a, b = sizes, total - sizes
+    fa, fb = _feasible(a, lo, hi), _feasible(b, lo, hi)
+    if _feasible(total, lo, hi):
+        ok = fa & fb
+        # aim for about half of the expected number of grids on each side
+        kmin, kmax = -(-total // hi), total // lo
+        k = int(min(max(round(total / p.target), kmin), kmax))
+        ideal = total * (k // 2) / k
+        score = np.abs(a - ideal) / p.target
+    else:
+        # the total cannot make whole grids: cut off the smallest possible pocket
+        ok = (fa & (b < lo) & (b > 0)) | (fb & (a < lo) & (a > 0))
+        score = np.where(fa, b, a) / p.target
+    if not ok.any():
+        # building granularity: no cut leaves both sides feasible; get as close as possible
+        dist = _distance_to_feasible(a, lo, hi) + _distance_to_feasible(b, lo, hi)
+        score = 1e6 + dist.astype(float)
+        ok = (a > 0) & (b > 0)
+        if not ok.any():
+            return -1, math.inf
+    score = score + 0.25 * ~graph.street[eids] - 0.5 * graph.barrier[eids]
+    score = np.where(ok, score, np.inf)
+    k = int(np.argmin(score))
+    return k, float(score[k])
+
+
+def _bisect(
+    comp: _Component,
+    graph: _Graph,
+    p: _Params,
+    rng: np.random.Generator,
+    deadline: float,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
+    """Labels by recursive spanning-tree bisection; every grid <= max households.
+
+    ``start`` restricts the work to a connected subset (other labels stay -1).
+    """
+    n = len(comp.w)
+    w = comp.w.astype(np.int64)
+    labels = np.full(n, -1, dtype=np.int64)
+    stack = [np.arange(n) if start is None else np.asarray(start, dtype=np.int64)]
+    nxt = 0
+    while stack:
+        nodes = stack.pop()
+        total = int(w[nodes].sum())
+        if total <= p.max_households or len(nodes) == 1:
+            labels[nodes] = nxt
+            nxt += 1
+            continue
+        best: tuple[float, int, np.ndarray, np.ndarray] | None = None
+        for t in range(p.tries):
+            order, pred, subw, eid = _random_tree(graph, nodes, w, rng)
+            ch = order[1:]
+            k, score = _choose_cut(subw[ch], total, eid[ch], graph, p)
+            if k >= 0 and (best is None or score < best[0]):
+                best = (score, int(ch[k]), order, pred)
+            # a clean cut found: a few more trees to choose from, then go on
+            if best is not None and best[0] < 1e6 and (t >= 2 or time.perf_counter() > deadline):
+                break
+        if best is None:  # pragma: no cover - a connected region of >= 2 nodes has a cut
+            raise RuntimeError("no cut found")
+        _, v, order, pred = best
+        part = _subtree(order, pred, v)
+        stack.append(nodes[~part])
+        stack.append(nodes[part])
+    return labels
+
+
+# ---------------------------------------------------------------------------
+# local improvement
+# ---------------------------------------------------------------------------
+
+
+class _State:
+    """Grids as member sets with cached costs; moves keep every grid connected."""
+
+    def __init__(self, comp: _Component, graph: _Graph, labels: np.ndarray, p: _Params) -> None:
+        self.comp, self.graph, self.p = comp, graph, p
+        self.xy = comp.xy
+        self.w = comp.w.astype(np.int64)
+        self.wl: list[int] = self.w.tolist()
+        self.lab: list[int] = labels.tolist()
+        self.members: dict[int, set[int]] = {}
+        for v, g in enumerate(self.lab):
+            self.members.setdefault(g, set()).add(v)
+        self.h: dict[int, int] = {g: int(self.w[list(m)].sum()) for g, m in self.members.items()}
+        self.cost: dict[int, float] = {g: self._cost(m) for g, m in self.members.items()}
+        self.barrier: list[bool] = graph.barrier.tolist()
+        self.tried: set = set()
+
+    def _cost(self, members: set[int] | list[int]) -> float:
+        if not members:
+            return 0.0
+        return _grid_cost(
+            self.xy, self.w, np.fromiter(members, dtype=np.int64, count=len(members)), self.p
+        )[0]
+
+    def total(self) -> float:
+        return float(sum(self.cost.values()))
+
+    def _connected_without(self, g: int, v: int) -> bool:
+        mem = self.members[g]
+        if len(mem) <= 2:
+            return True
+        start = next(u for u in mem if u != v)
+        seen = {start, v}
+        stack = [start]
+        nbrs, lab = self.graph.nbrs, self.lab
+        while stack:
+            u = stack.pop()
+            for x in nbrs[u]:
+                if x not in seen and lab[x] == g:
+                    seen.add(x)
+                    stack.append(x)
+        return len(seen) == len(mem)
+
+    def try_move(self, v: int) -> bool:
+        """Move ``v`` to the neighbouring grid that lowers the cost most; True if moved."""
+        a = self.lab[v]
+        lo, hi = self.p.min_households, self.p.max_households
+        wv = self.wl[v]
+        targets = set()
+        for x, e in zip(self.graph.nbrs[v], self.graph.nbr_edge[v], strict=False):
+            b = self.lab[x]
+            # a move across a barrier would add a crossing: only within a block
+            if b != a and not self.barrier[e]:
+                targets.add(b)
+        if not targets:
+            return False
+        ha = self.h[a]
+        if ha - wv < lo and ha - wv > 0 and ha >= lo:
+            return False  # would turn a regular grid into a pocket
+        best_gain, best = 1e-9 * max(1.0, self.cost[a]), None
+        mem_a = self.members[a]
+        new_a_members = [u for u in mem_a if u != v]
+        cost_a = None
+        for b in sorted(targets):
+            if self.h[b] + wv > hi:
+                continue
+            if cost_a is None:
+                if not self._connected_without(a, v):
+                    return False
+                cost_a = self._cost(new_a_members)
+            cost_b = self._cost([*self.members[b], v])
+            gain = self.cost[a] + self.cost[b] - cost_a - cost_b
+            if gain > best_gain:
+                best_gain, best = gain, (b, cost_a, cost_b)
+        if best is None:
+            return False
+        b, cost_a, cost_b = best
+        self._apply(v, a, b, cost_a, cost_b)
+        return True
+
+    def _apply(self, v: int, a: int, b: int, cost_a: float, cost_b: float) -> None:
+        self.members[a].discard(v)
+        self.members[b].add(v)
+        self.lab[v] = b
+        self.h[a] -= self.wl[v]
+        self.h[b] += self.wl[v]
+        self.cost[b] = cost_b
+        if self.members[a]:
+            self.cost[a] = cost_a
+        else:
+            del self.members[a], self.h[a], self.cost[a]
+
+    def neighbour_pairs(self) -> list[tuple[int, int]]:
+        pairs = set()
+        lab = self.lab
+        for e, (u, v) in enumerate(zip(self.comp.ei.tolist(), self.comp.ej.tolist(), strict=False)):
+            a, b = lab[u], lab[v]
+            if a != b and not self.barrier[e]:
+                pairs.add((min(a, b), max(a, b)))
+        return sorted(pairs)
+
+    def recombine(self, a: int, b: int, rng: np.random.Generator, trees: int = 4) -> bool:
+        """Merge grids ``a`` and ``b`` and re-split them along the best of a few random trees."""
+        lo, hi = self.p.min_households, self.p.max_households
+        nodes = sorted(self.members[a] | self.members[b])
+        total = self.h[a] + self.h[b]
+        current = self.cost[a] + self.cost[b]
+        if total <= hi:
+            # one grid can hold both: merging removes a pocket (or makes a better grid)
+            merged = self._cost(nodes)
+            if merged < current - 1e-9 * max(1.0, current):
+                self._relabel(a, b, nodes, set(), merged, 0.0)
+                return True
+            if total < 2 * lo:
+                return False
+        if total < 2 * lo or total > 2 * hi:
+            return False
+        best = None
+        for _ in range(trees):
+            cut = _small_tree_cut(self, nodes, lo, hi, rng)
+            if cut is None:
+                continue
+            side_b = cut
+            side_a = [u for u in nodes if u not in side_b]
+            ca, cb = self._cost(side_a), self._cost(side_b)
+            if best is None or ca + cb < best[0]:
+                best = (ca + cb, side_a, side_b, ca, cb)
+        if best is None or best[0] >= current - 1e-9 * max(1.0, current):
+            return False
+        _, side_a, side_b, ca, cb = best
+        self._relabel(a, b, side_a, set(side_b), ca, cb)
+        return True
+
+    def _relabel(
+        self, a: int, b: int, side_a: list[int], side_b: set[int], ca: float, cb: float
+    ) -> None:
+        for u in side_a:
+            self.lab[u] = a
+        for u in side_b:
+            self.lab[u] = b
+        self.members[a] = set(side_a)
+        self.h[a] = sum(self.wl[u] for u in side_a)
+        self.cost[a] = ca
+        if side_b:
+            self.members[b] = set(side_b)
+            self.h[b] = sum(self.wl[u] for u in side_b)
+            self.cost[b] = cb
+        else:
+            del self.members[b], self.h[b], self.cost[b]
+
+
+def _small_tree_cut(
+    state: _State, nodes: list[int], lo: int, hi: int, rng: np.random.Generator
+) -> set[int] | None:
+    """Random spanning tree of a small node set (pure Python); the most compact in-band cut."""
+    inset = set(nodes)
+    nbrs, nbr_edge, barrier = state.graph.nbrs, state.graph.nbr_edge, state.barrier
+    edges = []
+    for u in nodes:
+        for x, e in zip(nbrs[u], nbr_edge[u], strict=False):
+            if u < x and x in inset:
+                edges.append((rng.random() + 10.0 * barrier[e], u, x))
+    edges.sort()
+    parent = {u: u for u in nodes}
+
+    def find(u: int) -> int:
+        while parent[u] != u:
+            parent[u] = parent[parent[u]]
+            u = parent[u]
+        return u
+
+    adj: dict[int, list[int]] = {u: [] for u in nodes}
+    for _, u, x in edges:
+        ru, rx = find(u), find(x)
+        if ru != rx:
+            parent[ru] = rx
+            adj[u].append(x)
+            adj[x].append(u)
+    root = nodes[int(rng.integers(len(nodes)))]
+    order, pred = [root], {root: -1}
+    for u in order:
+        for x in adj[u]:
+            if x not in pred:
+                pred[x] = u
+                order.append(x)
+    if len(order) != len(nodes):
+        return None
+    xy, w = state.xy, state.wl
+    # subtree sums of households, w x, w y, w |x|^2: SSE of each side in O(1) per cut
+    acc = {
+        u: [w[u], w[u] * xy[u, 0], w[u] * xy[u, 1], w[u] * (xy[u, 0] ** 2 + xy[u, 1] ** 2)]
+        for u in nodes
+    }
+    for u in reversed(order[1:]):
+        s, t = acc[u], acc[pred[u]]
+        t[0] += s[0]
+        t[1] += s[1]
+        t[2] += s[2]
+        t[3] += s[3]
+    tot = acc[root]
+    best, best_v = math.inf, None
+    bw = state.p.balance_weight_m2
+    tgt = state.p.target
+    for u in order[1:]:
+        s = acc[u]
+        h1, h2 = s[0], tot[0] - s[0]
+        if not (lo <= h1 <= hi and lo <= h2 <= hi):
+            continue
+        sse1 = s[3] - (s[1] ** 2 + s[2] ** 2) / h1
+        o1, o2, o3 = tot[1] - s[1], tot[2] - s[2], tot[3] - s[3]
+        sse2 = o3 - (o1**2 + o2**2) / h2
+        val = sse1 + sse2 + bw * (abs(h1 - tgt) + abs(h2 - tgt))
+        if val < best:
+            best, best_v = val, u
+    if best_v is None:
+        return None
+    side = {best_v}
+    stack = [best_v]
+    while stack:
+        u = stack.pop()
+        for x in adj[u]:
+            if x != pred[u] and x not in side:
+                side.add(x)
+                stack.append(x)
+    return side
+
+
+def _improve(
+    state: _State, rng: np.random.Generator, deadline: float, p: _Params
+) -> tuple[int, bool]:
+    """Boundary moves and merge-and-resplit until no gain or the deadline; (rounds, timed out)."""
+    rounds = stall = 0
+    best = state.total()
+    n = len(state.lab)
+    while True:
+        rounds += 1
+        # boundary moves until a sweep changes nothing
+        for _ in range(50):
+            moved = 0
+            for v in rng.permutation(n).tolist():
+                if state.try_move(v):
+                    moved += 1
+                if (v & 255) == 0 and time.perf_counter() > deadline:
+                    return rounds, True
+            if not moved:
+                break
+        # merge-and-resplit of neighbouring grids (pockets first)
+        pairs = state.neighbour_pairs()
+        lo = p.min_households
+        pairs.sort(key=lambda ab: min(state.h[ab[0]], state.h[ab[1]]) >= lo)
+        perm = rng.permutation(len(pairs)).tolist()
+        pocket_pairs = [
+            k for k in range(len(pairs)) if min(state.h[pairs[k][0]], state.h[pairs[k][1]]) < lo
+        ]
+        for k in pocket_pairs + perm:
+            a, b = pairs[k]
+            if a in state.members and b in state.members:
+                state.recombine(a, b, rng)
+            if time.perf_counter() > deadline:
+                return rounds, True
+        for g in sorted(g for g, h in state.h.items() if h < lo):
+            if g in state.members and state.h[g] < lo:
+                key = (g, frozenset(state.members[g]))
+                if key not in state.tried:
+                    state.tried.add(key)
+                    _repair_pocket(state, g, rng, deadline)
+            if time.perf_counter() > deadline:
+                return rounds, True
+        now = state.total()
+        if now < best - 1e-6 * max(1.0, abs(best)):
+            best, stall = now, 0
+        else:
+            stall += 1
+        if stall >= p.stall_rounds:
+            return rounds, False
+
+
+def _repair_pocket(
+    state: _State, g: int, rng: np.random.Generator, deadline: float, tries: int = 8
+) -> bool:
+    """Re-divide a pocket together with its neighbouring grids; keep the result if better."""
+    lab, nbrs, nbr_edge, barrier = state.lab, state.graph.nbrs, state.graph.nbr_edge, state.barrier
+    around = {
+        lab[x]
+        for v in state.members[g]
+        for x, e in zip(nbrs[v], nbr_edge[v], strict=False)
+        if lab[x] != g and not barrier[e]
+    }
+    if not around:
+        return False
+    group = sorted({g} | around)
+    nodes = np.array(sorted(set().union(*(state.members[k] for k in group))), dtype=np.int64)
+    current = sum(state.cost[k] for k in group)
+    best = None
+    for _ in range(tries):
+        labels = _bisect(state.comp, state.graph, state.p, rng, deadline, start=nodes)
+        sub = labels[nodes]
+        cost = 0.0
+        for k in np.unique(sub):
+            cost += state._cost(nodes[sub == k].tolist())
+        if best is None or cost < best[0]:
+            best = (cost, sub)
+        if time.perf_counter() > deadline:
+            break
+    if best is None or best[0] >= current - 1e-9 * max(1.0, current):
+        return False
+    cost, sub = best
+    # reuse the group's grid numbers, new ones beyond the current maximum
+    free = list(group)
+    nxt = max(state.members) + 1
+    for k in np.unique(sub):
+        gid = free.pop() if free else nxt
+        if gid == nxt:
+            nxt += 1
+        members = nodes[sub == k].tolist()
+        for v in members:
+            lab[v] = gid
+        state.members[gid] = set(members)
+        state.h[gid] = sum(state.wl[v] for v in members)
+        state.cost[gid] = state._cost(members)
+    for gid in free:
+        del state.members[gid], state.h[gid], state.cost[gid]
+    return True
+
+
+# ---------------------------------------------------------------------------
+# the unit of work
+# ---------------------------------------------------------------------------
+
+
+def _solve_component(comp: _Component, p: _Params) -> _ComponentResult:
+    """Divide one connected component into grids (pure function of picklable inputs)."""
+    t0 = time.perf_counter()
+    deadline = t0 + p.time_limit_s
+    n = len(comp.w)
+    w = comp.w.astype(np.int64)
+    total = int(w.sum())
+    rng = np.random.default_rng([p.seed, comp.key])
+    stats: dict = {}
+    if p.method == "exact" and n > 1 and total > p.max_households:
+        from gridopt.partition._exact import solve_exact
+
+        labels, status, bound = solve_exact(comp, p, deadline)
+    elif total <= p.max_households or n == 1:
+        labels, status, bound = np.zeros(n, dtype=np.int64), "optimal", None
+    else:
+        graph = _Graph(comp)
+        labels = _bisect(comp, graph, p, rng, deadline)
+        state = _State(comp, graph, labels, p)
+        stats["initial_cost"] = state.total()
+        rounds, timed_out = _improve(state, rng, deadline, p)
+        stats["rounds"] = rounds
+        labels = np.asarray(state.lab, dtype=np.int64)
+        status, bound = ("time_limit" if timed_out else "feasible"), None
+    # renumber 0..k-1 in order of first appearance (deterministic)
+    _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first))
+    labels = rank[inv]
+    k = int(labels.max()) + 1 if n else 0
+    h = np.bincount(labels, weights=w, minlength=k).astype(np.int64)
+    pocket = h < p.min_households
+    reasons = []
+    for g in range(k):
+        if not pocket[g]:
+            reasons.append("")
+        elif total < p.min_households:
+            reasons.append(
+                f"undersized: its {int((labels == g).sum())} connected buildings hold {h[g]} households "
+                f"(< {p.min_households}) and no neighbouring grid can take them "
+                "(separated by distance, a community boundary, or a barrier with grids on the other side)"
+            )
+        else:
+            reasons.append(
+                f"undersized: {h[g]} households (< {p.min_households}) left by building sizes; "
+                f"no neighbouring grid could take them without exceeding {p.max_households} households"
+            )
+    cost = _total_cost(comp.xy, w, labels, p) if n else 0.0
+    cost -= _POCKET_PENALTY * float(np.maximum(p.min_households - h, 0).sum())
+    return _ComponentResult(
+        key=comp.key,
+        labels=labels,
+        pocket=pocket,
+        reasons=reasons,
+        status=status,
+        cost=cost,
+        bound=bound,
+        seconds=time.perf_counter() - t0,
+        stats=stats,
+    )
