@@ -1,0 +1,52 @@
+"""The gap benchmark family in quick mode: two small instances, peer included."""
+
+from __future__ import annotations
+
+from gridopt.bench import gap
+
+KEYS = {
+    "family",
+    "instance",
+    "size",
+    "objective",
+    "best_known",
+    "gap_pct",
+    "seconds",
+    "peak_mb",
+    "status",
+    "peer",
+    "peer_objective",
+    "peer_seconds",
+    "ratio",
+    "notes",
+}
+
+
+def test_quick_rows_reach_published_optimum():
+    seen = []
+    rows = gap.run(quick=True, progress=seen.append)
+    assert len(rows) == 2
+    assert seen == ["cattrysse1994/gap1-0", "cattrysse1994/gap5-0"]
+    for row in rows:
+        assert set(row) == KEYS
+        assert row["family"] == "gap"
+        assert row["gap_pct"] == 0
+        assert row["status"] == "optimal"
+        assert row["peer"] == "cp-sat plain"
+        assert row["peer_objective"] == row["best_known"]
+        assert row["ratio"] is not None
+    assert rows[0]["objective"] == 336  # OR-Library maximum of c515-1
+
+
+def test_no_peers_and_custom_dir(tmp_path):
+    src = gap._repo_instances()
+    (tmp_path / "cattrysse1994").mkdir()
+    (tmp_path / "cattrysse1994" / "gap1-0").write_text(
+        (src / "cattrysse1994" / "gap1-0").read_text()
+    )
+    (tmp_path / "combined_best_known_min.csv").write_text(
+        (src / "combined_best_known_min.csv").read_text()
+    )
+    rows = gap.run(tmp_path, peers=False, time_limit_s=5)
+    assert [r["instance"] for r in rows] == ["gap1-0 (max)"]
+    assert rows[0]["peer"] is None and rows[0]["ratio"] is None

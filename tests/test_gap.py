@@ -1,0 +1,116 @@
+"""Tests of gridopt.staffing.solve_gap: brute force on tiny instances, a published optimum."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gridopt import InfeasibleError, InputError
+from gridopt.bench.gap import read_instance
+from gridopt.staffing import GapResult, solve_gap
+
+INSTANCES = Path(__file__).resolve().parents[1] / "benchmarks" / "instances" / "gap"
+
+
+def brute_force(cost, weight, capacity):
+    m, n = cost.shape
+    best = None
+    for assign in itertools.product(range(m), repeat=n):
+        load = np.zeros(m)
+        for j, i in enumerate(assign):
+            load[i] += weight[i, j]
+        if (load <= capacity).all():
+            val = sum(cost[i, j] for j, i in enumerate(assign))
+            if best is None or val < best:
+                best = val
+    return best
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    m=st.integers(1, 3),
+    n=st.integers(1, 6),
+    seed=st.integers(0, 10_000),
+)
+def test_matches_brute_force(m, n, seed):
+    rng = np.random.default_rng(seed)
+    cost = rng.integers(-5, 20, size=(m, n))
+    weight = rng.integers(0, 10, size=(m, n))
+    capacity = rng.integers(5, 25, size=m)
+    best = brute_force(cost, weight, capacity)
+    if best is None:
+        with pytest.raises(InfeasibleError):
+            solve_gap(cost, weight, capacity, time_limit_s=5)
+        return
+    r = solve_gap(cost, weight, capacity, time_limit_s=5)
+    assert r.status == "optimal"
+    assert r.objective == best
+    assert r.bound == best
+    load = np.bincount(r.assign, weights=weight[r.assign, np.arange(n)], minlength=m)
+    assert (load <= capacity).all()
+    assert r.objective == cost[r.assign, np.arange(n)].sum()
+
+
+def test_gap1_published_optimum_max_and_min():
+    cost, weight, capacity = read_instance(INSTANCES / "cattrysse1994" / "gap1-0")
+    r = solve_gap(-cost, weight, capacity, time_limit_s=10)
+    assert -r.objective == 336  # OR-Library maximum for c515-1
+    assert r.status == "optimal"
+    r = solve_gap(cost, weight, capacity, time_limit_s=10)
+    assert r.objective == 261  # minimisation optimum (fontanf table)
+    assert isinstance(r, GapResult)
+    assert "optimal" in r.summary()
+
+
+def test_larger_instance_uses_lp_path_and_reports_bound():
+    cost, weight, capacity = read_instance(INSTANCES / "chu1997" / "a10200")
+    r = solve_gap(cost, weight, capacity, time_limit_s=10)
+    assert r.bound <= 2623 <= r.objective
+    assert r.objective <= 2623 * 1.01
+    assert r.stats["lp_bound"] is not None
+    n = cost.shape[1]
+    load = np.bincount(r.assign, weights=weight[r.assign, np.arange(n)], minlength=cost.shape[0])
+    assert (load <= capacity).all()
+
+
+def test_float_costs_are_scaled_back():
+    cost = np.array([[0.5, 1.25], [1.0, 0.25]])
+    r = solve_gap(cost, np.ones((2, 2)), [1, 1], time_limit_s=5)
+    assert r.objective == pytest.approx(0.75)
+    assert r.assign.tolist() == [0, 1]
+
+
+def test_infeasible_job_fits_nowhere():
+    with pytest.raises(InfeasibleError) as exc:
+        solve_gap([[1, 1]], [[1, 9]], [5], time_limit_s=5)
+    assert exc.value.numbers["jobs_fitting_nowhere"] == 1
+
+
+def test_infeasible_total_capacity():
+    with pytest.raises(InfeasibleError, match="need at least"):
+        solve_gap(np.ones((2, 4)), np.full((2, 4), 3), [5, 5], time_limit_s=5)
+
+
+@pytest.mark.parametrize(
+    ("cost", "weight", "capacity", "match"),
+    [
+        (np.ones((2, 3)), np.ones((3, 2)), [1, 1], "shape"),
+        (np.ones((2, 3)), np.ones((2, 3)), [1, 1, 1], "agents"),
+        (np.ones((2, 3)), -np.ones((2, 3)), [1, 1], "negative"),
+        (np.full((2, 3), np.nan), np.ones((2, 3)), [1, 1], "non-finite"),
+        (np.ones((0, 3)), np.ones((0, 3)), [], "non-empty"),
+    ],
+)
+def test_bad_input(cost, weight, capacity, match):
+    with pytest.raises(InputError, match=match):
+        solve_gap(cost, weight, capacity, time_limit_s=5)
+
+
+def test_bad_time_limit():
+    with pytest.raises(InputError, match="time_limit_s"):
+        solve_gap([[1]], [[1]], [1], time_limit_s=0)
