@@ -222,3 +222,44 @@ def test_chunked_reading_rejects_other_formats(tmp_path):
     p.write_text("{}")
     with pytest.raises(gridopt.InputError, match="GeoParquet"):
         next(read_buildings_chunked(p))
+
+
+# ---------------------------------------------------------------------------- partition_city
+
+
+def test_partition_city_stitches_pieces(cluster):
+    pytest.importorskip("gridopt.partition")
+    from gridopt.parallel import partition_city
+
+    city = synthetic_city(900, seed=4)
+    b = city.buildings
+    seq = partition_city(b, streets=city.streets, seed=2, time_limit_s=120)
+    assert seq.details["pieces"] == b["street"].nunique() > 1
+    assert seq.labels.index.equals(b.index) and seq.labels.notna().all()
+    g = seq.grids
+    assert g["grid_id"].is_unique and set(seq.labels) == set(g["grid_id"])
+    assert g["households"].sum() == b["households"].sum()
+    assert (g.set_index("grid_id")["households"] == b["households"].groupby(seq.labels).sum()).all()
+    assert (g.geom_type == "Polygon").all()
+    # polygons of different pieces do not overlap (more than rounding)
+    geoms = g.geometry.to_numpy()
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    cross = (g["piece"].to_numpy()[i] != g["piece"].to_numpy()[j]) & (i < j)
+    assert shapely.area(shapely.intersection(geoms[i[cross]], geoms[j[cross]])).max(initial=0) < 0.5
+    # a street office's grids stay inside it
+    assert (g.groupby("grid_id")["piece"].nunique() == 1).all()
+    par = partition_city(b, streets=city.streets, seed=2, time_limit_s=120, client=cluster)
+    pd.testing.assert_series_equal(seq.labels, par.labels)
+
+
+def test_partition_city_blocks_without_offices():
+    pytest.importorskip("gridopt.partition")
+    from gridopt.parallel import partition_city
+
+    city = synthetic_city(500, seed=6)
+    b = city.buildings.drop(columns=["street"])
+    part = partition_city(b, streets=city.streets, time_limit_s=60)
+    assert part.details["pieces"] > 1
+    assert part.labels.notna().all() and len(part.labels) == len(b)
+    with pytest.raises(gridopt.InputError, match="previous"):
+        partition_city(b, previous=part.labels)

@@ -51,6 +51,7 @@ from gridopt._errors import InputError
 __all__ = [
     "local_client",
     "map_components",
+    "partition_city",
     "read_buildings_chunked",
     "split_city",
 ]
@@ -456,6 +457,253 @@ def _merge_infeasible(faces: np.ndarray, weight: np.ndarray, lo: int, hi: int) -
         members[keep_root].extend(members.pop(gone))
         total[keep_root] += total[gone]
     return np.array([find(i) for i in range(k)])
+
+
+# ---------------------------------------------------------------------------
+# partition_city: whole partitions per piece, stitched
+# ---------------------------------------------------------------------------
+
+
+def _partition_piece(
+    task: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, float], options: dict[str, Any]
+) -> Any:
+    """One piece's grids (a Dask task): :func:`gridopt.partition_grids` on its buildings."""
+    from gridopt.partition import partition_grids
+
+    buildings, streets, time_limit_s = task
+    return partition_grids(buildings, streets=streets, time_limit_s=time_limit_s, **options)
+
+
+def partition_city(
+    buildings: gpd.GeoDataFrame,
+    *,
+    by: str | None = "street",
+    streets: gpd.GeoDataFrame | None = None,
+    households: str = "households",
+    min_households: int = 200,
+    max_households: int = 300,
+    communities: str | None = "community",
+    time_limit_s: float = 600.0,
+    seed: int = 0,
+    client: Any = None,
+    progress: Callable[[str], None] | None = None,
+    **options: Any,
+) -> Any:
+    """Grids of a whole city or province, piece by piece (street offices or blocks), stitched.
+
+    :func:`gridopt.partition_grids` on every piece (tessellation included, so no stage
+    ever holds the whole city's adjacency), sequentially or on a Dask cluster, then one
+    :class:`~gridopt.partition.Partition` for the whole area: grid ids renumbered
+    ``G00001...`` in piece order, grid polygons of neighbouring pieces made disjoint
+    (a strip claimed by two pieces goes to the first).
+
+    Parameters
+    ----------
+    buildings
+        Buildings in a metric CRS with a households column.
+    by
+        Column naming the pieces (default the street office, ``"street"``); ``None``
+        cuts the city into barrier-bounded blocks with :func:`split_city` (a block too
+        small for a grid is merged with a neighbour). A missing default column falls
+        back to blocks.
+    streets
+        Streets with ``barrier_kind``; each piece gets the lines near it.
+    households, min_households, max_households, seed
+        As for :func:`gridopt.partition_grids`.
+    communities
+        Community column passed on (grids never straddle two communities); ignored when
+        the column does not exist.
+    time_limit_s
+        Limit for the whole call; each piece gets a share proportional to its buildings
+        (times the number of workers), at least one second.
+    client
+        ``None`` (sequential), a ``dask.distributed.Client`` or ``"local"`` (see
+        :func:`map_components`).
+    progress
+        Optional callable receiving progress lines.
+    **options
+        Further options of :func:`gridopt.partition_grids` (``exclusive``, ``method``,
+        ``max_gap_m`` ...); ``previous`` is not supported here.
+
+    Returns
+    -------
+    gridopt.partition.Partition
+        ``details`` adds ``pieces`` and per-stage sums over the pieces.
+
+    Examples
+    --------
+    >>> from gridopt.synthetic import synthetic_city
+    >>> city = synthetic_city(400, seed=2)
+    >>> part = partition_city(city.buildings, streets=city.streets)
+    >>> bool(part.labels.index.equals(city.buildings.index)), part.share_in_band
+    (True, 1.0)
+    """
+    from gridopt.partition import Partition
+
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: log.info(msg))
+    if "previous" in options:
+        raise InputError(
+            "partition_city does not take previous=; use gridopt.partition_grids for re-gridding"
+        )
+    if not isinstance(buildings, gpd.GeoDataFrame):
+        raise InputError(f"buildings must be a GeoDataFrame, got {type(buildings).__name__}")
+    if not buildings.index.is_unique:
+        raise InputError("buildings.index has duplicate ids; building ids must be unique")
+    if by is not None and by not in buildings.columns and by == "street":
+        by = None
+    pieces = split_city(
+        buildings, by=by, streets=streets, households=households,
+        min_households=min_households, max_households=max_households,
+    )  # fmt: skip
+    opts = dict(
+        options,
+        households=households,
+        min_households=min_households,
+        max_households=max_households,
+        seed=seed,
+    )
+    if communities is not None and communities in buildings.columns:
+        opts["communities"] = communities
+    max_gap_m = float(options.get("max_gap_m", 80.0))
+    codes, names = pd.factorize(pieces, sort=False)
+    order = np.argsort(codes, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+    n = len(buildings)
+    threads = _threads(client)
+    line_tree = None
+    if streets is not None and len(streets):
+        if buildings.crs is not None and streets.crs is not None and streets.crs != buildings.crs:
+            streets = streets.to_crs(buildings.crs)
+        line_tree = shapely.STRtree(streets.geometry.to_numpy())
+    tasks = []
+    for grp in groups:
+        part = buildings.iloc[grp]
+        near = None
+        if line_tree is not None:
+            box = shapely.box(*part.total_bounds).buffer(max_gap_m)
+            near = streets.iloc[np.sort(line_tree.query(box))]
+        share = time_limit_s * threads * len(grp) / max(n, 1)
+        tasks.append((part, near, float(min(time_limit_s, max(1.0, share)))))
+    say(f"partitioning {n:,} buildings in {len(tasks):,} pieces")
+    t = time.perf_counter()
+    results = map_components(
+        _partition_piece, tasks, args=(opts,), client=client, sizes=[len(g) for g in groups],
+        name="gridopt-partition-piece", progress=progress,
+    )  # fmt: skip
+    solve_s = time.perf_counter() - t
+    del tasks
+    return _stitch(
+        buildings, names, results, Partition, min_households, max_households, t0, solve_s
+    )
+
+
+def _threads(client: Any) -> int:
+    if client is None:
+        return 1
+    if isinstance(client, str):
+        return os.cpu_count() or 1
+    return max(1, sum(client.nthreads().values()))
+
+
+def _stitch(
+    buildings: gpd.GeoDataFrame,
+    names: Any,
+    results: list[Any],
+    partition_cls: type,
+    lo: int,
+    hi: int,
+    t0: float,
+    solve_s: float,
+) -> Any:
+    """One Partition from the pieces' partitions: global grid ids, disjoint polygons."""
+    frames = []
+    label_parts = []
+    total = sum(len(r.grids) for r in results)
+    width = max(5, len(str(total)))
+    k = 0
+    for piece, res in zip(names, results, strict=True):
+        g = res.grids.copy()
+        new_ids = [f"G{k + r + 1:0{width}d}" for r in range(len(g))]
+        k += len(g)
+        rename = dict(zip(g["grid_id"], new_ids, strict=True))
+        g["grid_id"] = new_ids
+        g["piece"] = str(piece)
+        frames.append(g)
+        label_parts.append(res.labels.map(rename))
+    grids = pd.concat(frames, ignore_index=True)
+    grids = gpd.GeoDataFrame(grids, geometry="geometry", crs=buildings.crs)
+    grids["geometry"] = _disjoint(grids.geometry.to_numpy(), grids["piece"].to_numpy())
+    labels = pd.concat(label_parts).reindex(buildings.index).rename("grid_id")
+    missing = labels.isna()
+    if missing.any():  # never expected: every piece labels all its buildings
+        raise RuntimeError(f"{int(missing.sum())} buildings lost while stitching pieces")
+    h = np.array(
+        [
+            r.grids.loc[r.grids["kind"].isin(["regular", "undersized"]), "households"].sum()
+            for r in results
+        ]
+    )
+    objective = float(np.dot([r.objective for r in results], h) / h.sum()) if h.sum() else 0.0
+    statuses = {r.status for r in results}
+    status = (
+        "time_limit"
+        if "time_limit" in statuses
+        else "optimal"
+        if statuses <= {"optimal"}
+        else "feasible"
+    )
+    bounds = [r.bound for r in results]
+    bound = (
+        float(np.dot(bounds, h) / h.sum())
+        if h.sum() and all(b is not None for b in bounds)
+        else None
+    )
+    details: dict[str, Any] = {"pieces": len(results), "pieces_s": solve_s}
+    for key in ("tessellation_s", "solve_s", "edges", "components", "barrier_merges"):
+        vals = [r.details.get(key) for r in results if isinstance(r.details.get(key), (int, float))]
+        if vals:
+            details[key] = float(sum(vals)) if key.endswith("_s") else int(sum(vals))
+    details["piece_seconds_max"] = max((r.runtime_s for r in results), default=0.0)
+    return partition_cls(
+        labels=labels,
+        grids=grids,
+        status=status,
+        objective=objective,
+        bound=bound,
+        runtime_s=time.perf_counter() - t0,
+        min_households=lo,
+        max_households=hi,
+        households_moved=None,
+        details=details,
+    )
+
+
+def _disjoint(geoms: np.ndarray, piece: np.ndarray) -> np.ndarray:
+    """Remove from each grid polygon what grids of earlier pieces already cover.
+
+    Each piece was tessellated alone, so cells at a piece border reach into the
+    neighbouring piece's land (at most ``max_gap_m / 2``). Inside a piece the polygons
+    are disjoint already; only pairs from different pieces are cut.
+    """
+    geoms = geoms.copy()
+    rank = pd.factorize(piece)[0]
+    tree = shapely.STRtree(geoms)
+    a, b = tree.query(geoms, predicate="intersects")
+    keep = rank[a] < rank[b]
+    a, b = a[keep], b[keep]
+    if not len(a):
+        return geoms
+    inter = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+    a, b = a[inter > 1e-6], b[inter > 1e-6]
+    for j in np.unique(b):
+        earlier = geoms[a[b == j]]
+        cut = shapely.difference(geoms[j], shapely.union_all(earlier), grid_size=0.01)
+        if cut.geom_type == "MultiPolygon":
+            cut = max(cut.geoms, key=lambda g: g.area)  # a sliver cut off at the seam
+        if not cut.is_empty:
+            geoms[j] = cut
+    return geoms
 
 
 # ---------------------------------------------------------------------------
