@@ -20,7 +20,9 @@ from gridopt import datasets
 from gridopt.households import estimate_households
 from gridopt.adjacency import building_graph
 from gridopt.io import read_buildings, read_streets
+from gridopt.network import walk_network
 from gridopt.partition import Partition, partition_grids
+from gridopt.stations import StationPlan, place_stations
 from gridopt.synthetic import synthetic_city
 
 try:
@@ -37,6 +39,9 @@ __all__ = [
     "read_buildings",
     "read_streets",
     "synthetic_city",
+    "walk_network",
+    "place_stations",
+    "StationPlan",
     "GridoptError",
     "GridoptWarning",
     "InfeasibleError",

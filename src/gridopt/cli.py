@@ -70,6 +70,60 @@ def _run_households(args: argparse.Namespace) -> int:
 # --- partition (issue 3) ----------------------------------------------------
 
 # --- stations (issue 4) -----------------------------------------------------
+def _add_stations(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stations",
+        help="place service stations within walking distance; write stations and allocation",
+    )
+    p.add_argument("buildings", help="buildings file (.gpkg, .geojson, .parquet, .shp, .osm.pbf)")
+    p.add_argument("--streets", default=None, help="street lines or .osm.pbf (default: none, straight lines x detour)")
+    p.add_argument("--candidates", default=None, help="candidate sites with floor_area_m2 (default: public/commercial buildings)")
+    p.add_argument("--existing", default=None, help="existing stations that stay open (with floor_area_m2)")
+    p.add_argument("--households", default=None, metavar="COLUMN", help="column of known household counts (default: estimated)")
+    p.add_argument("--n-stations", type=int, default=None)
+    p.add_argument("--max-walk-m", type=float, default=1000.0)
+    p.add_argument("--m2-per-100-households", type=float, default=30.0)
+    p.add_argument("--objective", choices=["median", "cover", "max_cover"], default="median")
+    p.add_argument("--time-limit-s", type=float, default=60.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers stations, allocation, uncovered)")
+    p.set_defaults(handler=_run_stations)
+
+
+def _run_stations(args: argparse.Namespace) -> int:
+    import geopandas as gpd
+
+    from gridopt.io import read_buildings, write_layers
+    from gridopt.stations import place_stations
+
+    buildings = read_buildings(args.buildings, households=args.households)
+
+    def sites(path: str | None) -> gpd.GeoDataFrame | None:
+        if path is None:
+            return None
+        frame = gpd.read_file(path)
+        return frame if frame.crs is None else frame.to_crs(buildings.crs)
+
+    plan = place_stations(
+        buildings,
+        candidates=sites(args.candidates),
+        existing=sites(args.existing),
+        streets=args.streets,
+        n_stations=args.n_stations,
+        max_walk_m=args.max_walk_m,
+        m2_per_100_households=args.m2_per_100_households,
+        objective=args.objective,
+        seed=args.seed,
+        time_limit_s=args.time_limit_s,
+    )
+    print(plan.summary())
+    layers = {"stations": plan.stations, "allocation": plan.allocation}
+    if len(plan.uncovered):
+        layers["uncovered"] = plan.uncovered
+    write_layers(args.out, layers)
+    print(f"wrote {len(plan.stations)} stations and {len(plan.allocation)} buildings to {args.out}")
+    return 0
+
 
 # --- staff (issue 5) --------------------------------------------------------
 

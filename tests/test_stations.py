@@ -1,0 +1,317 @@
+"""Tests of gridopt.place_stations on hand-checked toy towns and the sample town."""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import LineString, Point, box
+
+import gridopt
+from gridopt import StationPlan, place_stations
+
+CRS = 32651
+
+
+def line_town(households: int = 10) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """A 2 km street along y=0; ten buildings 20 m north of it at x = 100, 300, ..., 1900;
+    candidate sites on the street at x = 500, 1000, 1500 (large floor areas)."""
+    xs = np.arange(100, 2000, 200)
+    buildings = gpd.GeoDataFrame(
+        {"households": [households] * len(xs)},
+        geometry=[box(x - 5, 15, x + 5, 25) for x in xs],
+        index=pd.Index([f"b{x}" for x in xs], name="building_id"),
+        crs=CRS,
+    )
+    streets = gpd.GeoDataFrame(
+        {"highway": ["residential"]}, geometry=[LineString([(0, 0), (2000, 0)])], crs=CRS
+    )
+    candidates = gpd.GeoDataFrame(
+        {"floor_area_m2": [1000.0, 1000.0, 1000.0]},
+        geometry=[Point(500, 0), Point(1000, 0), Point(1500, 0)],
+        index=["s500", "s1000", "s1500"],
+        crs=CRS,
+    )
+    return buildings, streets, candidates
+
+
+def open_sites(plan: StationPlan) -> list[str]:
+    return sorted(plan.stations["site"])
+
+
+# --- hand-checked optima ------------------------------------------------------------
+
+
+def test_two_medians_hand_checked():
+    b, s, c = line_town()
+    plan = place_stations(b, candidates=c, streets=s, n_stations=2, time_limit_s=10)
+    assert open_sites(plan) == ["s1500", "s500"]
+    # each station: |dx| = 400, 200, 0, 200, 400 plus 20 m access, 10 households each
+    assert plan.objective == pytest.approx(10 * 2 * (1200 + 5 * 20))
+    assert plan.status == "optimal"
+    assert plan.bound == pytest.approx(plan.objective)
+    assert plan.metrics["max_walk_m"] == pytest.approx(420)
+    assert plan.metrics["mean_walk_m"] == pytest.approx(260)
+    assert (plan.allocation["distance_method"] == "network").all()
+    assert plan.allocation.loc["b100", "station"] == "s500"
+    assert plan.allocation.loc["b1900", "walk_m"] == pytest.approx(420)
+    st = plan.stations.set_index("site")
+    assert st.loc["s500", "households_served"] == 50
+    assert st.loc["s500", "max_walk_m"] == pytest.approx(420)
+
+
+def test_automatic_count_is_the_fewest_covering_everyone():
+    b, s, c = line_town()
+    plan = place_stations(b, candidates=c, streets=s, max_walk_m=600, time_limit_s=10)
+    assert open_sites(plan) == ["s1500", "s500"]
+    assert plan.metrics["households_beyond_max_walk"] == 0
+    assert len(plan.uncovered) == 0
+
+
+def test_cover_objective():
+    b, s, c = line_town()
+    plan = place_stations(b, candidates=c, streets=s, objective="cover", max_walk_m=600)
+    assert plan.objective == 2 and plan.bound == 2
+    assert plan.status == "optimal"
+    assert plan.metrics["households_beyond_max_walk"] == 0
+
+
+def test_max_cover_objective():
+    b, s, c = line_town()
+    plan = place_stations(
+        b, candidates=c, streets=s, objective="max_cover", n_stations=1, max_walk_m=600
+    )
+    # s1000 reaches x = 500..1500 (|dx| + 20 <= 600): six buildings
+    assert open_sites(plan) == ["s1000"]
+    assert plan.objective == 60
+    assert plan.metrics["households_beyond_max_walk"] == 40
+    assert len(plan.uncovered) == 4
+    assert plan.uncovered["reason"].str.startswith("beyond").all()
+
+
+def test_existing_station_stays_open():
+    b, s, c = line_town()
+    existing = gpd.GeoDataFrame({"floor_area_m2": [60.0]}, geometry=[Point(1900, 0)], crs=CRS)
+    plan = place_stations(
+        b, candidates=c, streets=s, existing=existing, n_stations=2, time_limit_s=10
+    )
+    st = plan.stations.set_index("site")
+    assert "existing-0" in st.index
+    assert bool(st.loc["existing-0", "existing"])
+    assert plan.metrics["n_existing"] == 1
+
+
+def test_capacity_is_respected():
+    b, s, c = line_town()
+    c = c.copy()
+    c.loc["s500", "floor_area_m2"] = 9.0  # 30 households
+    plan = place_stations(b, candidates=c, streets=s, n_stations=2, time_limit_s=10)
+    st = plan.stations
+    assert (st["households_served"] <= st["capacity_households"]).all()
+    assert plan.allocation["households"].sum() == b["households"].sum()
+    assert plan.shortfall["households_unserved"] == 0
+
+
+# --- bad input and reports ----------------------------------------------------------
+
+
+def test_capacity_shortfall_is_reported_not_raised():
+    b, s, c = line_town()
+    c = c.assign(floor_area_m2=9.0)  # 3 x 30 = 90 households of room for 100
+    plan = place_stations(b, candidates=c, streets=s, time_limit_s=10)
+    assert plan.shortfall["demand_households"] == 100
+    assert plan.shortfall["shortfall_households"] == 10
+    assert plan.shortfall["shortfall_m2"] == pytest.approx(3.0)
+    assert plan.shortfall["households_unserved"] == 10
+    alloc = plan.allocation
+    assert alloc["households"].sum() == 100  # nobody dropped
+    unserved = alloc[alloc["distance_method"] == "unserved"]
+    assert unserved["households"].sum() == 10
+    assert unserved["station"].isna().all()
+    assert set(unserved.index) <= set(plan.uncovered.index)
+    assert "shortfall" in plan.summary()
+
+
+def test_walk_limit_nobody_meets():
+    b, s, c = line_town()
+    plan = place_stations(b, candidates=c, streets=s, max_walk_m=10, time_limit_s=10)
+    assert plan.metrics["households_beyond_max_walk"] == 100
+    assert len(plan.uncovered) == 10
+    assert plan.allocation["station"].notna().all()  # still assigned to the nearest
+    assert plan.uncovered.geometry.notna().all()
+
+
+def test_no_candidates_is_an_input_error():
+    b, s, _ = line_town()
+    with pytest.raises(gridopt.InputError, match="candidates="):
+        place_stations(b, streets=s)
+    flagged = b.assign(station_candidate=False)
+    with pytest.raises(gridopt.InputError, match="no candidate sites"):
+        place_stations(flagged, streets=s)
+
+
+def test_candidates_without_floor_area_is_an_input_error():
+    b, s, c = line_town()
+    with pytest.raises(gridopt.InputError, match="floor_area_m2"):
+        place_stations(b, candidates=c.drop(columns="floor_area_m2"), streets=s)
+    bad = c.assign(floor_area_m2=[1.0, np.nan, 3.0])
+    with pytest.raises(gridopt.InputError, match="s1000"):
+        place_stations(b, candidates=bad, streets=s)
+
+
+def test_bad_households_and_parameters():
+    b, s, c = line_town()
+    with pytest.raises(gridopt.InputError, match="households"):
+        place_stations(b.drop(columns="households"), candidates=c, streets=s)
+    with pytest.raises(gridopt.InputError, match="b300"):
+        place_stations(b.assign(households=[1, -2] + [1] * 8), candidates=c, streets=s)
+    with pytest.raises(gridopt.InputError, match="objective"):
+        place_stations(b, candidates=c, streets=s, objective="fastest")
+    with pytest.raises(gridopt.InputError, match="n_stations"):
+        place_stations(b, candidates=c, streets=s, objective="max_cover")
+    with pytest.raises(gridopt.InputError, match="only 3 candidate"):
+        place_stations(b, candidates=c, streets=s, n_stations=4)
+    with pytest.raises(gridopt.InputError, match="max_walk_m"):
+        place_stations(b, candidates=c, streets=s, max_walk_m=0)
+
+
+def test_streets_in_another_crs_are_reprojected_with_warning():
+    b, s, c = line_town()
+    with pytest.warns(gridopt.RepairWarning, match="reprojected"):
+        plan = place_stations(b, candidates=c, streets=s.to_crs(4326), n_stations=2)
+    assert open_sites(plan) == ["s1500", "s500"]
+
+
+def test_no_streets_uses_straight_line_and_says_so():
+    b, _, c = line_town()
+    plan = place_stations(b, candidates=c, n_stations=2, detour_factor=1.3)
+    assert plan.metrics["distance_method"] == "straight_line"
+    assert (plan.allocation["distance_method"] == "straight_line").all()
+    # b100 -> s500: straight 400.5 m x 1.3 (building point at y = 20)
+    assert plan.allocation.loc["b100", "walk_m"] == pytest.approx(np.hypot(400, 20) * 1.3)
+
+
+def test_building_off_the_network_uses_fallback():
+    b, s, c = line_town()
+    far = gpd.GeoDataFrame(
+        {"households": [5]}, geometry=[box(995, 395, 1005, 405)], index=["far"], crs=CRS
+    )
+    b2 = pd.concat([b, far])
+    plan = place_stations(b2, candidates=c, streets=s, n_stations=2, max_snap_m=250)
+    assert plan.allocation.loc["far", "distance_method"] == "straight_line"
+    assert plan.metrics["buildings_off_network"] == 1
+    assert plan.allocation["households"].sum() == 105
+
+
+def test_zero_household_buildings_kept():
+    b, s, c = line_town()
+    b = b.copy()
+    b.loc["b700", "households"] = 0
+    plan = place_stations(b, candidates=c, streets=s, n_stations=2)
+    assert len(plan.allocation) == len(b)
+    assert plan.allocation.loc["b700", "distance_method"] == "no_households"
+    assert plan.allocation["households"].sum() == 90
+
+
+def test_prebuilt_graph_accepted():
+    b, s, c = line_town()
+    g = gridopt.walk_network(s, crs=b.crs)
+    assert isinstance(g, nx.Graph)
+    plan = place_stations(b, candidates=c, streets=g, n_stations=2)
+    assert open_sites(plan) == ["s1500", "s500"]
+
+
+# --- the sample town ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def town_plan(small_town):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gridopt.RepairWarning)
+        return place_stations(
+            small_town, streets=gridopt.datasets.small_town(), time_limit_s=6, seed=3
+        )
+
+
+def test_small_town_plan(small_town, town_plan):
+    """The sample OSM town: 2,193 buildings, 27 candidate buildings, real streets."""
+    plan = town_plan
+    assert plan.allocation.index.equals(small_town.index)
+    assert plan.allocation["households"].sum() == small_town["households"].sum()
+    st = plan.stations
+    assert len(st) >= 1
+    assert (st["households_served"] <= st["capacity_households"]).all()
+    assert st["households_served"].sum() + plan.shortfall["households_unserved"] == (
+        small_town["households"].sum()
+    )
+    m = plan.metrics
+    assert 0 <= m["share_within_5min"] <= m["share_within_10min"] <= m["share_within_15min"] <= 1
+    assert m["mean_walk_m"] <= m["p90_walk_m"] <= m["max_walk_m"]
+    assert plan.bound <= plan.objective + 1e-6
+    assert (
+        plan.allocation["distance_method"]
+        .isin(["network", "straight_line", "unserved", "no_households"])
+        .all()
+    )
+    text = plan.summary()
+    assert "mean walk" in text and "75 m/min" in text
+
+
+def test_same_seed_same_answer():
+    b, s, c = line_town()
+    c = c.copy()
+    c.loc["s500", "floor_area_m2"] = 9.0  # capacities bind: the CP-SAT path runs
+    runs = [
+        place_stations(b, candidates=c, streets=s, n_stations=2, seed=5, time_limit_s=10)
+        for _ in range(2)
+    ]
+    assert runs[0].allocation.equals(runs[1].allocation)
+    assert runs[0].objective == runs[1].objective
+
+
+# --- CLI ----------------------------------------------------------------------------
+
+
+def test_cli_stations(tmp_path, capsys):
+    from gridopt.cli import main
+
+    b, s, c = line_town()
+    b.to_file(tmp_path / "b.gpkg")
+    s.to_file(tmp_path / "s.gpkg")
+    c.to_file(tmp_path / "c.gpkg")
+    out = tmp_path / "out.gpkg"
+    rc = main(
+        [
+            "stations",
+            str(tmp_path / "b.gpkg"),
+            "--streets",
+            str(tmp_path / "s.gpkg"),
+            "--candidates",
+            str(tmp_path / "c.gpkg"),
+            "--n-stations",
+            "2",
+            "--households",
+            "households",
+            "-o",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    assert "stations (median): 2 open" in capsys.readouterr().out
+    alloc = gpd.read_file(out, layer="allocation")
+    assert alloc["households"].sum() == 100
+    assert len(gpd.read_file(out, layer="stations")) == 2
+
+
+def test_cli_stations_no_candidates_is_one_line_error(tmp_path, capsys):
+    from gridopt.cli import main
+
+    b, _, _ = line_town()
+    b.to_file(tmp_path / "b.gpkg")
+    rc = main(["stations", str(tmp_path / "b.gpkg"), "-o", str(tmp_path / "o.gpkg")])
+    assert rc == 2
+    assert "candidates=" in capsys.readouterr().err
