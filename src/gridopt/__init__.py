@@ -20,8 +20,10 @@ from gridopt import datasets
 from gridopt.households import estimate_households
 from gridopt.adjacency import building_graph
 from gridopt.io import read_buildings, read_streets
+from gridopt.mapping import plan_map
 from gridopt.network import walk_network
 from gridopt.partition import Partition, partition_grids
+from gridopt.pipeline import Plan, PlanConfig, plan
 from gridopt.stations import StationPlan, place_stations
 from gridopt.synthetic import synthetic_city
 
@@ -31,6 +33,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "Plan",
+    "PlanConfig",
+    "plan",
+    "plan_map",
     "Partition",
     "building_graph",
     "partition_grids",

@@ -51,8 +51,18 @@ log = logging.getLogger("gridopt")
 
 #: Colours of the grids (ColorBrewer Set3 + Paired, light enough to read labels over).
 PALETTE = (
-    "#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462",
-    "#b3de69", "#fccde5", "#bc80bd", "#ccebc5", "#ffed6f", "#a6cee3",
+    "#8dd3c7",
+    "#ffffb3",
+    "#bebada",
+    "#fb8072",
+    "#80b1d3",
+    "#fdb462",
+    "#b3de69",
+    "#fccde5",
+    "#bc80bd",
+    "#ccebc5",
+    "#ffed6f",
+    "#a6cee3",
 )
 STATION_COLOUR = "#1f3a93"
 UNCOVERED_COLOUR = "#d7191c"
@@ -105,7 +115,9 @@ def plan_map(
     data = _map_data(plan)
     return _build_map(
         data,
-        buildings_on=buildings_on if buildings_on is not None else len(data.buildings) <= max_buildings_on,
+        buildings_on=buildings_on
+        if buildings_on is not None
+        else len(data.buildings) <= max_buildings_on,
         catchments=catchments,
         tiles=tiles,
     )
@@ -149,18 +161,38 @@ def overview_png(plan: Any, path: str | os.PathLike[str], *, dpi: int = 150) -> 
         pts = data.stations.geometry.representative_point()
         cap = data.stations["capacity_households"].astype(float).to_numpy()
         size = 20 + 180 * np.sqrt(cap / max(float(cap.max()), 1.0))
-        ax.scatter(pts.x, pts.y, s=size, facecolor=STATION_COLOUR, edgecolor="white",
-                   linewidth=0.8, alpha=0.85, zorder=5)
+        ax.scatter(
+            pts.x,
+            pts.y,
+            s=size,
+            facecolor=STATION_COLOUR,
+            edgecolor="white",
+            linewidth=0.8,
+            alpha=0.85,
+            zorder=5,
+        )
     ax.set_aspect("equal")
     ax.set_axis_off()
     ax.set_title(data.title, fontsize=10)
     ax.legend(
         handles=[
             Patch(facecolor=PALETTE[0], edgecolor="#555555", label="grid (neighbours differ)"),
-            Line2D([], [], marker="o", linestyle="", color=STATION_COLOUR,
-                   label="service station (size: capacity)"),
-            Line2D([], [], marker="o", linestyle="", color=UNCOVERED_COLOUR,
-                   label=f"households beyond {data.max_walk_m:,.0f} m"),
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="",
+                color=STATION_COLOUR,
+                label="service station (size: capacity)",
+            ),
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="",
+                color=UNCOVERED_COLOUR,
+                label=f"households beyond {data.max_walk_m:,.0f} m",
+            ),
         ],
         loc="lower left",
         fontsize=8,
@@ -244,17 +276,28 @@ def _data_from_layers(layers: dict[str, gpd.GeoDataFrame]) -> _MapData:
     stations = layers["stations"]
     uncovered = layers.get("uncovered")
     if uncovered is None or not isinstance(uncovered, gpd.GeoDataFrame):
-        uncovered = gpd.GeoDataFrame({"households": [], "walk_m": [], "reason": []},
-                                     geometry=[], crs=grids.crs)
+        uncovered = gpd.GeoDataFrame(
+            {"households": [], "walk_m": [], "reason": []}, geometry=[], crs=grids.crs
+        )
     walk = buildings["walk_m"] if "walk_m" in buildings.columns else pd.Series(dtype=float)
     within = buildings["within_walk_limit"] if "within_walk_limit" in buildings.columns else None
-    max_walk = float(walk[within.astype(bool)].max()) if within is not None and within.any() else float("nan")
+    max_walk = (
+        float(walk[within.astype(bool)].max())
+        if within is not None and within.any()
+        else float("nan")
+    )
     title = (
         f"{len(grids):,} grids, {int(grids['households'].sum()):,} households, "
         f"{len(stations):,} stations"
     )
-    return _MapData(grids=grids, buildings=buildings, stations=stations, uncovered=uncovered,
-                    max_walk_m=max_walk, title=title)
+    return _MapData(
+        grids=grids,
+        buildings=buildings,
+        stations=stations,
+        uncovered=uncovered,
+        max_walk_m=max_walk,
+        title=title,
+    )
 
 
 def _grid_colours(grids: gpd.GeoDataFrame) -> np.ndarray:
@@ -307,7 +350,9 @@ def _web(frame: gpd.GeoDataFrame, columns: list[str], *, tolerance_m: float) -> 
         elif pd.api.types.is_bool_dtype(col) or pd.api.types.is_integer_dtype(col):
             out[c] = col.astype(object)
         else:
-            out[c] = col.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+            out[c] = col.map(
+                lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+            )
     return json.loads(out.to_json(drop_id=True))
 
 
@@ -326,9 +371,26 @@ def _build_map(data: _MapData, *, buildings_on: bool, catchments: bool, tiles: b
     if tiles:
         folium.TileLayer("OpenStreetMap", name="OpenStreetMap background", show=True).add_to(m)
 
-    grid_fields = ["grid_id", "community", "kind", "households", "workers", "officers", "station", "reason"]
-    grid_aliases = ["grid", "community", "kind", "households", "grid workers", "info officers",
-                    "station", "note"]
+    grid_fields = [
+        "grid_id",
+        "community",
+        "kind",
+        "households",
+        "workers",
+        "officers",
+        "station",
+        "reason",
+    ]
+    grid_aliases = [
+        "grid",
+        "community",
+        "kind",
+        "households",
+        "grid workers",
+        "info officers",
+        "station",
+        "note",
+    ]
     present = [f for f in grid_fields if f in grids.columns]
     folium.GeoJson(
         _web(grids, [*present, "fill"], tolerance_m=2.0),
@@ -341,18 +403,29 @@ def _build_map(data: _MapData, *, buildings_on: bool, catchments: bool, tiles: b
         },
         highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.75},
         tooltip=folium.GeoJsonTooltip(
-            fields=present, aliases=[grid_aliases[grid_fields.index(f)] for f in present],
+            fields=present,
+            aliases=[grid_aliases[grid_fields.index(f)] for f in present],
             sticky=True,
         ),
         show=True,
     ).add_to(m)
 
-    b_fields = [c for c in ("households", "grid_id", "station", "walk_m") if c in data.buildings.columns]
+    # A big city's buildings carry fewer fields: the page must stay light (grids say the rest).
+    wanted = (
+        ("households", "grid_id", "station", "walk_m")
+        if buildings_on
+        else ("households", "grid_id")
+    )
+    b_fields = [c for c in wanted if c in data.buildings.columns]
     folium.GeoJson(
         _web(data.buildings, b_fields, tolerance_m=1.0),
         name="Buildings",
-        style_function=lambda f: {"color": "#333333", "weight": 0.5, "fillColor": "#777777",
-                                  "fillOpacity": 0.6},
+        style_function=lambda f: {
+            "color": "#333333",
+            "weight": 0.5,
+            "fillColor": "#777777",
+            "fillOpacity": 0.6,
+        },
         tooltip=folium.GeoJsonTooltip(fields=b_fields),
         show=buildings_on,
     ).add_to(m)
@@ -361,10 +434,15 @@ def _build_map(data: _MapData, *, buildings_on: bool, catchments: bool, tiles: b
         folium.GeoJson(
             _web(_catchments(data.buildings), ["station", "households"], tolerance_m=2.0),
             name="Walking catchments",
-            style_function=lambda f: {"color": CATCHMENT_COLOUR, "weight": 1.5, "dashArray": "5 4",
-                                      "fillOpacity": 0.05},
-            tooltip=folium.GeoJsonTooltip(fields=["station", "households"],
-                                          aliases=["catchment of station", "households"]),
+            style_function=lambda f: {
+                "color": CATCHMENT_COLOUR,
+                "weight": 1.5,
+                "dashArray": "5 4",
+                "fillOpacity": 0.05,
+            },
+            tooltip=folium.GeoJsonTooltip(
+                fields=["station", "households"], aliases=["catchment of station", "households"]
+            ),
             show=False,
         ).add_to(m)
 
@@ -374,10 +452,17 @@ def _build_map(data: _MapData, *, buildings_on: bool, catchments: bool, tiles: b
         folium.GeoJson(
             _web(unc, ["households", "walk_m", "reason"], tolerance_m=0.0),
             name=f"Households beyond {data.max_walk_m:,.0f} m",
-            marker=folium.CircleMarker(radius=5, color=UNCOVERED_COLOUR, fill=True,
-                                       fill_color=UNCOVERED_COLOUR, fill_opacity=0.9, weight=1),
-            tooltip=folium.GeoJsonTooltip(fields=["households", "walk_m", "reason"],
-                                          aliases=["households", "walk m", "why"]),
+            marker=folium.CircleMarker(
+                radius=5,
+                color=UNCOVERED_COLOUR,
+                fill=True,
+                fill_color=UNCOVERED_COLOUR,
+                fill_opacity=0.9,
+                weight=1,
+            ),
+            tooltip=folium.GeoJsonTooltip(
+                fields=["households", "walk_m", "reason"], aliases=["households", "walk m", "why"]
+            ),
             show=True,
         ).add_to(m)
 
@@ -388,25 +473,50 @@ def _build_map(data: _MapData, *, buildings_on: bool, catchments: bool, tiles: b
         st["radius"] = (6 + 14 * np.sqrt(cap / max(float(cap.max()), 1.0))).round(1)
         if "site" not in st.columns:
             st["site"] = st.index.astype(str)
-        s_fields = [c for c in ("site", "floor_area_m2", "capacity_households", "households_served",
-                                "buildings_served", "utilisation", "mean_walk_m", "max_walk_m",
-                                "existing") if c in st.columns]
+        s_fields = [
+            c
+            for c in (
+                "site",
+                "floor_area_m2",
+                "capacity_households",
+                "households_served",
+                "buildings_served",
+                "utilisation",
+                "mean_walk_m",
+                "max_walk_m",
+                "existing",
+            )
+            if c in st.columns
+        ]
         folium.GeoJson(
             _web(st, [*s_fields, "radius"], tolerance_m=0.0),
             name="Service stations",
-            marker=folium.CircleMarker(radius=8, color="white", weight=1.5, fill=True,
-                                       fill_color=STATION_COLOUR, fill_opacity=0.85),
+            marker=folium.CircleMarker(
+                radius=8,
+                color="white",
+                weight=1.5,
+                fill=True,
+                fill_color=STATION_COLOUR,
+                fill_opacity=0.85,
+            ),
             style_function=lambda f: {"radius": f["properties"]["radius"]},
             popup=folium.GeoJsonPopup(fields=s_fields),
-            tooltip=folium.GeoJsonTooltip(fields=["site", "households_served"]
-                                          if "households_served" in s_fields else ["site"]),
+            tooltip=folium.GeoJsonTooltip(
+                fields=["site", "households_served"]
+                if "households_served" in s_fields
+                else ["site"]
+            ),
             show=True,
         ).add_to(m)
 
     m.get_root().html.add_child(folium.Element(_legend_html(data)))
     folium.LayerControl(collapsed=False).add_to(m)
-    x0, y0, x1, y1 = gpd.GeoSeries(data.grids.geometry, crs=data.grids.crs).to_crs(4326).total_bounds
-    m.fit_bounds([[float(y0), float(x0)], [float(y1), float(x1)]])
+    x0, y0, x1, y1 = (
+        gpd.GeoSeries(data.grids.geometry, crs=data.grids.crs).to_crs(4326).total_bounds
+    )
+    m.fit_bounds(
+        [[round(float(y0), 6), round(float(x0), 6)], [round(float(y1), 6), round(float(x1), 6)]]
+    )
     return m
 
 
@@ -432,8 +542,11 @@ def _legend_html(data: _MapData) -> str:
         f'border:1px solid #444;margin-right:1px"></span>'
         for c in PALETTE[:6]
     )
-    notes = "".join(f"<div style='color:#a00;max-width:320px'>{html.escape(n)}</div>"
-                    for n in data.notes if "PLACEHOLDER" in n or "no candidate" in n)
+    notes = "".join(
+        f"<div style='color:#a00;max-width:320px'>{html.escape(n)}</div>"
+        for n in data.notes
+        if "PLACEHOLDER" in n or "no candidate" in n
+    )
     return f"""
 <div id="gridopt-legend" style="position:fixed;bottom:64px;left:12px;z-index:1000;
  background:rgba(255,255,255,0.92);padding:8px 10px;border:1px solid #999;border-radius:4px;

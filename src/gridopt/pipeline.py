@@ -124,16 +124,28 @@ class PlanConfig:
                 f"impossible grid band: min_households={lo} is above max_households={hi}; "
                 "swap them or widen the band (e.g. 200-300)"
             )
-        for name in ("max_walk_m", "m2_per_100_households", "walk_speed_m_per_min",
-                     "m2_per_household", "fallback_station_m2", "time_limit_s"):
+        for name in (
+            "max_walk_m",
+            "m2_per_100_households",
+            "walk_speed_m_per_min",
+            "m2_per_household",
+            "fallback_station_m2",
+            "time_limit_s",
+        ):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-                    and math.isfinite(v) and v > 0):
+            if not (
+                isinstance(v, (int, float, np.number))
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+                and v > 0
+            ):
                 raise InputError(f"{name} must be a positive finite number, got {v!r}")
         if self.n_stations is not None and (
             not isinstance(self.n_stations, (int, np.integer)) or self.n_stations < 1
         ):
-            raise InputError(f"n_stations must be a positive whole number or None, got {self.n_stations!r}")
+            raise InputError(
+                f"n_stations must be a positive whole number or None, got {self.n_stations!r}"
+            )
         if self.staff_when_missing not in _STAFF_MODES:
             raise InputError(
                 f"staff_when_missing must be one of {_STAFF_MODES}, got {self.staff_when_missing!r}"
@@ -160,7 +172,9 @@ class PlanConfig:
                     f"unknown plan option(s) {unknown}; PlanConfig accepts {sorted(names)}"
                 )
             return cls(**dict(config))
-        raise InputError(f"config must be a PlanConfig, a dict or None, not {type(config).__name__}")
+        raise InputError(
+            f"config must be a PlanConfig, a dict or None, not {type(config).__name__}"
+        )
 
     def replace(self, **changes: Any) -> PlanConfig:
         """A copy with some fields changed (for scenario comparisons)."""
@@ -252,7 +266,9 @@ class Plan:
             lines.append("staff: not planned")
         else:
             a = self.staff.assignments
-            placed = a["grid_id"].notna() if "grid_id" in a.columns else pd.Series(False, index=a.index)
+            placed = (
+                a["grid_id"].notna() if "grid_id" in a.columns else pd.Series(False, index=a.index)
+            )
             missing = int(self.staff.shortfall["missing"].sum()) if len(self.staff.shortfall) else 0
             tag = " (PLACEHOLDER roster: no staff list was given)" if self.staff_synthetic else ""
             lines.append(
@@ -422,11 +438,17 @@ class _Run:
             log.info("plan: %s done in %.2f s", name, self.times[name])
 
     def note(self, text: str) -> None:
-        log.warning("plan: %s", text)
+        log.info("plan: %s", text)
         self.notes.append(text)
 
-    def finish(self, frame: gpd.GeoDataFrame, partition: Any, stations: Any, staff: Any,
-               lines: gpd.GeoDataFrame | None) -> Plan:
+    def finish(
+        self,
+        frame: gpd.GeoDataFrame,
+        partition: Any,
+        stations: Any,
+        staff: Any,
+        lines: gpd.GeoDataFrame | None,
+    ) -> Plan:
         if stations.metrics.get("distance_method") not in (None, "network"):
             self.note(
                 f"walking distances: {stations.metrics.get('distance_method')} "
@@ -450,7 +472,9 @@ def _buildings(source: Any, cfg: PlanConfig) -> gpd.GeoDataFrame:
     """Buildings in a metric CRS with households, checked for an empty area."""
     from gridopt.io import read_buildings, to_metric_crs
 
-    if isinstance(source, gpd.GeoDataFrame) and {"households", "households_source"} <= set(source.columns):
+    if isinstance(source, gpd.GeoDataFrame) and {"households", "households_source"} <= set(
+        source.columns
+    ):
         frame = to_metric_crs(source.copy(), what="buildings")  # already read by gridopt
     elif isinstance(source, gpd.GeoDataFrame) and "households" in source.columns:
         frame = read_buildings(source, households="households")
@@ -477,9 +501,19 @@ def _streets(streets: Any, source: Any, frame: gpd.GeoDataFrame) -> gpd.GeoDataF
         streets = source
     if streets is None:
         return None
-    lines = read_streets(streets, to_crs=frame.crs)
+    with warnings.catch_warnings():
+        # Coordinates outside their CRS's range project to inf; reported below instead.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lines = read_streets(streets, to_crs=frame.crs)
     if len(lines) == 0:
         return None
+    coords = lines.geometry.get_coordinates().to_numpy()
+    if not np.isfinite(coords).all():
+        raise InputError(
+            "the streets' coordinates do not fit their CRS (they cannot be projected to the "
+            f"buildings' {frame.crs.to_string()}): metres labelled as degrees, or the wrong "
+            "EPSG code on the streets file. Set the right CRS on the file and try again"
+        )
     bx0, by0, bx1, by1 = frame.total_bounds
     sx0, sy0, sx1, sy1 = lines.total_bounds
     if sx1 < bx0 or sx0 > bx1 or sy1 < by0 or sy0 > by1:
@@ -500,14 +534,20 @@ def _exclusive(frame: gpd.GeoDataFrame, cfg: PlanConfig) -> bool | None:
     return True if cfg.exclusive_grids and "exclusive_candidate" in frame.columns else None
 
 
-def _candidates(candidates: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame | None:
+def _candidates(
+    candidates: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig, run: _Run
+) -> gpd.GeoDataFrame | None:
     """Candidate station sites: given, marked in the buildings, or the documented fallback."""
     from gridopt.io import _load
 
     if candidates is not None:
         sites, _ = _load(candidates, layer=None, crs=None, what="candidate sites")
         return sites.to_crs(frame.crs)
-    marked = frame["station_candidate"].fillna(False).astype(bool) if "station_candidate" in frame else None
+    marked = (
+        frame["station_candidate"].fillna(False).astype(bool)
+        if "station_candidate" in frame
+        else None
+    )
     if marked is not None and marked.any():
         return None  # place_stations uses the marked buildings
     sites = frame.loc[frame["households"] > 0, ["geometry"]].copy()
@@ -550,7 +590,9 @@ def _assign_staff(roster: Any, partition: Any, cfg: PlanConfig) -> Any:
         from gridopt.staffing import StaffingRules
 
         rules = StaffingRules(**dict(rules))
-    return assign_staff(partition, roster, rules=rules, time_limit_s=cfg.time_limit_s, seed=cfg.seed)
+    return assign_staff(
+        partition, roster, rules=rules, time_limit_s=cfg.time_limit_s, seed=cfg.seed
+    )
 
 
 def _annotate(frame: gpd.GeoDataFrame, partition: Any, stations: Any) -> gpd.GeoDataFrame:
@@ -600,7 +642,9 @@ def _grid_report(p: Plan) -> pd.DataFrame:
     st = pd.DataFrame({"grid_id": b["grid_id"], "station": b["station"], "hh": hh})
     st = st[st["station"].notna()]
     main = (
-        st.groupby(["grid_id", "station"], sort=False)["hh"].sum().reset_index()
+        st.groupby(["grid_id", "station"], sort=False)["hh"]
+        .sum()
+        .reset_index()
         .sort_values(["grid_id", "hh"], ascending=[True, False], kind="stable")
         .drop_duplicates("grid_id")
         .set_index("grid_id")["station"]
