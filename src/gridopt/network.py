@@ -642,20 +642,17 @@ def walking_distances(
     is_fb = np.zeros(len(r), dtype=bool)
     is_fb[n_net:] = True
 
-    # Inside a site's polygon: 0 m, whatever the network says.
+    # Network and fallback pairs never overlap (a fallback pair is one the
+    # network cannot measure). Inside a site's polygon: 0 m, whatever else.
     inside = _inside_pairs(oxy, s_geoms)
     if len(inside[0]):
-        r = np.concatenate([r, inside[0]])
-        c = np.concatenate([c, inside[1]])
-        w = np.concatenate([w, np.zeros(len(inside[0]))])
-        is_fb = np.concatenate([is_fb, np.zeros(len(inside[0]), dtype=bool)])
-
-    # One entry per pair: the smallest distance wins.
-    order = np.lexsort((w, c, r))
-    r, c, w, is_fb = r[order], c[order], w[order], is_fb[order]
-    first = np.ones(len(r), dtype=bool)
-    first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
-    r, c, w, is_fb = r[first], c[first], np.maximum(w[first], _MIN_M), is_fb[first]
+        key = r.astype(np.int64) * max(n_s, 1) + c
+        drop = np.isin(key, inside[0].astype(np.int64) * max(n_s, 1) + inside[1])
+        r = np.concatenate([r[~drop], inside[0]])
+        c = np.concatenate([c[~drop], inside[1]])
+        w = np.concatenate([w[~drop], np.zeros(len(inside[0]))])
+        is_fb = np.concatenate([is_fb[~drop], np.zeros(len(inside[0]), dtype=bool)])
+    w = np.maximum(w, _MIN_M)
     matrix = sparse.csr_array((w, (r, c)), shape=(n_o, n_s))
     matrix.sort_indices()
     fallback = sparse.csr_array(
@@ -754,17 +751,32 @@ def _network_pairs(
     rows, cols, vals = [], [], []
     on_sites = np.flatnonzero(s_on)
     on_orig = np.flatnonzero(o_on)
+    # Walking metres are never shorter than the straight line, so a block of
+    # sites only needs the origins in its bounding box grown by the limit.
+    # Blocks of nearby sites (sorted along a coarse grid) keep the boxes small.
+    cell = max(max_walk_m, 100.0) if np.isfinite(max_walk_m) else np.inf
+    if np.isfinite(cell) and len(on_sites):
+        gx = np.floor((sxy[on_sites, 0] - sxy[on_sites, 0].min()) / cell).astype(np.int64)
+        gy = np.floor((sxy[on_sites, 1] - sxy[on_sites, 1].min()) / cell).astype(np.int64)
+        snake = np.where(gy % 2 == 0, gx, gx.max() - gx)  # boustrophedon order of cells
+        on_sites = on_sites[np.lexsort((sxy[on_sites, 0], snake, gy))]
     block = max(1, _BLOCK_ELEMENTS // max(n_all, 1))
+    oxy_on = oxy[on_orig]
     for start in range(0, len(on_sites), block):
         chunk = on_sites[start : start + block]
-        limit = max_walk_m if np.isfinite(max_walk_m) else np.inf
-        dist = csgraph.dijkstra(graph, directed=True, indices=site_node[chunk], limit=limit)
-        d = np.minimum(
-            dist[:, oa[on_orig]] + o_to_a[on_orig], dist[:, ob[on_orig]] + o_to_b[on_orig]
-        )
-        d += o_snap[on_orig][None, :] + s_snap[chunk][:, None]
+        orig = on_orig
+        if np.isfinite(max_walk_m):
+            lo = sxy[chunk].min(axis=0) - max_walk_m
+            hi = sxy[chunk].max(axis=0) + max_walk_m
+            near = np.all((oxy_on >= lo) & (oxy_on <= hi), axis=1)
+            orig = on_orig[near]
+            if len(orig) == 0:
+                continue
+        dist = csgraph.dijkstra(graph, directed=True, indices=site_node[chunk], limit=max_walk_m)
+        d = np.minimum(dist[:, oa[orig]] + o_to_a[orig], dist[:, ob[orig]] + o_to_b[orig])
+        d += o_snap[orig][None, :] + s_snap[chunk][:, None]
         si, oi = np.nonzero(d <= max_walk_m)
-        rows.append(on_orig[oi])
+        rows.append(orig[oi])
         cols.append(chunk[si])
         vals.append(d[si, oi])
     return {
