@@ -263,3 +263,32 @@ def test_partition_city_blocks_without_offices():
     assert part.labels.notna().all() and len(part.labels) == len(b)
     with pytest.raises(gridopt.InputError, match="previous"):
         partition_city(b, previous=part.labels)
+
+
+# ---------------------------------------------------------------------------- plan_city
+
+
+def test_plan_city_per_office_and_files(cluster, tmp_path):
+    pytest.importorskip("gridopt.stations", exc_type=ImportError).place_stations  # noqa: B018
+    from gridopt.mapping import load_plan_layers
+    from gridopt.parallel import plan_city
+
+    city = synthetic_city(260, seed=8)
+    b = city.buildings
+    cfg = {"time_limit_s": 3, "progress": False, "staff_when_missing": "skip"}
+    cp = plan_city(b, by="community", streets=city.streets, config=cfg)
+    assert len(cp.offices) == b["community"].nunique() > 1
+    layer = cp.layer("buildings")
+    assert len(layer) == len(b) and layer["building_id"].is_unique
+    assert set(layer["building_id"]) == set(b.index)
+    assert int(layer["households"].sum()) == int(b["households"].sum())
+    grids = cp.grids
+    assert grids["grid_id"].is_unique and set(layer["grid_id"]) == set(grids["grid_id"])
+    assert "grids:" in cp.summary()
+    out = cp.to_file(tmp_path / "plan")
+    layers = load_plan_layers(out)
+    assert len(layers["buildings"]) == len(b)
+    assert (out / "map.html").stat().st_size > 1000
+    par = plan_city(b, by="community", streets=city.streets, config=cfg, client=cluster)
+    assert list(par.grids["grid_id"]) == list(grids["grid_id"])
+    assert (par.layer("buildings")["grid_id"].to_numpy() == layer["grid_id"].to_numpy()).all()

@@ -34,10 +34,12 @@ several calls.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +51,12 @@ import shapely
 from gridopt._errors import InputError
 
 __all__ = [
+    "CityPlan",
+    "OfficePlan",
     "local_client",
     "map_components",
     "partition_city",
+    "plan_city",
     "read_buildings_chunked",
     "split_city",
 ]
@@ -704,6 +709,266 @@ def _disjoint(geoms: np.ndarray, piece: np.ndarray) -> np.ndarray:
         if not cut.is_empty:
             geoms[j] = cut
     return geoms
+
+
+# ---------------------------------------------------------------------------
+# plan_city: gridopt.plan per street office, stitched
+# ---------------------------------------------------------------------------
+
+#: columns holding ids that are unique only inside one street office's plan.
+_LOCAL_ID_COLUMNS = ("grid_id", "station", "site", "site_id", "station_id")
+
+
+@dataclass(frozen=True)
+class OfficePlan:
+    """The light result of one street office's :func:`gridopt.plan` (what travels back)."""
+
+    name: str
+    layers: dict[str, pd.DataFrame]
+    report: pd.DataFrame
+    runtime_s: dict[str, float]
+    summary: str
+    n_grids: int
+    share_in_band: float
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CityPlan:
+    """A city's plan made street office by street office.
+
+    Attributes
+    ----------
+    offices
+        One :class:`OfficePlan` per street office, in input order.
+    runtime_s
+        Wall seconds of the call (``"total"``) and per stage summed over the offices
+        (CPU-side work: larger than the wall time on a cluster).
+    """
+
+    offices: tuple[OfficePlan, ...]
+    runtime_s: dict[str, float]
+    min_households: int = 200
+    max_households: int = 300
+
+    def layer(self, name: str) -> pd.DataFrame:
+        """One layer of all offices together, ids prefixed ``"<office>/"`` (``office`` column added)."""
+        frames = []
+        for office in self.offices:
+            frame = office.layers.get(name)
+            if frame is None or len(frame) == 0:
+                continue
+            frame = frame.copy()
+            for col in _LOCAL_ID_COLUMNS:
+                if col in frame.columns:
+                    frame[col] = frame[col].map(
+                        lambda v, o=office.name: None if v is None or v != v else f"{o}/{v}"
+                    )
+            if frame.index.name in _LOCAL_ID_COLUMNS:
+                frame.index = pd.Index(
+                    [f"{office.name}/{v}" for v in frame.index], name=frame.index.name
+                )
+            frame.insert(0, "office", office.name)
+            frames.append(frame)
+        if not frames:
+            return pd.DataFrame()
+        out = pd.concat(frames)
+        if isinstance(frames[0], gpd.GeoDataFrame):
+            out = gpd.GeoDataFrame(out, geometry=frames[0].geometry.name, crs=frames[0].crs)
+        return out
+
+    @property
+    def grids(self) -> gpd.GeoDataFrame:
+        """All grids (``grid_id`` is ``"<office>/<grid>"``)."""
+        return self.layer("grids")
+
+    def report(self) -> pd.DataFrame:
+        """One row per grid over all offices (see :meth:`gridopt.Plan.report`)."""
+        frames = [o.report.assign(office=o.name) for o in self.offices]
+        out = pd.concat(frames, ignore_index=True)
+        out["grid_id"] = out["office"] + "/" + out["grid_id"].astype(str)
+        return out
+
+    def summary(self) -> str:
+        """Totals over the offices: buildings, households, grids, band, time."""
+        g = self.grids
+        kinds = g["kind"].value_counts()
+        reg = g.loc[g["kind"] == "regular", "households"]
+        inside = (
+            float(reg.between(self.min_households, self.max_households).mean())
+            if len(reg)
+            else float("nan")
+        )
+        b = self.layer("buildings")
+        st = self.layer("stations")
+        lines = [
+            f"{len(self.offices):,} street offices, {len(b):,} buildings, {int(b['households'].sum()):,} households",
+            f"grids: {len(g):,} ({', '.join(f'{int(kinds.get(k, 0))} {k}' for k in ('regular', 'exclusive', 'oversized', 'undersized'))}), "
+            f"{inside:.1%} of regular grids inside the band",
+            f"stations: {len(st):,}",
+            "time " + ", ".join(f"{k} {v:.1f} s" for k, v in self.runtime_s.items()),
+        ]
+        return "\n".join(lines)
+
+    def to_file(self, directory: str | os.PathLike[str], *, map_office: str | None = None) -> Path:
+        """Write ``plan.gpkg`` (all offices), ``report.csv``, ``summary.txt`` and ``map.html``.
+
+        The map shows one street office (``map_office``; default the first), because a
+        map of a whole city in one browser page is neither fast nor readable.
+        """
+        from gridopt.io import write_layers
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        names = sorted({n for o in self.offices for n in o.layers})
+        order = [n for n in ("buildings", "grids", "stations") if n in names] + [
+            n for n in names if n not in ("buildings", "grids", "stations")
+        ]
+        layers = {n: self.layer(n) for n in order}
+        write_layers(directory / "plan.gpkg", {n: f for n, f in layers.items() if len(f)})
+        self.report().to_csv(directory / "report.csv", index=False)
+        (directory / "summary.txt").write_text(self.summary() + "\n", encoding="utf-8")
+        self.office_map(map_office).save(str(directory / "map.html"))
+        return directory
+
+    def office_map(self, office: str | None = None) -> Any:
+        """The interactive map (:func:`gridopt.mapping.plan_map`) of one street office."""
+        import tempfile
+
+        from gridopt.io import write_layers
+        from gridopt.mapping import plan_map
+
+        pick = (
+            self.offices[0]
+            if office is None
+            else next((o for o in self.offices if o.name == office), None)
+        )
+        if pick is None:
+            raise InputError(
+                f"no street office {office!r}; offices: {', '.join(o.name for o in self.offices[:20])}"
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "plan.gpkg"
+            write_layers(path, {n: f for n, f in pick.layers.items() if len(f)})
+            return plan_map(path)
+
+
+def _plan_piece(
+    task: tuple[str, gpd.GeoDataFrame, gpd.GeoDataFrame | None], config: dict[str, Any]
+) -> OfficePlan:
+    """One street office's plan (a Dask task), reduced to its layers and report."""
+    from gridopt.pipeline import _layers, plan
+
+    name, buildings, streets = task
+    p = plan(buildings, streets=streets, config=config)
+    return OfficePlan(
+        name=name,
+        layers=_layers(p),
+        report=p.report(),
+        runtime_s=dict(p.runtime_s),
+        summary=p.summary(),
+        n_grids=len(p.partition.grids),
+        share_in_band=float(p.partition.share_in_band),
+        notes=tuple(p.notes),
+    )
+
+
+def plan_city(
+    buildings: str | os.PathLike[str] | gpd.GeoDataFrame,
+    *,
+    by: str = "street",
+    streets: gpd.GeoDataFrame | None = None,
+    config: Any = None,
+    client: Any = None,
+    chunk_rows: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CityPlan:
+    """:func:`gridopt.plan` for every street office, sequentially or on Dask.
+
+    Street offices are independent for every stage (grids nest in communities, stations
+    and staff are planned per office), so each office is one task: buildings, grids,
+    walking network, stations and staff, with the streets near the office.
+
+    Parameters
+    ----------
+    buildings
+        A GeoDataFrame (metric CRS, households) or a file. A GeoParquet/GeoPackage path
+        with ``chunk_rows`` is read a few offices at a time
+        (:func:`read_buildings_chunked`), so the whole file never sits in one frame.
+    by
+        Column naming the street office of each building.
+    streets
+        Street lines with ``barrier_kind`` (all offices; each task gets the lines near
+        its office).
+    config
+        A :class:`gridopt.PlanConfig` or a dict of its fields, for every office. The time
+        limit applies per office.
+    client
+        ``None`` (sequential), a ``dask.distributed.Client`` or ``"local"``.
+    chunk_rows
+        Read a file in pieces of about this many rows (whole offices per piece).
+    progress
+        Optional callable receiving progress lines.
+
+    Returns
+    -------
+    CityPlan
+    """
+    from gridopt.io import read_buildings
+    from gridopt.pipeline import PlanConfig
+
+    t0 = time.perf_counter()
+    cfg = PlanConfig.from_any(config)
+    cfg_dict = dataclasses.asdict(cfg)
+    cfg_dict["progress"] = False  # no progress bars inside workers
+    if isinstance(buildings, (str, os.PathLike)) and chunk_rows:
+        frames: Iterator[gpd.GeoDataFrame] = read_buildings_chunked(
+            buildings, chunk_rows=chunk_rows, by=by
+        )
+    elif isinstance(buildings, (str, os.PathLike)):
+        frames = iter([read_buildings(buildings)])
+    elif isinstance(buildings, gpd.GeoDataFrame):
+        frames = iter([buildings])
+    else:
+        raise InputError(
+            f"buildings must be a path or a GeoDataFrame, got {type(buildings).__name__}"
+        )
+    tree = None
+    offices: list[OfficePlan] = []
+    for frame in frames:
+        if by not in frame.columns:
+            raise InputError(
+                f"buildings have no street-office column {by!r}; pass by= (columns: {', '.join(map(str, frame.columns))})"
+            )
+        if streets is not None and tree is None:
+            if streets.crs is not None and frame.crs is not None and streets.crs != frame.crs:
+                streets = streets.to_crs(frame.crs)
+            tree = shapely.STRtree(streets.geometry.to_numpy())
+        tasks = []
+        for name, part in frame.groupby(by, sort=False):
+            near = None
+            if tree is not None:
+                box = shapely.box(*part.total_bounds).buffer(1.5 * cfg.max_walk_m)
+                near = streets.iloc[np.sort(tree.query(box))]
+            tasks.append((str(name), part, near))
+        if progress:
+            progress(f"planning {len(tasks)} street offices ({len(frame):,} buildings)")
+        offices += map_components(
+            _plan_piece, tasks, args=(cfg_dict,), client=client, sizes=[len(t[1]) for t in tasks],
+            name="gridopt-plan-office", progress=progress,
+        )  # fmt: skip
+    runtime: dict[str, float] = {}
+    for o in offices:
+        for k, v in o.runtime_s.items():
+            if k != "total":
+                runtime[k] = runtime.get(k, 0.0) + float(v)
+    runtime["total"] = time.perf_counter() - t0
+    return CityPlan(
+        offices=tuple(offices),
+        runtime_s=runtime,
+        min_households=cfg.min_households,
+        max_households=cfg.max_households,
+    )
 
 
 # ---------------------------------------------------------------------------
