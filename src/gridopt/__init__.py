@@ -23,8 +23,10 @@ from gridopt.io import read_buildings, read_streets
 from gridopt.mapping import plan_map
 from gridopt.network import walk_network
 from gridopt.partition import Partition, partition_grids
+from gridopt.parallel import partition_city, plan_city, read_buildings_chunked, split_city
 from gridopt.pipeline import Plan, PlanConfig, plan
 from gridopt.stations import StationPlan, place_stations
+from gridopt.staffing import StaffingRules, StaffPlan, assign_staff
 from gridopt.synthetic import synthetic_city
 
 try:
@@ -40,6 +42,10 @@ __all__ = [
     "Partition",
     "building_graph",
     "partition_grids",
+    "partition_city",
+    "plan_city",
+    "read_buildings_chunked",
+    "split_city",
     "datasets",
     "estimate_households",
     "read_buildings",
@@ -48,6 +54,9 @@ __all__ = [
     "walk_network",
     "place_stations",
     "StationPlan",
+    "StaffPlan",
+    "StaffingRules",
+    "assign_staff",
     "GridoptError",
     "GridoptWarning",
     "InfeasibleError",
