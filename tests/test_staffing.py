@@ -174,3 +174,20 @@ def test_bad_grids_and_rules(grids, staff):
 def test_public_names():
     assert gridopt.assign_staff is assign_staff
     assert gridopt.StaffingRules is StaffingRules
+
+
+def test_cli_staff(tmp_path, grids, staff, capsys):
+    import pyogrio
+
+    from gridopt.cli import main
+
+    gpath = tmp_path / "grids.gpkg"
+    grids.to_file(gpath, layer="grids")
+    spath = tmp_path / "staff.csv"
+    pd.DataFrame(staff.drop(columns="geometry")).to_csv(spath, index=False)
+    out = tmp_path / "out.gpkg"
+    assert main(["staff", str(gpath), str(spath), "-o", str(out), "--time-limit-s", "10"]) == 0
+    assert "Staff plan" in capsys.readouterr().out
+    names = [n for n, _ in pyogrio.list_layers(out)]
+    assert {"staff", "shortfall"} <= set(names)
+    assert len(gpd.read_file(out, layer="staff")) == len(staff)

@@ -68,6 +68,58 @@ def _run_households(args: argparse.Namespace) -> int:
 
 
 # --- partition (issue 3) ----------------------------------------------------
+def _add_partition(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "partition",
+        help="divide buildings into contiguous grids of 200-300 households; write a GeoPackage",
+    )
+    p.add_argument("buildings", help="buildings file (.gpkg, .geojson, .parquet, .shp, .osm.pbf)")
+    p.add_argument("--streets", default=None, help="streets/rivers/railways file (default: from a .osm.pbf input)")
+    p.add_argument("--min", dest="min_households", type=int, default=200, help="minimum households per grid")
+    p.add_argument("--max", dest="max_households", type=int, default=300, help="maximum households per grid")
+    p.add_argument("--communities", default=None, help="column of the buildings naming their community")
+    p.add_argument("--exclusive", action="store_true", help="schools, hospitals, commercial get grids of their own")
+    p.add_argument("--time-limit-s", type=float, default=60.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers buildings, grids)")
+    p.set_defaults(handler=_run_partition)
+
+
+def _run_partition(args: argparse.Namespace) -> int:
+    import warnings
+
+    from gridopt._errors import RepairWarning
+    from gridopt.io import read_buildings, read_streets, write_layers
+    from gridopt.partition import partition_grids
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RepairWarning)
+        buildings = read_buildings(args.buildings)
+        streets = None
+        if args.streets:
+            streets = read_streets(args.streets)
+        elif str(args.buildings).endswith(".osm.pbf"):
+            streets = read_streets(args.buildings)
+    for w in caught:
+        log.warning("%s", w.message)
+    if streets is None:
+        log.warning("no streets given: grids follow only the spacing of the buildings")
+    part = partition_grids(
+        buildings,
+        min_households=args.min_households,
+        max_households=args.max_households,
+        streets=streets,
+        communities=args.communities,
+        exclusive=True if args.exclusive else None,
+        seed=args.seed,
+        time_limit_s=args.time_limit_s,
+    )
+    out = buildings.assign(grid_id=part.labels)
+    write_layers(args.out, {"buildings": out, "grids": part.grids})
+    print(part.summary())
+    print(f"wrote {len(out)} buildings and {len(part.grids)} grids to {args.out}")
+    return 0
+
 
 # --- stations (issue 4) -----------------------------------------------------
 def _add_stations(sub: argparse._SubParsersAction) -> None:
@@ -126,6 +178,33 @@ def _run_stations(args: argparse.Namespace) -> int:
 
 
 # --- staff (issue 5) --------------------------------------------------------
+def _add_staff(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "staff",
+        help="assign grid workers, officers, mediators and party members to grids",
+    )
+    p.add_argument("grids", help="grids file (GeoPackage with a `grids` layer, or any polygon file)")
+    p.add_argument("staff", help="staff CSV with x/y (grids' CRS) or a point file")
+    p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers staff, shortfall)")
+    p.add_argument("--time-limit-s", type=float, default=60.0)
+    p.set_defaults(handler=_run_staff)
+
+
+def _run_staff(args: argparse.Namespace) -> int:
+    import geopandas as gpd
+    import pyogrio
+
+    from gridopt.io import write_layers
+    from gridopt.staffing import assign_staff
+
+    layers = [name for name, _ in pyogrio.list_layers(args.grids)]
+    grids = gpd.read_file(args.grids, layer="grids" if "grids" in layers else None)
+    plan = assign_staff(grids, args.staff, time_limit_s=args.time_limit_s)
+    print(plan.summary())
+    write_layers(args.out, {"staff": plan.assignments, "shortfall": plan.shortfall})
+    print(f"wrote {len(plan.assignments)} staff and {len(plan.shortfall)} shortfall rows to {args.out}")
+    return 0
+
 
 # --- plan / map (issue 6) ---------------------------------------------------
 def _add_plan(sub: argparse._SubParsersAction) -> None:
@@ -206,6 +285,60 @@ def _run_map(args: argparse.Namespace) -> int:
 
 
 # --- bench (issue 7) --------------------------------------------------------
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="benchmarks against published optima and the open-source peers",
+        description=(
+            "Run a benchmark family and print one row per instance; --out writes the same "
+            "table as Markdown (replacing only that family's section of the file)."
+        ),
+    )
+    p.add_argument("family", choices=["partition", "pmed", "cpmp", "gap", "scale", "all"])
+    p.add_argument("--instances", metavar="DIR", default=None, help="folder of instance files")
+    p.add_argument(
+        "--peers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the open-source peers (gridopt[bench] extra); default: yes",
+    )
+    p.add_argument("--time-limit-s", type=float, default=None, metavar="S", help="per-solve limit")
+    p.add_argument("--quick", action="store_true", help="two small instances per family")
+    p.add_argument("--out", metavar="FILE.md", default=None, help="Markdown results file")
+    p.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from gridopt.bench.runner import FAMILIES, missing_peer_packages, run_bench
+
+    peers = args.peers
+    families = list(FAMILIES) if args.family == "all" else [args.family]
+    if peers:
+        missing = missing_peer_packages(families)
+        if missing:
+            print(
+                f"peer packages not installed: {', '.join(missing)} "
+                "(pip install 'gridopt[bench]'); running gridopt alone where their peers are missing",
+                file=sys.stderr,
+            )
+    logging.getLogger("gridopt").setLevel(logging.INFO if args.verbose else logging.ERROR)
+    df = run_bench(
+        args.family,
+        instances_dir=args.instances,
+        peers=peers,
+        time_limit_s=args.time_limit_s,
+        quick=args.quick,
+        out=args.out,
+    )
+    for fam, table in df.attrs["tables"].items():
+        print(f"\n== {fam} ==")
+        print(table)
+        print(f"summary: {df.attrs['summaries'][fam]}")
+    if args.out:
+        print(f"\nwrote {args.out}")
+    failed = df["status"].isin(["unavailable", "error"]).any()
+    return 1 if failed else 0
+
 
 
 def _subcommands() -> list:

@@ -70,7 +70,7 @@ class StaffingRules:
     --------
     >>> StaffingRules().households_per_worker
     200
-    >>> StaffingRules(min_households_per_officer=120)
+    >>> StaffingRules(min_households_per_officer=120)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     gridopt._errors.InputError: StaffingRules: min_households_per_officer (120) is above max_households_per_officer (100); ...
