@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -279,13 +278,14 @@ def _data_from_layers(layers: dict[str, gpd.GeoDataFrame]) -> _MapData:
         uncovered = gpd.GeoDataFrame(
             {"households": [], "walk_m": [], "reason": []}, geometry=[], crs=grids.crs
         )
-    walk = buildings["walk_m"] if "walk_m" in buildings.columns else pd.Series(dtype=float)
-    within = buildings["within_walk_limit"] if "within_walk_limit" in buildings.columns else None
-    max_walk = (
-        float(walk[within.astype(bool)].max())
-        if within is not None and within.any()
-        else float("nan")
-    )
+    max_walk = float("nan")
+    config = layers.get("config")
+    if config is not None and "name" in config.columns:
+        values = dict(zip(config["name"], config["value"], strict=False))
+        try:
+            max_walk = float(values.get("max_walk_m", "nan"))
+        except ValueError:
+            pass
     title = (
         f"{len(grids):,} grids, {int(grids['households'].sum()):,} households, "
         f"{len(stations):,} stations"
@@ -301,19 +301,34 @@ def _data_from_layers(layers: dict[str, gpd.GeoDataFrame]) -> _MapData:
 
 
 def _grid_colours(grids: gpd.GeoDataFrame) -> np.ndarray:
-    """A palette index per grid such that touching grids differ (greedy graph colouring)."""
+    """A palette index per grid such that touching grids differ.
+
+    Greedy colouring, most-connected grids first, each grid taking the least used
+    palette colour its neighbours do not have: neighbours differ (unless a grid touches
+    twelve or more others) and the whole palette is used, so nearby grids that do not
+    touch rarely look alike either.
+    """
     geoms = grids.geometry.to_numpy()
     n = len(geoms)
-    g = nx.Graph()
-    g.add_nodes_from(range(n))
+    neighbours: list[set[int]] = [set() for _ in range(n)]
     if n:
         tree = shapely.STRtree(geoms)
         # A 1 m buffer: grid polygons from the tessellation touch, but rounding may leave slivers.
         left, right = tree.query(shapely.buffer(geoms, 1.0), predicate="intersects")
-        keep = left < right
-        g.add_edges_from(zip(left[keep].tolist(), right[keep].tolist(), strict=True))
-    colour = nx.greedy_color(g, strategy="largest_first")
-    return np.array([colour[i] for i in range(n)], dtype=int)
+        for a, b in zip(left.tolist(), right.tolist(), strict=True):
+            if a != b:
+                neighbours[a].add(b)
+                neighbours[b].add(a)
+    colour = np.full(n, -1, dtype=int)
+    used = np.zeros(len(PALETTE), dtype=int)
+    for i in sorted(range(n), key=lambda i: (-len(neighbours[i]), i)):
+        taken = {int(colour[j]) for j in neighbours[i] if colour[j] >= 0}
+        free = [c for c in range(len(PALETTE)) if c not in taken]
+        # A grid touching grids of all 12 colours (never seen in practice) shares one.
+        c = min(free, key=lambda c: (used[c], c)) if free else int(np.argmin(used))
+        colour[i] = c
+        used[c] += 1
+    return colour
 
 
 def _catchments(buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -360,7 +360,7 @@ def plan(
     run = _Run(cfg)
 
     with run.stage("buildings"):  # read footprints, estimate households
-        frame = _buildings(buildings, cfg)
+        frame = _buildings(buildings, cfg, run)
         lines = _streets(streets, buildings, frame)
 
     with run.stage("grids"):
@@ -468,21 +468,31 @@ class _Run:
         )
 
 
-def _buildings(source: Any, cfg: PlanConfig) -> gpd.GeoDataFrame:
+def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
     """Buildings in a metric CRS with households, checked for an empty area."""
-    from gridopt.io import read_buildings, to_metric_crs
+    from gridopt._errors import RepairWarning
+    from gridopt.io import read_buildings, repair_report, to_metric_crs
 
-    if isinstance(source, gpd.GeoDataFrame) and {"households", "households_source"} <= set(
-        source.columns
-    ):
-        frame = to_metric_crs(source.copy(), what="buildings")  # already read by gridopt
-    elif isinstance(source, gpd.GeoDataFrame) and "households" in source.columns:
-        frame = read_buildings(source, households="households")
-    elif isinstance(source, (gpd.GeoDataFrame, str, os.PathLike)):
-        frame = read_buildings(source, m2_per_household=cfg.m2_per_household)
-    else:
+    if not isinstance(source, (gpd.GeoDataFrame, str, os.PathLike)):
         raise InputError(
             f"buildings must be a file path or a GeoDataFrame, not {type(source).__name__}"
+        )
+    with warnings.catch_warnings():
+        # Repairs become a note of the plan and a layer of plan.gpkg instead.
+        warnings.simplefilter("ignore", RepairWarning)
+        columns = set(source.columns) if isinstance(source, gpd.GeoDataFrame) else set()
+        if {"households", "households_source"} <= columns:
+            frame = to_metric_crs(source.copy(), what="buildings")  # already read by gridopt
+        elif "households" in columns:
+            frame = read_buildings(source, households="households")
+        else:
+            frame = read_buildings(source, m2_per_household=cfg.m2_per_household)
+    repairs = repair_report(frame)
+    if len(repairs):
+        actions = ", ".join(f"{n} {a}" for a, n in repairs["action"].value_counts().items())
+        run.note(
+            f"{len(repairs)} building features were repaired or skipped when reading "
+            f"({actions}); see the 'repairs' layer of plan.gpkg"
         )
     total = int(frame["households"].sum())
     if total == 0:
@@ -576,7 +586,7 @@ def _roster(staff: Any, partition: Any, cfg: PlanConfig, run: _Run) -> Any:
         "proportions (gridopt.staffing.synthetic_staff) to show the posts each grid needs; "
         "pass staff= with the real list before using the assignments"
     )
-    return synthetic_staff(partition.grids, seed=cfg.seed)
+    return synthetic_staff(partition.grids, seed=cfg.seed, rules=_rules(cfg))
 
 
 def _assign_staff(roster: Any, partition: Any, cfg: PlanConfig) -> Any:
@@ -585,14 +595,19 @@ def _assign_staff(roster: Any, partition: Any, cfg: PlanConfig) -> Any:
         return None
     from gridopt.staffing import assign_staff
 
+    return assign_staff(
+        partition, roster, rules=_rules(cfg), time_limit_s=cfg.time_limit_s, seed=cfg.seed
+    )
+
+
+def _rules(cfg: PlanConfig) -> Any:
+    """The staffing standard: ``PlanConfig.staffing_rules`` as a StaffingRules (or None)."""
     rules = cfg.staffing_rules
     if isinstance(rules, Mapping):
         from gridopt.staffing import StaffingRules
 
-        rules = StaffingRules(**dict(rules))
-    return assign_staff(
-        partition, roster, rules=rules, time_limit_s=cfg.time_limit_s, seed=cfg.seed
-    )
+        return StaffingRules(**dict(rules))
+    return rules
 
 
 def _annotate(frame: gpd.GeoDataFrame, partition: Any, stations: Any) -> gpd.GeoDataFrame:
@@ -685,9 +700,14 @@ def _staff_counts(staff: Any, grid_ids: pd.Series) -> tuple[pd.Series, pd.Series
 
 
 def _layers(p: Plan) -> dict[str, pd.DataFrame]:
+    from gridopt.io import repair_report
+
+    # The grids layer carries the report's columns, so a GIS user sees them too.
+    extra = p.report().drop(columns=["community", "kind", "households", "reason"])
+    grids = p.partition.grids.merge(extra, on="grid_id", how="left")
     layers: dict[str, pd.DataFrame] = {
         "buildings": p.buildings,
-        "grids": p.partition.grids,
+        "grids": grids,
         "stations": p.stations.stations,
         "allocation": p.stations.allocation,
     }
@@ -697,6 +717,13 @@ def _layers(p: Plan) -> dict[str, pd.DataFrame]:
         layers["staff"] = p.staff.assignments
         if len(p.staff.shortfall):
             layers["shortfall"] = p.staff.shortfall
+    repairs = repair_report(p.buildings)
+    if len(repairs):
+        layers["repairs"] = repairs
+    # The standards used, so the files alone say how the plan was made.
+    layers["config"] = pd.DataFrame(
+        [{"name": k, "value": repr(v)} for k, v in dataclasses.asdict(p.config).items()]
+    )
     return layers
 
 
