@@ -49,7 +49,7 @@ def partition_grids(
     client: object | None = None,
     method: str = "heuristic",
     households_per_worker: int = 200,
-    balance_weight_m2: float = 100.0,
+    balance_weight_m2: float = 1000.0,
     max_gap_m: float = 80.0,
     progress: Callable[[str], None] | None = None,
 ) -> Partition:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,7 +47,8 @@ class _Params:
     time_limit_s: float
     method: str = "heuristic"
     tries: int = 12
-    stall_rounds: int = 2
+    stall_rounds: int = 1
+    min_gain: float = 2e-3  # a round must gain this share of the cost, else it has stalled
     previous_weight_m2: float = 0.0
 
 
@@ -255,7 +256,7 @@ def _subtree(order: np.ndarray, pred: np.ndarray, v: int) -> np.ndarray:
 
 
 def _choose_cut(
-    sizes: np.ndarray, total: int, eids: np.ndarray, graph: _Graph, p: _Params
+    sizes: np.ndarray, total: int, eids: np.ndarray, graph: _Graph, p: _Params, k_shift: int = 0
 ) -> tuple[int, float]:
     """Best cut position in ``sizes`` and its score (lower is better; inf = none)."""
     lo, hi = p.min_households, p.max_households
@@ -265,7 +266,7 @@ def _choose_cut(
         ok = fa & fb
         # aim for about half of the expected number of grids on each side
         kmin, kmax = -(-total // hi), total // lo
-        k = int(min(max(round(total / p.target), kmin), kmax))
+        k = int(min(max(round(total / p.target) + k_shift, kmin), kmax))
         ideal = total * (k // 2) / k
         score = np.abs(a - ideal) / p.target
     else:
@@ -292,6 +293,7 @@ def _bisect(
     rng: np.random.Generator,
     deadline: float,
     start: np.ndarray | None = None,
+    k_shift: int = 0,
 ) -> np.ndarray:
     """Labels by recursive spanning-tree bisection; every grid <= max households.
 
@@ -302,6 +304,7 @@ def _bisect(
     labels = np.full(n, -1, dtype=np.int64)
     stack = [np.arange(n) if start is None else np.asarray(start, dtype=np.int64)]
     nxt = 0
+    top = True
     while stack:
         nodes = stack.pop()
         total = int(w[nodes].sum())
@@ -313,7 +316,8 @@ def _bisect(
         for t in range(p.tries):
             order, pred, subw, eid = _random_tree(graph, nodes, w, rng)
             ch = order[1:]
-            k, score = _choose_cut(subw[ch], total, eid[ch], graph, p)
+            # k_shift (one more or one fewer grid) applies to the first cut only
+            k, score = _choose_cut(subw[ch], total, eid[ch], graph, p, k_shift if top else 0)
             if k >= 0 and (best is None or score < best[0]):
                 best = (score, int(ch[k]), order, pred)
             # a clean cut found: a few more trees to choose from, then go on
@@ -322,6 +326,7 @@ def _bisect(
         if best is None:  # pragma: no cover - a connected region of >= 2 nodes has a cut
             raise RuntimeError("no cut found")
         _, v, order, pred = best
+        top = False
         part = _subtree(order, pred, v)
         stack.append(nodes[~part])
         stack.append(nodes[part])
@@ -434,7 +439,7 @@ class _State:
                 pairs.add((min(a, b), max(a, b)))
         return sorted(pairs)
 
-    def recombine(self, a: int, b: int, rng: np.random.Generator, trees: int = 4) -> bool:
+    def recombine(self, a: int, b: int, rng: np.random.Generator, trees: int = 8) -> bool:
         """Merge grids ``a`` and ``b`` and re-split them along the best of a few random trees."""
         lo, hi = self.p.min_households, self.p.max_households
         nodes = sorted(self.members[a] | self.members[b])
@@ -601,8 +606,19 @@ def _improve(
                     _repair_pocket(state, g, rng, deadline)
             if time.perf_counter() > deadline:
                 return rounds, True
+        # larger moves: re-divide a grid with its neighbours, also with one grid more/fewer
+        # (the least compact third of the grids, worst first: where a re-division pays)
+        per_h = {g: state.cost[g] / max(state.h[g], 1) for g in state.members}
+        worst = sorted(per_h, key=lambda g: (-per_h[g], g))
+        if rounds > 1:
+            worst = worst[: max(4, len(worst) // 3)]
+        for g in worst:
+            if g in state.members:
+                _resolve_region(state, g, rng, deadline, tries=3, shifts=(0, 1, -1))
+            if time.perf_counter() > deadline:
+                return rounds, True
         now = state.total()
-        if now < best - 1e-6 * max(1.0, abs(best)):
+        if now < best - p.min_gain * max(1.0, abs(best)):
             best, stall = now, 0
         else:
             stall += 1
@@ -614,6 +630,22 @@ def _repair_pocket(
     state: _State, g: int, rng: np.random.Generator, deadline: float, tries: int = 8
 ) -> bool:
     """Re-divide a pocket together with its neighbouring grids; keep the result if better."""
+    return _resolve_region(state, g, rng, deadline, tries)
+
+
+def _resolve_region(
+    state: _State,
+    g: int,
+    rng: np.random.Generator,
+    deadline: float,
+    tries: int = 3,
+    shifts: tuple[int, ...] = (0,),
+) -> bool:
+    """Re-divide grid ``g`` and its neighbouring grids from scratch; keep the result if better.
+
+    ``shifts`` tries one grid fewer/more than the default count, so the number of grids in
+    the region can change (the single moves and pair recombinations never change it).
+    """
     lab, nbrs, nbr_edge, barrier = state.lab, state.graph.nbrs, state.graph.nbr_edge, state.barrier
     around = {
         lab[x]
@@ -627,8 +659,10 @@ def _repair_pocket(
     nodes = np.array(sorted(set().union(*(state.members[k] for k in group))), dtype=np.int64)
     current = sum(state.cost[k] for k in group)
     best = None
-    for _ in range(tries):
-        labels = _bisect(state.comp, state.graph, state.p, rng, deadline, start=nodes)
+    quick = replace(state.p, tries=2)
+    for t in range(tries):
+        shift = shifts[t % len(shifts)]
+        labels = _bisect(state.comp, state.graph, quick, rng, deadline, start=nodes, k_shift=shift)
         sub = labels[nodes]
         cost = 0.0
         for k in np.unique(sub):
