@@ -204,7 +204,8 @@ def partition_grids(
     )
     say(f"dividing {len(comps):,} components")
     t = time.perf_counter()
-    results = _solve_all(comps, base, t0 + time_limit_s, client)
+    # the polygons and tables after the solve take time too: keep a share of the limit for them
+    results = _solve_all(comps, base, t0 + 0.85 * time_limit_s, client)
     details["solve_s"] = time.perf_counter() - t
     for nodes, res in zip(unit_nodes, results, strict=False):
         offset = len(grid_kind)
