@@ -246,3 +246,26 @@ def test_monaco_scale_smoke():
     assert d.shape == (2000, 100)
     assert 0 < d.matrix.nnz < 2000 * 100
     assert d.matrix.data.max() <= 1500
+
+
+def test_infinite_cutoff_skips_unreachable_pairs():
+    streets = gpd.GeoSeries(
+        [LineString([(0, 0), (1000, 0)]), LineString([(0, 5000), (1000, 5000)])], crs=CRS
+    )
+    g = walk_network(streets)
+    d = walking_distances(g, [Point(0, 10), Point(0, 5010)], [Point(500, 0)], max_walk_m=np.inf)
+    assert np.isfinite(d.matrix.data).all()
+    m = d.matrix.toarray()
+    assert m[0, 0] == pytest.approx(510.0)
+    # different pieces: straight line x detour, flagged
+    assert m[1, 0] == pytest.approx(np.hypot(500, 5010) * 1.3)
+    assert d.fallback.toarray()[:, 0].tolist() == [0, 1]
+
+
+def test_docstring_examples():
+    import doctest
+
+    import gridopt.network as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0

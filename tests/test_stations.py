@@ -315,3 +315,12 @@ def test_cli_stations_no_candidates_is_one_line_error(tmp_path, capsys):
     rc = main(["stations", str(tmp_path / "b.gpkg"), "-o", str(tmp_path / "o.gpkg")])
     assert rc == 2
     assert "candidates=" in capsys.readouterr().err
+
+
+def test_docstring_examples():
+    import doctest
+
+    import gridopt.stations._place as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0

@@ -775,7 +775,7 @@ def _network_pairs(
         dist = csgraph.dijkstra(graph, directed=True, indices=site_node[chunk], limit=max_walk_m)
         d = np.minimum(dist[:, oa[orig]] + o_to_a[orig], dist[:, ob[orig]] + o_to_b[orig])
         d += o_snap[orig][None, :] + s_snap[chunk][:, None]
-        si, oi = np.nonzero(d <= max_walk_m)
+        si, oi = np.nonzero((d <= max_walk_m) & np.isfinite(d))
         rows.append(orig[oi])
         cols.append(chunk[si])
         vals.append(d[si, oi])

@@ -26,6 +26,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
+import shapely
 from scipy import sparse
 
 from gridopt._errors import InfeasibleError, InputError, RepairWarning
@@ -41,9 +42,9 @@ OBJECTIVES = ("median", "cover", "max_cover")
 # Households with no site within the walk limit keep this many nearest sites
 # (by unlimited walking distance) as allowed choices.
 _K_BEYOND = 5
-# Extra stations tried, one at a time, when the automatic p-median count
-# leaves the capacities infeasible; then the rest is marked unserved.
-_EXTRA_P_TRIES = 3
+# Extra station counts tried (5% more each) when the automatic p-median
+# count leaves the capacities infeasible; then the rest is marked unserved.
+_EXTRA_P_TRIES = 2
 # Above this many (building, site) pairs within the limit, the covering model
 # drops the per-pair assignment variables (capacity checked only in total).
 _MAX_CAPACITATED_PAIRS = 200_000
@@ -173,6 +174,7 @@ def place_stations(
     walk_speed_m_per_min: float = 75.0,
     detour_factor: float = 1.3,
     max_snap_m: float = 250.0,
+    max_candidates: int | None = 1000,
 ) -> StationPlan:
     """Place party-and-mass service stations within walking distance of every household.
 
@@ -224,6 +226,13 @@ def place_stations(
     max_snap_m
         Buildings/sites further than this from a walkable street are
         measured by the fallback.
+    max_candidates
+        With more candidate sites than this (every building of a city, say),
+        the candidates are thinned on a square grid: in each cell only the
+        site with the largest capacity stays, the cell size chosen so that at
+        most this many remain (existing stations always stay).
+        ``metrics["n_candidates_used"]`` says how many were kept. ``None``
+        keeps all (the models grow with candidates x households in reach).
 
     Returns
     -------
@@ -237,11 +246,26 @@ def place_stations(
 
     Examples
     --------
-    >>> import gridopt
-    >>> b = gridopt.read_buildings(gridopt.datasets.small_town())  # doctest: +SKIP
-    >>> plan = gridopt.place_stations(b, streets=gridopt.datasets.small_town())  # doctest: +SKIP
-    >>> plan.allocation["households"].sum() == b["households"].sum()  # doctest: +SKIP
-    True
+    Three buildings north of a 1 km street, two possible sites on it:
+
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString, Point
+    >>> homes = gpd.GeoDataFrame(
+    ...     {"households": [120, 80, 150]},
+    ...     geometry=[Point(0, 20), Point(400, 20), Point(900, 20)],
+    ...     crs=32651,
+    ... )
+    >>> sites = gpd.GeoDataFrame(
+    ...     {"floor_area_m2": [200.0, 200.0]}, geometry=[Point(100, 0), Point(800, 0)], crs=32651
+    ... )
+    >>> street = gpd.GeoSeries([LineString([(0, 0), (1000, 0)])], crs=32651)
+    >>> plan = place_stations(homes, candidates=sites, streets=street, n_stations=1)
+    >>> plan.stations["site"].tolist(), plan.status
+    ([1], 'optimal')
+    >>> plan.allocation["walk_m"].round().tolist()
+    [820.0, 420.0, 120.0]
+    >>> plan.metrics["households_beyond_max_walk"]
+    0
     """
     t0 = time.perf_counter()
     _check_params(
@@ -254,6 +278,15 @@ def place_stations(
     )
     bld, hh = _check_buildings(buildings, households)
     sites = _sites(bld, candidates, existing, m2_per_100_households)
+    n_given = int((~sites["existing"]).sum())
+    if max_candidates is not None and n_given > max_candidates:
+        sites = _thin(sites, int(max_candidates))
+        log.info(
+            "%d candidate sites thinned to %d (largest capacity per grid cell; max_candidates=%d)",
+            n_given,
+            int((~sites["existing"]).sum()),
+            max_candidates,
+        )
     n_sites = len(sites)
     fixed = np.flatnonzero(sites["existing"].to_numpy())
     if n_stations is not None and objective != "cover":
@@ -299,6 +332,7 @@ def place_stations(
         max_walk_m=max_walk_m,
         detour_factor=detour_factor,
         max_snap_m=max_snap_m,
+        n_candidates_given=n_given,
     )
 
     if len(clients) == 0:
@@ -514,6 +548,29 @@ def _site_frame(
     )
 
 
+def _thin(sites: gpd.GeoDataFrame, max_n: int) -> gpd.GeoDataFrame:
+    """At most ``max_n`` candidates: the largest capacity per square grid cell."""
+    cand = sites[~sites["existing"]]
+    pts = cand.geometry.to_numpy()
+    pts = np.where(shapely.get_type_id(pts) == 0, pts, shapely.point_on_surface(pts))
+    xy = shapely.get_coordinates(pts)
+    span = np.ptp(xy, axis=0)
+    cell = max(float(np.sqrt(max(span[0] * span[1], 1.0) / max_n)), 1.0)
+    cap = cand["capacity_households"].to_numpy()
+    while True:
+        key = np.floor((xy - xy.min(axis=0)) / cell).astype(np.int64)
+        # Largest capacity first (then input order) so the first per cell wins.
+        order = np.lexsort((np.arange(len(cap)), -cap, key[:, 1], key[:, 0]))
+        k = key[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = np.any(k[1:] != k[:-1], axis=1)
+        if first.sum() <= max_n:
+            break
+        cell *= 1.2
+    keep = np.sort(order[first])
+    return pd.concat([cand.iloc[keep], sites[sites["existing"]]])
+
+
 def _network(streets: Any, crs: Any) -> nx.Graph | None:
     if streets is None:
         log.info("no streets given: walking distances are straight lines x detour factor")
@@ -549,6 +606,7 @@ class _Context:
     max_walk_m: float
     detour_factor: float
     max_snap_m: float
+    n_candidates_given: int = 0
 
     def remaining(self, share: float = 1.0) -> float:
         return max(0.5, (self.deadline - time.perf_counter()) * share)
@@ -610,9 +668,27 @@ def _cover(
             return out
         log.info("capacitated covering has no solution: falling back to plain set covering")
     out = _cover_model(ctx, capacitated=False, capacity_sum=capacity_sum, share=share)
-    if out is None:  # pragma: no cover - plain covering with all sites open is feasible
-        raise InfeasibleError("set covering found no solution", sites=len(ctx.sites))
-    return out
+    if out is not None:
+        return out
+    # No solution within the time: the greedy cover (plus the largest sites
+    # until the capacity adds up), with the trivial bound of one station.
+    rows, _ = _coverage_rows(ctx.within, ctx.w)
+    chosen = _greedy_cover(rows, len(ctx.sites), ctx.fixed)
+    if capacity_sum:
+        chosen = _add_capacity(chosen, ctx.cap, float(ctx.w.sum()))
+    log.info("set covering found no solution in time: greedy cover of %d sites", len(chosen))
+    return chosen, "time_limit", float(len(chosen)), 1.0
+
+
+def _add_capacity(chosen: np.ndarray, cap: np.ndarray, demand: float) -> np.ndarray:
+    """Add the largest unchosen sites until the open capacity covers the demand."""
+    mask = np.zeros(len(cap), dtype=bool)
+    mask[chosen] = True
+    for j in np.argsort(-cap, kind="stable"):
+        if cap[mask].sum() >= demand:
+            break
+        mask[j] = True
+    return np.flatnonzero(mask)
 
 
 def _cover_model(
@@ -653,8 +729,13 @@ def _cover_model(
     model.add(sum(y) >= 1)
     model.minimize(sum(y))
     # Hint: a greedy cover keeps CP-SAT from starting blind on big cities.
-    for j in _greedy_cover(rows, n_sites, ctx.fixed):
-        model.add_hint(y[j], 1)
+    greedy = _greedy_cover(rows, n_sites, ctx.fixed)
+    if capacity_sum:
+        greedy = _add_capacity(greedy, ctx.cap, float(ctx.w.sum()))
+    hint = np.zeros(n_sites, dtype=bool)
+    hint[greedy] = True
+    for j in range(n_sites):
+        model.add_hint(y[j], bool(hint[j]))
     solver, code = _cpsat(model, ctx, share)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
@@ -822,12 +903,15 @@ def _median(
         ).matrix
         cost = _merge_min(cost, wide)
     if not short:
-        for k in range(_EXTRA_P_TRIES + 1 if auto else 1):
-            if p + k > n_sites:
+        # Single-source packing may need a little more room than the total:
+        # then try a few more stations (5% more each time), while time lasts.
+        step = max(1, math.ceil(0.05 * p))
+        for k in [step * t for t in range(_EXTRA_P_TRIES + 1 if auto else 1)]:
+            if p + k > n_sites or (k and ctx.deadline - time.perf_counter() < 1.0):
                 break
             try:
                 res = _solve(
-                    cost, p=p + k, w=ctx.w, cap=ctx.cap, fixed=ctx.fixed, ctx=ctx, share=0.6
+                    cost, p=p + k, w=ctx.w, cap=ctx.cap, fixed=ctx.fixed, ctx=ctx, share=0.5
                 )
             except InfeasibleError as exc:
                 log.info("capacitated p-median with p=%d infeasible: %s", p + k, exc)
@@ -1037,7 +1121,8 @@ def _build_plan(
         "households": int(total),
         "buildings": n,
         "n_stations": len(open_idx),
-        "n_candidates": int((~sites["existing"]).sum()),
+        "n_candidates": int(ctx.n_candidates_given),
+        "n_candidates_used": int((~sites["existing"]).sum()),
         "n_existing": int(sites["existing"].sum()),
         "mean_walk_m": float(np.average(served_walk, weights=served_w)) if served_w.sum() else 0.0,
         "p90_walk_m": _weighted_quantile(served_walk, served_w, 0.9),
