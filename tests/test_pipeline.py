@@ -284,3 +284,25 @@ def test_geodataframe_without_households_is_estimated():
     q = gridopt.plan(raw, streets=c.streets, config={**FAST, "staff_when_missing": "skip"})
     assert q.buildings["households"].sum() > 0
     assert (q.buildings["households_source"] == "floors_x_area").any()
+
+
+def test_keep_the_grids_of_an_earlier_plan(p):
+    c = city()
+    q = gridopt.plan(
+        c.buildings,
+        streets=c.streets,
+        config={**FAST, "max_walk_m": 600.0, "staff_when_missing": "skip"},
+        partition=p.partition,
+    )
+    assert q.partition is p.partition
+    assert q.buildings["grid_id"].equals(p.buildings["grid_id"])
+    assert q.config.max_walk_m == 600.0
+    with pytest.raises(InputError, match="was cut to 200-300"):
+        gridopt.plan(
+            c.buildings,
+            streets=c.streets,
+            config={**FAST, "min_households": 250},
+            partition=p.partition,
+        )
+    with pytest.raises(InputError, match="partition covers"):
+        gridopt.plan(c.buildings.iloc[:100], streets=c.streets, config=FAST, partition=p.partition)

@@ -310,6 +310,7 @@ def plan(
     candidates: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
     config: PlanConfig | Mapping[str, Any] | None = None,
     client: Any = None,
+    partition: Any = None,
 ) -> Plan:
     """Plan grids, service stations and staff for a set of buildings.
 
@@ -332,6 +333,10 @@ def plan(
         A :class:`PlanConfig` or a dict of its fields.
     client
         A ``dask.distributed.Client`` for the grid stage of large areas.
+    partition
+        The grids of an earlier plan of the same buildings and band (``plan.partition``)
+        to keep, for scenarios that change only stations or staff (walking limits).
+        ``None`` divides the grids anew.
 
     Returns
     -------
@@ -364,17 +369,20 @@ def plan(
         lines = _streets(streets, buildings, frame)
 
     with run.stage("grids"):
-        partition = partition_grids(
-            frame,
-            min_households=cfg.min_households,
-            max_households=cfg.max_households,
-            streets=lines,
-            communities=_communities(frame, cfg),
-            exclusive=_exclusive(frame, cfg),
-            seed=cfg.seed,
-            time_limit_s=cfg.time_limit_s,
-            client=client,
-        )
+        if partition is not None:
+            _check_partition(partition, frame, cfg)
+        else:
+            partition = partition_grids(
+                frame,
+                min_households=cfg.min_households,
+                max_households=cfg.max_households,
+                streets=lines,
+                communities=_communities(frame, cfg),
+                exclusive=_exclusive(frame, cfg),
+                seed=cfg.seed,
+                time_limit_s=cfg.time_limit_s,
+                client=client,
+            )
 
     with run.stage("walking network"):
         network = walk_network(lines, crs=frame.crs) if lines is not None else None
@@ -417,7 +425,7 @@ class _Run:
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # plain text bars: work in a terminal and a notebook alike
 
         i = STAGES.index(name) + 1
         bar = tqdm(
@@ -534,6 +542,24 @@ def _streets(streets: Any, source: Any, frame: gpd.GeoDataFrame) -> gpd.GeoDataF
             "of the files, or streets of another area"
         )
     return lines
+
+
+def _check_partition(partition: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) -> None:
+    """An earlier plan's grids may be kept only for the same buildings and band."""
+    labels = getattr(partition, "labels", None)
+    if labels is None or not hasattr(partition, "grids"):
+        raise InputError(f"partition must be a gridopt.Partition, not {type(partition).__name__}")
+    if not labels.index.equals(frame.index):
+        raise InputError(
+            f"the partition covers {len(labels):,} buildings but the plan has {len(frame):,} "
+            "(or other ids); pass the partition of a plan of the same buildings, or none"
+        )
+    band = (partition.min_households, partition.max_households)
+    if band != (cfg.min_households, cfg.max_households):
+        raise InputError(
+            f"the partition was cut to {band[0]}-{band[1]} households but the config asks for "
+            f"{cfg.min_households}-{cfg.max_households}; pass partition=None to divide anew"
+        )
 
 
 def _communities(frame: gpd.GeoDataFrame, cfg: PlanConfig) -> str | None:
