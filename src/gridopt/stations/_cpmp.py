@@ -1,11 +1,11 @@
 """Capacitated single-source p-median.
 
 A heuristic start (uncapacitated medians, regret assignment under capacity), then
-CP-SAT on the assignment model: all allowed pairs when the instance is small
-(the answer is then proven), the ``k`` cheapest sites per client otherwise (CP-SAT
-then works as a large-neighbourhood search from the hint). The lower bound comes
-from CP-SAT on the full model, or from a Lagrangian relaxation of the assignment
-constraints with a fractional knapsack per site (``_cpmp_bound``).
+SCIP on the single-source assignment model with that start as a hint: all allowed
+pairs when the instance is small (the answer is then proven), the ``k`` cheapest
+sites per client otherwise (a heuristic). The lower bound comes from SCIP on the
+full model, or from a Lagrangian relaxation of the assignment constraints with a
+fractional knapsack per site (``_cpmp_bound``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import math
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from gridopt._errors import InfeasibleError
 from gridopt.stations._pm_data import Instance, evaluate
@@ -25,6 +26,7 @@ __all__ = ["solve_capacitated"]
 log = logging.getLogger("gridopt")
 
 FULL_MODEL_MAX_ENTRIES = 40_000
+NEAREST_K = 20
 
 
 def _precheck(inst: Instance) -> None:
@@ -92,72 +94,72 @@ def _initial(inst: Instance, deadline: float) -> np.ndarray | None:
     return _regret_assign(inst, alt)
 
 
-def _cpsat(
+def _mip(
     inst: Instance,
     *,
     keep: np.ndarray,
     hint: np.ndarray | None,
     time_limit_s: float,
-    seed: int,
     full: bool,
-) -> tuple[np.ndarray | None, float, bool, bool]:
-    """CP-SAT on the entries in ``keep``; returns (assign, bound, optimal, exact_data)."""
-    from ortools.sat.python import cp_model
+) -> tuple[np.ndarray | None, float, bool]:
+    """SCIP on the single-source model over the entries in ``keep``.
+
+    Returns (assign, bound, optimal); the bound is -inf unless the model is full.
+    SCIP rather than HiGHS: OR-Tools' HiGHS wrapper cannot take the heuristic's
+    solution as a hint, and on these models the hint matters.
+    """
+    from ortools.linear_solver.python import model_builder as mb
 
     row, site, cost = inst.row[keep], inst.site[keep], inst.cost[keep]
-    wc = inst.weights[row] * cost
-    integral = bool(np.all(np.abs(wc - np.round(wc)) < 1e-9))
-    scale = 1.0 if integral else min(1e4, 1e12 / max(1.0, float(wc.max()) * inst.n))
-    icost = np.round(wc * scale).astype(np.int64)
-    dem, cap = inst.demand, inst.capacity
-    exact_data = bool(
-        np.all(np.abs(dem - np.round(dem)) < 1e-9) and np.all(np.abs(cap - np.round(cap)) < 1e-9)
+    n, m, e = inst.n, inst.m, len(row)
+    ex = m + np.arange(e)
+    # rows: clients (=1), capacities (<=0), x_e - y_j <= 0, sum y = p
+    base = n + m
+    rows = np.concatenate(
+        (
+            row,
+            n + site,
+            n + np.arange(m),
+            base + np.arange(e),
+            base + np.arange(e),
+            np.full(m, base + e),
+        )
     )
-    dscale = 1.0 if exact_data else 1000.0
-    # rounding keeps any CP-SAT solution feasible for the true data
-    idem = np.ceil(dem * dscale - 1e-9).astype(np.int64)
-    icap = np.floor(cap * dscale + 1e-9).astype(np.int64)
-    model = cp_model.CpModel()
-    y = [model.new_bool_var(f"y{j}") for j in range(inst.m)]
-    x = [model.new_bool_var("") for _ in range(len(row))]
-    for j in np.flatnonzero(inst.fixed):
-        model.add(y[j] == 1)
-    model.add(sum(y) == inst.p)
-    by_row: list[list[int]] = [[] for _ in range(inst.n)]
-    by_site: list[list[int]] = [[] for _ in range(inst.m)]
-    for e in range(len(row)):
-        by_row[row[e]].append(e)
-        by_site[site[e]].append(e)
-        model.add_implication(x[e], y[site[e]])
-    for c in range(inst.n):
-        model.add_exactly_one(x[e] for e in by_row[c])
-    for j in range(inst.m):
-        if by_site[j]:
-            model.add(sum(int(idem[row[e]]) * x[e] for e in by_site[j]) <= int(icap[j]) * y[j])
-    model.minimize(sum(int(icost[e]) * x[e] for e in range(len(row)) if icost[e]))
+    cols = np.concatenate((ex, ex, np.arange(m), ex, site, np.arange(m)))
+    vals = np.concatenate(
+        (np.ones(e), inst.demand[row], -inst.capacity, np.ones(e), -np.ones(e), np.ones(m))
+    )
+    a = sp.csr_matrix((vals, (rows, cols)), shape=(base + e + 1, m + e))
+    lb = np.concatenate((np.ones(n), np.full(m, -np.inf), np.full(e, -np.inf), [inst.p]))
+    ub = np.concatenate((np.ones(n), np.zeros(m), np.zeros(e), [inst.p]))
+    obj = np.concatenate((np.zeros(m), inst.weights[row] * cost))
+    var_lb = np.zeros(m + e)
+    var_lb[:m] = inst.fixed
+    model = mb.Model()
+    model.helper.fill_model_from_sparse_data(var_lb, np.ones(m + e), obj, lb, ub, a)
+    for j in range(m + e):
+        model.helper.set_var_integrality(j, True)
     if hint is not None:
-        opened = np.zeros(inst.m, dtype=bool)
+        opened = np.zeros(m, dtype=bool)
         opened[hint] = True
-        for j in range(inst.m):
-            model.add_hint(y[j], bool(opened[j]))
-        for e in range(len(row)):
-            model.add_hint(x[e], bool(hint[row[e]] == site[e]))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.1, time_limit_s)
-    solver.parameters.num_workers = 2
-    solver.parameters.random_seed = seed
+        for j in range(m):
+            model.helper.add_hint(j, float(opened[j]))
+        chosen = hint[row] == site
+        for k in np.flatnonzero(chosen):
+            model.helper.add_hint(m + int(k), 1.0)
+    solver = mb.Solver("scip")
+    solver.set_time_limit_in_seconds(max(0.1, time_limit_s))
     status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, -math.inf, False, exact_data
-    xv = np.array([solver.boolean_value(v) for v in x])
-    assign = np.full(inst.n, -1, dtype=np.int64)
+    name = status.name if hasattr(status, "name") else str(status)
+    if name not in ("OPTIMAL", "FEASIBLE"):
+        return None, -math.inf, False
+    xv = np.array([solver.value(model.var_from_index(m + int(k))) for k in range(e)]) > 0.5
+    assign = np.full(n, -1, dtype=np.int64)
     assign[row[xv]] = site[xv]
-    # each client's cost was rounded by at most 0.5 / scale
-    bound = solver.best_objective_bound / scale - (0.0 if integral else inst.n * 0.5 / scale)
-    optimal = status == cp_model.OPTIMAL and full and exact_data
-    if not (full and exact_data):
-        bound = -math.inf
-    return assign, bound, optimal, exact_data
+    if (assign < 0).any():
+        return None, -math.inf, False
+    bound = float(solver.best_objective_bound) if full else -math.inf
+    return assign, bound, name == "OPTIMAL" and full
 
 
 def _k_nearest_mask(inst: Instance, k: int) -> np.ndarray:
@@ -181,18 +183,15 @@ def solve_capacitated(
         keep = np.ones(len(inst.row), dtype=bool)
         bound_time = 0.0
     else:
-        k = max(8, min(30, int(FULL_MODEL_MAX_ENTRIES // inst.n)))
-        keep = _k_nearest_mask(inst, k)
+        keep = _k_nearest_mask(inst, NEAREST_K)
         if assign is not None:
             # the hint's pairs must be in the model
             keep[inst.entry_of(assign)] = True
         bound_time = 0.2 * budget
     remaining = deadline - time.perf_counter() - bound_time
     best_bound = -math.inf
-    new, bound, optimal, _ = _cpsat(
-        inst, keep=keep, hint=assign, time_limit_s=remaining, seed=seed, full=full
-    )
-    steps.append("cpsat-full" if full else "cpsat-knearest")
+    new, bound, optimal = _mip(inst, keep=keep, hint=assign, time_limit_s=remaining, full=full)
+    steps.append("scip-full" if full else "scip-knearest")
     if new is not None and (new >= 0).all():
         if assign is None or _objective(inst, new) <= _objective(inst, assign):
             assign = new

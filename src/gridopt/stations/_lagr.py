@@ -72,6 +72,7 @@ def lagrangian_bound(
     theta = 2.0
     since_improve = 0
     it = 0
+    checkpoint = -np.inf
     for it in range(1, max_iter + 1):
         value, rho, chosen, red = _relaxation(inst, lam, wc)
         if value > best + 1e-12 * max(1.0, abs(value)):
@@ -93,6 +94,11 @@ def lagrangian_bound(
             break
         if time.perf_counter() > deadline:
             break
+        if it % 50 == 0:
+            # stalled: the exact stage closes the rest faster than more steps
+            if best - checkpoint < 1e-5 * max(1.0, abs(best)):
+                break
+            checkpoint = best
         x = chosen[inst.site] & (red < 0.0)
         g = 1.0 - np.bincount(inst.row, weights=x.astype(float), minlength=inst.n)
         norm = float(g @ g)
@@ -103,17 +109,14 @@ def lagrangian_bound(
 
 
 def reduced_cost_fixing(
-    inst: Instance, lag: LagrangianResult, upper: float, *, integral: bool
+    inst: Instance, lag: LagrangianResult, limit: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sites that may be fixed closed / open: any solution otherwise costs >= ``upper``.
+    """Sites that may be fixed closed / open: otherwise every solution costs > ``limit``.
 
-    We hold a solution of cost ``upper``, so removing solutions that cannot beat it
-    keeps an optimal one reachable (the incumbent itself).
+    The restricted problem keeps every solution of cost <= ``limit``.
     """
     rho = lag.rho
     chosen = _choose(inst, rho)
-    # with integer data only strictly better integers matter
-    limit = upper - 1.0 + 1e-6 if integral else upper - 1e-9 * max(1.0, abs(upper))
     free_chosen = chosen & ~inst.fixed
     outside = ~chosen
     closed = np.zeros(inst.m, dtype=bool)

@@ -879,6 +879,7 @@ def _median(
     if auto and short:
         # Too little capacity in total: every site is needed.
         p, cover_size = n_sites, n_sites
+        cover_idx = np.arange(n_sites)
     else:
         cover_idx, _, _, _ = _cover(ctx, capacity_sum=not short, share=0.3)
         cover_size = len(cover_idx)
@@ -922,13 +923,23 @@ def _median(
     # Capacities do not fit (in total, or where people live): choose the sites
     # without capacities, then assign with capacities allowing longer walks
     # and, failing that, leaving the rest unserved.
-    res = _solve(cost, p=min(p, n_sites), w=ctx.w, cap=None, fixed=ctx.fixed, ctx=ctx, share=0.5)
-    open_idx = np.asarray(res.open, dtype=np.int64)
+    bound = 0.0
+    try:
+        res = _solve(
+            cost, p=min(p, n_sites), w=ctx.w, cap=None, fixed=ctx.fixed, ctx=ctx, share=0.5
+        )
+        open_idx = np.asarray(res.open, dtype=np.int64)
+        # The uncapacitated optimum bounds the capacitated problem from below.
+        bound = float(res.bound)
+    except InfeasibleError as exc:
+        # No time left to find p sites serving everyone: the covering's sites
+        # (plus the largest ones until the capacity adds up) will do.
+        log.info("uncapacitated p-median failed (%s): using the covering's sites", exc)
+        open_idx = _add_capacity(np.union1d(cover_idx, ctx.fixed), ctx.cap, demand)
     assign, walk, status = _assign(ctx, open_idx)
     served = assign >= 0
     objective = float(np.sum(ctx.w[served] * walk[served]))
-    # The uncapacitated optimum bounds the capacitated problem from below.
-    return open_idx, assign, walk, status, objective, float(res.bound)
+    return open_idx, assign, walk, status, objective, bound
 
 
 def _merge_min(a: sparse.csr_array, b: sparse.csr_array) -> sparse.csr_array:
@@ -960,33 +971,84 @@ def _lookup(cost: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.nd
 def _assign(ctx: _Context, open_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     """Assign every client to one of the open sites (capacitated, least walking).
 
-    Returns the site per client (-1: unserved), the walking metres and the
-    solver status.
+    A min-cost flow over the allowed pairs (households as flow, station
+    capacities on the arcs to the sink) gives the optimal split assignment and
+    its cost, a lower bound; each building then goes where most of its flow
+    went, and overloaded stations hand buildings on to stations with room.
+    A walk beyond the limit costs the limit on top, so that nobody is pushed
+    past it while a station within it has room; a building that fits nowhere
+    it may go is unserved (-1).
+
+    Returns the site per client (-1: unserved), the walking metres and a
+    status (``"optimal"`` when the rounding cost nothing).
     """
     cost, cols = _cost_for(ctx, open_idx, all_rows=True)
-    p = len(cols)
-    # A walk beyond the limit costs the limit on top, so that nobody is pushed
-    # past it while a station within it has room.
     paid = cost.copy()
     paid.data = np.where(paid.data > ctx.max_walk_m, paid.data + ctx.max_walk_m, paid.data)
-    short = float(ctx.cap[cols].sum()) < float(ctx.w.sum())
-    if not short:
-        try:
-            res = _solve(paid, p=p, w=ctx.w, cap=ctx.cap[cols], fixed=np.arange(p), ctx=ctx)
-            if res.status != "infeasible":
-                walk = _lookup(cost, np.arange(len(res.assign)), res.assign)
-                return cols[res.assign], walk, res.status
-        except InfeasibleError as exc:
-            log.info("assignment to the chosen stations is infeasible: %s", exc)
-    penalty = 10.0 * max(ctx.max_walk_m, float(paid.data.max()) if paid.nnz else 0.0)
-    cost_u, cap_u = _with_unserved(paid, ctx.cap[cols], float(ctx.w.sum()), penalty)
-    res = _solve(cost_u, p=p + 1, w=ctx.w, cap=cap_u, fixed=np.arange(p + 1), ctx=ctx)
-    local = res.assign
-    walk = _lookup(cost, np.arange(len(local)), np.minimum(local, max(p - 1, 0)))
-    unserved = local == p
-    assign = np.where(unserved, -1, cols[np.minimum(local, max(p - 1, 0))])
-    walk[unserved] = np.nan
-    return assign, walk, res.status
+    local, optimal = _flow_assign(paid, ctx.w, ctx.cap[cols])
+    walk = np.full(len(local), np.nan)
+    ok = local >= 0
+    walk[ok] = _lookup(cost, np.flatnonzero(ok), local[ok])
+    assign = np.where(ok, cols[np.maximum(local, 0)], -1)
+    return assign, walk, "optimal" if optimal else "feasible"
+
+
+def _flow_assign(paid: sparse.csr_array, w: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Single-source assignment by min-cost flow and rounding; -1 = unserved."""
+    from ortools.graph.python import min_cost_flow
+
+    paid = paid.tocsr()
+    n, p = paid.shape
+    hh = np.round(w).astype(np.int64)
+    rows = np.repeat(np.arange(n), np.diff(paid.indptr))
+    # Centimetres, rounded down: the flow optimum is then a true lower bound.
+    unit = np.floor(paid.data * 100.0).astype(np.int64)
+    unserved_cost = 10 * (int(unit.max()) if len(unit) else 100_000) + 1
+    sink = n + p
+    tails = np.concatenate([rows, np.arange(n), n + np.arange(p)])
+    heads = np.concatenate([n + paid.indices, np.full(n, sink), np.full(p, sink)])
+    caps = np.concatenate([hh[rows], hh, np.floor(cap).astype(np.int64)])
+    costs = np.concatenate([unit, np.full(n, unserved_cost), np.zeros(p, dtype=np.int64)])
+    flow = min_cost_flow.SimpleMinCostFlow()
+    arcs = flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    flow.set_nodes_supplies(
+        np.arange(n + p + 1), np.concatenate([hh, np.zeros(p, np.int64), [-hh.sum()]])
+    )
+    if flow.solve() != flow.OPTIMAL:  # pragma: no cover - the unserved arcs keep it feasible
+        raise InfeasibleError("station assignment flow has no solution", clients=n, sites=p)
+    f = flow.flows(arcs)
+    # Each building where most of its households flowed (ties: the cheaper site).
+    arc_site = np.concatenate([paid.indices, np.full(n, -1)])
+    arc_client = np.concatenate([rows, np.arange(n)])
+    arc_cost = costs[: len(arc_site)]
+    fl = f[: len(arc_site)]
+    order = np.lexsort((arc_cost, -fl, arc_client))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = arc_client[order][1:] != arc_client[order][:-1]
+    local = np.full(n, -1, dtype=np.int64)
+    local[arc_client[order][first]] = arc_site[order][first]
+    split = int((np.bincount(arc_client[fl > 0], minlength=n) > 1).sum())
+
+    # Repair: move buildings off overloaded stations, cheapest moves first.
+    load = np.bincount(local[local >= 0], weights=hh[local >= 0], minlength=p)
+    for j in np.flatnonzero(load > cap):
+        members = np.flatnonzero(local == j)
+        # Smallest buildings first: the fewest households moved.
+        for i in members[np.argsort(hh[members], kind="stable")]:
+            if load[j] <= cap[j]:
+                break
+            lo, hi = paid.indptr[i], paid.indptr[i + 1]
+            alt, alt_cost = paid.indices[lo:hi], paid.data[lo:hi]
+            room = (alt != j) & (load[alt] + hh[i] <= cap[alt])
+            load[j] -= hh[i]
+            if room.any():
+                k = alt[room][np.argmin(alt_cost[room])]
+                local[i] = k
+                load[k] += hh[i]
+            else:
+                local[i] = -1
+    optimal = split == 0 and bool(np.all(load <= cap + 1e-9))
+    return local, optimal
 
 
 # ---------------------------------------------------------------------------

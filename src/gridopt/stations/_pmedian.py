@@ -361,33 +361,57 @@ def _solve_uncapacitated(inst: Instance, *, deadline: float) -> tuple[np.ndarray
         return feasible and upper - b <= 1e-6 * max(1.0, abs(upper))
 
     proven = False
-    if not closed_gap() and time.perf_counter() < deadline:
-        closed, opened = reduced_cost_fixing(
-            inst, lag, upper if feasible else np.inf, integral=integral
-        )
-        active = ~closed
-        forced = inst.fixed | opened
+    if not feasible:
+        upper = math.inf
+    # Targets above the bound: a model restricted to the sites that may appear in a
+    # solution of cost <= target is small when the bound is tight. If its optimum is
+    # within the target it is the global optimum; if not, the bound rises to the target.
+    delta = max(5e-4 * abs(bound), 1.0 if integral else 1e-6 * max(1.0, abs(bound)))
+    while not proven and not closed_gap() and time.perf_counter() < deadline:
+        target = bound + delta
+        final = target >= upper or not feasible
+        if final:
+            # only strictly better solutions matter; the incumbent is held
+            limit = upper - 1.0 + 1e-6 if integral else upper - 1e-9 * max(1.0, abs(upper))
+        else:
+            limit = math.floor(target + 1e-9) if integral else target
+        closed, opened = reduced_cost_fixing(inst, lag, limit)
         log.debug(
-            "p-median: UB %.6g LB %.6g; fixed %d closed, %d open",
+            "p-median: UB %.6g LB %.6g target %.6g; fixed %d closed, %d open",
             upper,
             bound,
+            limit,
             int(closed.sum()),
             int(opened.sum()),
         )
-        remaining = deadline - time.perf_counter()
         ex = solve_elloumi(
             inst,
-            active=active,
-            forced=forced,
+            active=~closed,
+            forced=inst.fixed | opened,
             incumbent=is_open if feasible else None,
-            time_limit_s=remaining,
+            time_limit_s=deadline - time.perf_counter(),
         )
-        steps.append(f"elloumi:{ex.status}")
-        if ex.status == "infeasible" and feasible:
-            # every solution left in the model was excluded as no better: incumbent optimal
-            proven = True
-            bound = max(bound, upper)
-        if ex.status == "infeasible" and not feasible:
+        steps.append(f"elloumi({'final' if final else f'<={limit:.6g}'}):{ex.status}")
+        if ex.open is not None:
+            ev_ex = evaluate(inst, ex.open)
+            if (ev_ex.f1 >= 0).all() and ev_ex.objective < upper:
+                is_open, upper, ev, feasible = ex.open, ev_ex.objective, ev_ex, True
+        if ex.optimal or ex.status == "infeasible":
+            v = ex.objective if ex.optimal else math.inf
+            if v <= limit + 1e-9 * max(1.0, abs(limit)) or final:
+                # every solution of cost <= limit was in the model: its optimum is global
+                proven = feasible
+                bound = max(bound, min(v, upper))
+            else:
+                bound = max(bound, limit + 1.0 if integral else limit)
+                delta *= 4.0
+        else:
+            # solutions outside the restricted model cost more than the limit
+            if math.isfinite(ex.bound):
+                outside = upper if final else (limit + 1.0 if integral else limit)
+                bound = max(bound, min(ex.bound, outside))
+            break
+        if not feasible and ex.status == "infeasible" and final:
             raise InfeasibleError(
                 f"no choice of {inst.p} sites serves every client within the allowed pairs; "
                 f"the best found leaves {int((ev.f1 < 0).sum())} clients without a site "
@@ -395,16 +419,6 @@ def _solve_uncapacitated(inst: Instance, *, deadline: float) -> tuple[np.ndarray
                 unserved_clients=float((ev.f1 < 0).sum()),
                 p=float(inst.p),
             )
-        if ex.open is not None:
-            ev_ex = evaluate(inst, ex.open)
-            if (ev_ex.f1 >= 0).all() and (not feasible or ev_ex.objective < upper):
-                is_open, upper, ev, feasible = ex.open, ev_ex.objective, ev_ex, True
-        if ex.optimal:
-            # the model excluded only solutions no better than the incumbent
-            proven = feasible
-            bound = max(bound, min(ex.bound, upper))
-        elif math.isfinite(ex.bound):
-            bound = max(bound, ex.bound)
     if not feasible:
         raise InfeasibleError(
             f"no assignment serving every client was found within the time limit; the best "

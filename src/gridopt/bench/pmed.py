@@ -1,0 +1,189 @@
+"""Benchmark family ``pmed``: OR-Library uncapacitated p-median pmed1-40 (Beasley 1985).
+
+Every instance is solved by :func:`gridopt.stations.solve_p_median` and, with
+``peers=True``, by spopt's ``PMedian`` with HiGHS (the usual open-source route) in a
+separate process: OR-Tools and highspy ship incompatible builds of HiGHS and cannot
+be loaded into one process.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gridopt.bench._measure import measure
+
+__all__ = ["PmedInstance", "load_pmed", "load_pmed_optima", "run"]
+
+QUICK = ("pmed1", "pmed2")
+DEFAULT_TIME_LIMIT_S = 60.0
+DEFAULT_PEER_TIME_LIMIT_S = 120.0
+
+
+@dataclass(frozen=True)
+class PmedInstance:
+    """An OR-Library p-median instance: shortest-path cost matrix and p."""
+
+    name: str
+    cost: np.ndarray
+    p: int
+
+    @property
+    def n(self) -> int:
+        return self.cost.shape[0]
+
+
+def default_dir() -> pathlib.Path:
+    """``benchmarks/instances/pmed`` of the repository."""
+    return pathlib.Path(__file__).resolve().parents[3] / "benchmarks" / "instances" / "pmed"
+
+
+def load_pmed(path: str | pathlib.Path) -> PmedInstance:
+    """Read an OR-Library ``pmedN.txt`` file into its all-pairs shortest-path matrix.
+
+    Duplicate edges: the LAST cost in the file wins (the OR-Library convention that
+    reproduces the published optima), then all-pairs shortest paths.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    path = pathlib.Path(path)
+    tokens = path.read_text().split()
+    n, m, p = (int(t) for t in tokens[:3])
+    edges = np.array(tokens[3 : 3 + 3 * m], dtype=np.int64).reshape(m, 3)
+    i, j, c = edges[:, 0] - 1, edges[:, 1] - 1, edges[:, 2].astype(float)
+    # last occurrence wins: keep, for each unordered pair, the final row
+    a, b = np.minimum(i, j), np.maximum(i, j)
+    key = a * n + b
+    _, last_rev = np.unique(key[::-1], return_index=True)
+    keep = m - 1 - last_rev
+    a, b, c = a[keep], b[keep], c[keep]
+    loops = a != b
+    a, b, c = a[loops], b[loops], c[loops]
+    g = csr_matrix((c, (a, b)), shape=(n, n))
+    dist = shortest_path(g, method="D", directed=False)
+    return PmedInstance(path.stem, dist, p)
+
+
+def load_pmed_optima(directory: str | pathlib.Path) -> dict[str, float]:
+    """Optimal values from ``pmedopt.txt``."""
+    out: dict[str, float] = {}
+    for line in (pathlib.Path(directory) / "pmedopt.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].startswith("pmed"):
+            out[parts[0]] = float(parts[1])
+    return out
+
+
+def _peer_script() -> str:
+    return r"""
+import json, sys, time, warnings
+warnings.filterwarnings("ignore")
+import numpy as np
+# no gridopt import here: it may load OR-Tools, whose HiGHS clashes with highspy's
+args = json.loads(sys.argv[1])
+cost = np.load(args["cost"])
+n, p = cost.shape[0], args["p"]
+try:
+    import pulp
+    from spopt.locate import PMedian
+except ImportError as exc:
+    print(json.dumps({"error": f"peer not installed: {exc}"})); sys.exit(0)
+t0 = time.perf_counter()
+model = PMedian.from_cost_matrix(cost, np.ones(n), p_facilities=p)
+solver = pulp.HiGHS(msg=False, timeLimit=args["time_limit_s"])
+model.solve(solver, results=False)
+seconds = time.perf_counter() - t0
+status = pulp.LpStatus[model.problem.status]
+obj = pulp.value(model.problem.objective)
+print(json.dumps({"objective": obj, "seconds": seconds, "status": status}))
+"""
+
+
+def run_peer(inst: PmedInstance, *, time_limit_s: float) -> dict:
+    """spopt PMedian + HiGHS on one instance, in a fresh process; seconds include the model build."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cost_path = pathlib.Path(tmp) / "cost.npy"
+        np.save(cost_path, inst.cost)
+        arg = json.dumps({"cost": str(cost_path), "p": inst.p, "time_limit_s": time_limit_s})
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", _peer_script(), arg],
+                capture_output=True,
+                text=True,
+                timeout=time_limit_s + 120,
+            )
+        except subprocess.TimeoutExpired:
+            return {"error": f"peer process did not return within {time_limit_s + 120:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        return {"error": f"peer failed: {proc.stderr.strip().splitlines()[-1:]}"}
+    return json.loads(lines[-1])
+
+
+def run(
+    instances_dir: pathlib.Path | None = None,
+    *,
+    peers: bool = True,
+    time_limit_s: float | None = None,
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Solve pmed1-40 (``quick``: pmed1, pmed2); one result row per instance."""
+    from gridopt.stations import solve_p_median
+
+    directory = pathlib.Path(instances_dir) if instances_dir is not None else default_dir()
+    optima = load_pmed_optima(directory)
+    names = list(QUICK) if quick else [f"pmed{k}" for k in range(1, 41)]
+    limit = DEFAULT_TIME_LIMIT_S if time_limit_s is None else float(time_limit_s)
+    peer_limit = DEFAULT_PEER_TIME_LIMIT_S if time_limit_s is None else float(time_limit_s)
+    rows = []
+    for name in names:
+        path = directory / f"{name}.txt"
+        if not path.exists():
+            continue
+        if progress is not None:
+            progress(name)
+        inst = load_pmed(path)
+        res = measure(lambda inst=inst: solve_p_median(inst.cost, p=inst.p, time_limit_s=limit))
+        r = res.value
+        best = optima.get(name)
+        row = {
+            "family": "pmed",
+            "instance": name,
+            "size": f"n={inst.n} p={inst.p}",
+            "objective": r.objective,
+            "best_known": best,
+            "gap_pct": None if best is None else 100.0 * (r.objective - best) / best,
+            "seconds": res.seconds,
+            "peak_mb": res.peak_mb,
+            "status": r.status,
+            "peer": None,
+            "peer_objective": None,
+            "peer_seconds": None,
+            "ratio": None,
+            "notes": "",
+        }
+        if peers:
+            peer = run_peer(inst, time_limit_s=peer_limit)
+            row["peer"] = "spopt PMedian + HiGHS"
+            if "error" in peer:
+                row["notes"] = peer["error"]
+            else:
+                row["peer_objective"] = peer["objective"]
+                row["peer_seconds"] = peer["seconds"]
+                row["ratio"] = peer["seconds"] / res.seconds if res.seconds > 0 else None
+                if peer["status"] != "Optimal" or peer["seconds"] >= peer_limit:
+                    row["notes"] = (
+                        f"peer stopped at its {peer_limit:.0f} s limit ({peer['status']}); incumbent shown"
+                    )
+        rows.append(row)
+    return rows

@@ -1,0 +1,66 @@
+"""Smoke tests of the pmed and cpmp benchmark families (quick mode, no peers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridopt.bench import cpmp, pmed
+
+KEYS = {
+    "family",
+    "instance",
+    "size",
+    "objective",
+    "best_known",
+    "gap_pct",
+    "seconds",
+    "peak_mb",
+    "status",
+    "peer",
+    "peer_objective",
+    "peer_seconds",
+    "ratio",
+    "notes",
+}
+
+
+def test_load_pmed_last_duplicate_edge_wins():
+    inst = pmed.load_pmed(pmed.default_dir() / "pmed1.txt")
+    assert inst.cost.shape == (100, 100)
+    assert inst.p == 5
+    assert np.allclose(inst.cost, inst.cost.T)
+    assert np.all(np.diag(inst.cost) == 0)
+
+
+def test_pmed_quick_reaches_the_optima():
+    seen = []
+    rows = pmed.run(peers=False, quick=True, time_limit_s=20, progress=seen.append)
+    assert [r["instance"] for r in rows] == ["pmed1", "pmed2"]
+    assert seen == ["pmed1", "pmed2"]
+    for r in rows:
+        assert set(r) == KEYS
+        assert r["objective"] == r["best_known"]
+        assert r["status"] == "optimal"
+        assert r["peer"] is None and r["ratio"] is None
+
+
+def test_load_cpmp_conventions():
+    oc = cpmp.load_cpmp(cpmp.default_dir() / "osman_christofides" / "pmedcap01.txt")
+    assert (oc.n, oc.p, oc.best_known) == (50, 5, 713.0)
+    assert np.all(oc.cost() == np.floor(oc.cost()))
+    sjc = cpmp.load_cpmp(cpmp.default_dir() / "lorena_senne" / "SJC1.dat")
+    assert (sjc.n, sjc.p) == (100, 10)
+    assert sjc.capacity[0] == 720
+    assert sjc.best_known == pytest.approx(17288.99)
+
+
+def test_cpmp_quick_rows():
+    rows = cpmp.run(peers=False, quick=True, time_limit_s=5)
+    assert [r["instance"] for r in rows] == ["pmedcap01", "SJC1"]
+    for r in rows:
+        assert set(r) == KEYS
+        # feasible solutions never beat the published optimum / best known by more than rounding
+        assert r["objective"] >= r["best_known"] - 0.01
+        assert r["gap_pct"] < 15
+        assert r["status"] in {"optimal", "feasible", "time_limit"}
