@@ -68,6 +68,9 @@ def test_cluster_gives_same_results_in_task_order(cluster):
     seq = map_components(_slow_square, tasks, args=(0.0,))
     par = map_components(_slow_square, tasks, args=(0.0,), client=cluster, sizes=sizes)
     assert [r[:2] for r in par] == [r[:2] for r in seq]
+    # identical pieces share a key (pure) but every position still gets its result
+    same = map_components(_slow_square, [3] * 10, args=(0.0,), client=cluster, tasks_per_worker=5)
+    assert [r[1] for r in same] == [9] * 10
 
 
 def test_cluster_partition_labels_identical_to_sequential(cluster, city):
