@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= demo_output
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,24 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 venv: $(VENV)/.installed
 
+# The whole plan of the bundled OSM town (buildings and streets in one file): grids,
+# stations, placeholder staff, report and map in $(OUT)/plan/ (well under a minute).
 demo: venv
-	$(BIN)/gridopt households sample_data/suzhou_gusu_buildings.geojson -o $(OUT)/suzhou_households.gpkg
+	$(BIN)/gridopt plan sample_data/small_town.osm.pbf --time-limit-s 20 --out $(OUT)/plan
 
-test: venv
+# Debian's chromium for the map's browser test, installed only when missing and only
+# where root and apt-get are available; elsewhere the browser test is skipped (it says so).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the map browser test"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	      || echo "could not install chromium: the map browser test will be skipped"; \
+	  else \
+	    echo "chromium is missing and cannot be installed here (needs root and apt-get): the map browser test will be skipped"; \
+	  fi; }
+
+test: venv browser
 	$(BIN)/python -m pytest -q
 
 bench: venv
