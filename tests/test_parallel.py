@@ -295,3 +295,13 @@ def test_plan_city_per_office_and_files(cluster, tmp_path):
     par = plan_city(b, by="community", streets=city.streets, config=cfg, client=cluster)
     assert list(par.grids["grid_id"]) == list(grids["grid_id"])
     assert (par.layer("buildings")["grid_id"].to_numpy() == layer["grid_id"].to_numpy()).all()
+    # streamed from a file, a few communities at a time: the same plan
+    path = tmp_path / "b.parquet"
+    b[["floors", "building_type", "community", "street", "geometry"]].reset_index(
+        drop=True
+    ).to_parquet(path)
+    streamed = plan_city(path, by="community", streets=city.streets, config=cfg, chunk_rows=120)
+    assert sorted(o.name for o in streamed.offices) == sorted(o.name for o in cp.offices)
+    got = streamed.layer("buildings").set_index("building_id")["grid_id"].sort_index()
+    want = layer.set_index("building_id")["grid_id"].sort_index()
+    assert (got.to_numpy() == want.to_numpy()).all()
