@@ -220,6 +220,18 @@ def files(tmp_path_factory):
     wrong = c.streets.copy().set_crs(4326, allow_override=True)  # metres labelled as degrees
     wrong.to_file(d / "streets_wrong_crs.gpkg")
     (d / "garbage.geojson").write_text("this is not GeoJSON")
+    c.buildings.iloc[:0][["geometry"]].to_file(d / "empty.gpkg")
+    shops = c.buildings[keep].reset_index(drop=True).assign(building_type="retail", households=0)
+    shops.to_file(d / "shops.gpkg")
+    # A real staff list and candidate sites, as files.
+    staff = gridopt.staffing.synthetic_staff(small_plan().partition.grids, seed=1)
+    staff.assign(x=staff.geometry.x, y=staff.geometry.y).drop(columns="geometry").to_csv(
+        d / "staff.csv", index=False
+    )
+    sites = c.buildings.iloc[::25][["geometry"]].copy()
+    sites["geometry"] = sites.geometry.centroid
+    sites["floor_area_m2"] = 400.0
+    sites.reset_index(drop=True).to_file(d / "sites.gpkg")
     return d
 
 
@@ -256,7 +268,9 @@ def test_cli_plan(files, tmp_path, capsys):
         (["{d}/missing.gpkg"], "not found"),
         (["{b}", "--streets", "{d}/missing.gpkg"], "not found"),
         (["{d}/garbage.geojson"], "cannot read"),
-        (["{b}", "--streets", "{d}/streets_wrong_crs.gpkg"], ""),
+        (["{b}", "--streets", "{d}/streets_wrong_crs.gpkg"], "do not fit their CRS"),
+        (["{d}/empty.gpkg"], "empty"),
+        (["{d}/shops.gpkg"], "no households"),
     ],
 )
 def test_cli_bad_input_one_line_no_traceback(files, tmp_path, capsys, args, message):
@@ -306,3 +320,27 @@ def test_keep_the_grids_of_an_earlier_plan(p):
         )
     with pytest.raises(InputError, match="partition covers"):
         gridopt.plan(c.buildings.iloc[:100], streets=c.streets, config=FAST, partition=p.partition)
+
+
+@pytest.mark.parametrize("name", ["gridopt.pipeline", "gridopt.mapping"])
+def test_doctests(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_staff_list_and_candidate_sites_from_files(files):
+    c = city()
+    q = gridopt.plan(
+        c.buildings,
+        streets=c.streets,
+        staff=files / "staff.csv",
+        candidates=files / "sites.gpkg",
+        config=FAST,
+        partition=small_plan().partition,
+    )
+    assert not q.staff_synthetic and "PLACEHOLDER" not in q.summary()
+    assert len(q.staff.assignments) == len(pd.read_csv(files / "staff.csv"))
+    assert set(q.stations.stations["floor_area_m2"]) == {400.0}

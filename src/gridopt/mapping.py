@@ -20,7 +20,7 @@ Examples
 >>> import gridopt
 >>> city = gridopt.synthetic_city(150, seed=1)
 >>> p = gridopt.plan(city.buildings, streets=city.streets,
-...                  config={"time_limit_s": 5, "progress": False})
+...                  config={"time_limit_s": 3, "progress": False})
 >>> m = plan_map(p)
 >>> "Grids" in m.get_root().render()
 True
