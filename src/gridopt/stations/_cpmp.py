@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gridopt._errors import InfeasibleError
+from gridopt.stations._cpmp_la import location_allocation
 from gridopt.stations._pm_data import Instance, evaluate
 from gridopt.stations._pm_local import greedy, local_search
 
@@ -178,6 +179,9 @@ def solve_capacitated(
     budget = max(deadline - t0, 0.0)
     steps = ["regret"]
     assign = _initial(inst, deadline=t0 + 0.1 * budget)
+    if assign is not None:
+        assign = location_allocation(inst, assign, deadline=t0 + 0.4 * budget)
+        steps.append("location-allocation")
     full = len(inst.row) <= FULL_MODEL_MAX_ENTRIES
     if full:
         keep = np.ones(len(inst.row), dtype=bool)

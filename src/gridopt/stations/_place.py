@@ -48,6 +48,11 @@ _EXTRA_P_TRIES = 2
 # Above this many (building, site) pairs within the limit, the covering model
 # drops the per-pair assignment variables (capacity checked only in total).
 _MAX_CAPACITATED_PAIRS = 200_000
+# Above this many allowed pairs, the capacitated p-median is left out and
+# location-allocation (uncapacitated p-median + min-cost-flow assignment) runs.
+_MAX_EXACT_PAIRS = 200_000
+# Rounds of opening more sites where households are left without room.
+_GROW_ROUNDS = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -903,7 +908,7 @@ def _median(
             max_snap_m=ctx.max_snap_m,
         ).matrix
         cost = _merge_min(cost, wide)
-    if not short:
+    if not short and cost.nnz <= _MAX_EXACT_PAIRS:
         # Single-source packing may need a little more room than the total:
         # then try a few more stations (5% more each time), while time lasts.
         step = max(1, math.ceil(0.05 * p))
@@ -920,26 +925,89 @@ def _median(
             if res.status != "infeasible":
                 walk = _lookup(cost, np.arange(len(res.assign)), res.assign)
                 return np.asarray(res.open), res.assign, walk, res.status, res.objective, res.bound
-    # Capacities do not fit (in total, or where people live): choose the sites
-    # without capacities, then assign with capacities allowing longer walks
-    # and, failing that, leaving the rest unserved.
+    # Large city, or capacities that do not fit: location-allocation. Choose
+    # the sites by the uncapacitated p-median (its bound holds for the
+    # capacitated problem too), assign by min-cost flow within capacities, and
+    # in automatic mode open more sites where households are left unserved.
     bound = 0.0
     try:
         res = _solve(
-            cost, p=min(p, n_sites), w=ctx.w, cap=None, fixed=ctx.fixed, ctx=ctx, share=0.5
+            cost, p=min(p, n_sites), w=ctx.w, cap=None, fixed=ctx.fixed, ctx=ctx, share=0.6
         )
         open_idx = np.asarray(res.open, dtype=np.int64)
-        # The uncapacitated optimum bounds the capacitated problem from below.
         bound = float(res.bound)
+        status = res.status
     except InfeasibleError as exc:
         # No time left to find p sites serving everyone: the covering's sites
         # (plus the largest ones until the capacity adds up) will do.
         log.info("uncapacitated p-median failed (%s): using the covering's sites", exc)
         open_idx = _add_capacity(np.union1d(cover_idx, ctx.fixed), ctx.cap, demand)
-    assign, walk, status = _assign(ctx, open_idx)
+        status = "time_limit"
+    assign, walk, flow_status = _assign(ctx, open_idx)
+    if auto and not short:
+        grown = _grow(ctx, open_idx, assign, walk)
+        if grown is not None:
+            open_idx, assign, walk = grown
+            # The bound above was for fewer stations: bound the new count.
+            bound = 0.0
+            if ctx.deadline - time.perf_counter() > 1.0:
+                try:
+                    bound = float(
+                        _solve(
+                            cost, p=len(open_idx), w=ctx.w, cap=None, fixed=ctx.fixed, ctx=ctx
+                        ).bound
+                    )
+                except InfeasibleError:
+                    pass
     served = assign >= 0
     objective = float(np.sum(ctx.w[served] * walk[served]))
+    if flow_status != "optimal" or status != "optimal":
+        status = "time_limit" if ctx.deadline - time.perf_counter() < 0.5 else "feasible"
+    if objective - bound <= 1e-6 * max(1.0, objective) and not (~served).any():
+        status = "optimal"
     return open_idx, assign, walk, status, objective, bound
+
+
+def _grow(
+    ctx: _Context, open_idx: np.ndarray, assign: np.ndarray, walk: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Open more sites while households are unserved or pushed past the limit
+    although an unopened site within the limit could take them (greedy, a few
+    rounds while time lasts). Returns the new open set and assignment, or None.
+    """
+    grown = False
+    for _ in range(_GROW_ROUNDS):
+        stuck = np.flatnonzero((assign < 0) | (walk > ctx.max_walk_m + 1e-9))
+        if len(stuck) == 0 or ctx.deadline - time.perf_counter() < 1.0:
+            break
+        is_open = np.zeros(len(ctx.sites), dtype=bool)
+        is_open[open_idx] = True
+        # Households each unopened site could take within the limit.
+        sub = ctx.within[stuck].tocoo()
+        usable = ~is_open[sub.col]
+        gain = np.bincount(
+            sub.col[usable], weights=ctx.w[stuck][sub.row[usable]], minlength=len(is_open)
+        )
+        gain = np.minimum(gain, ctx.cap)
+        if gain.max() <= 0:
+            break
+        # Greedy: the best sites until the stuck households are (nominally) taken.
+        need = float(ctx.w[stuck].sum())
+        added = []
+        for j in np.argsort(-gain, kind="stable"):
+            if gain[j] <= 0 or need <= 0:
+                break
+            added.append(int(j))
+            need -= gain[j]
+        open_idx = np.union1d(open_idx, added)
+        assign, walk, _ = _assign(ctx, open_idx)
+        grown = True
+        log.info(
+            "opened %d more site(s) for %d households left without room",
+            len(added),
+            int(ctx.w[stuck].sum()),
+        )
+    return (open_idx, assign, walk) if grown else None
 
 
 def _merge_min(a: sparse.csr_array, b: sparse.csr_array) -> sparse.csr_array:
