@@ -255,6 +255,19 @@ def test_partition_city_stitches_pieces(cluster):
     pd.testing.assert_series_equal(seq.labels, par.labels)
 
 
+def test_partition_city_piece_without_households_joins_neighbour():
+    pytest.importorskip("gridopt.partition")
+    from gridopt.parallel import partition_city
+
+    city = synthetic_city(900, seed=4)
+    b = city.buildings.copy()
+    office = b["street"].unique()[1]
+    b.loc[b["street"] == office, "households"] = 0  # an office of shops and schools only
+    part = partition_city(b, streets=city.streets, time_limit_s=60)
+    assert part.labels.notna().all() and len(part.labels) == len(b)
+    assert part.details["pieces"] == b["street"].nunique() - 1
+
+
 def test_partition_city_blocks_without_offices():
     pytest.importorskip("gridopt.partition")
     from gridopt.parallel import partition_city

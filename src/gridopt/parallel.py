@@ -488,6 +488,34 @@ def _merge_infeasible(faces: np.ndarray, weight: np.ndarray, lo: int, hi: int) -
 # ---------------------------------------------------------------------------
 
 
+def _merge_empty(buildings: gpd.GeoDataFrame, pieces: pd.Series, households: str) -> pd.Series:
+    """Give each piece without households to the nearest piece with households.
+
+    A piece of only non-residential buildings (an office of schools and shops, say)
+    cannot be planned on its own; its buildings join the nearest piece instead of
+    being dropped or failing the whole call. With no households anywhere nothing changes
+    (the solver then says so).
+    """
+    h = buildings[households].groupby(pieces.to_numpy(), sort=False).sum()
+    empty = h.index[h.to_numpy() == 0]
+    full = h.index[h.to_numpy() > 0]
+    if len(empty) == 0 or len(full) == 0:
+        return pieces
+    geoms = buildings.geometry.to_numpy()
+    labels = pieces.to_numpy()
+    hulls = {k: shapely.convex_hull(shapely.union_all(geoms[labels == k])) for k in h.index}
+    full_hulls = np.array([hulls[k] for k in full], dtype=object)
+    tree = shapely.STRtree(full_hulls)
+    out = pieces.copy()
+    for k in empty:
+        near = int(tree.query_nearest(hulls[k], all_matches=False)[0])
+        out[labels == k] = full[near]
+        log.info(
+            "piece %s has no households; its buildings join the nearest piece %s", k, full[near]
+        )
+    return out
+
+
 def _partition_piece(
     task: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, float], options: dict[str, Any]
 ) -> Any:
@@ -580,6 +608,7 @@ def partition_city(
         buildings, by=by, streets=streets, households=households,
         min_households=min_households, max_households=max_households,
     )  # fmt: skip
+    pieces = _merge_empty(buildings, pieces, households)
     opts = dict(
         options,
         households=households,
@@ -964,7 +993,8 @@ def plan_city(
                 streets = streets.to_crs(frame.crs)
             tree = shapely.STRtree(streets.geometry.to_numpy())
         tasks = []
-        for name, part in frame.groupby(by, sort=False):
+        offices_of = _merge_empty(frame, frame[by].astype(str), "households")
+        for name, part in frame.groupby(offices_of.to_numpy(), sort=False):
             near = None
             if tree is not None:
                 box = shapely.box(*part.total_bounds).buffer(1.5 * cfg.max_walk_m)
