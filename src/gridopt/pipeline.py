@@ -214,6 +214,15 @@ class Plan:
     streets: gpd.GeoDataFrame | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
 
+    def __repr__(self) -> str:
+        # The frames inside would print thousands of rows; summary() says what matters.
+        return (
+            f"<Plan: {len(self.buildings):,} buildings, {len(self.partition.grids):,} grids, "
+            f"{len(self.stations.stations):,} stations, "
+            f"staff {'placeholder' if self.staff_synthetic else 'skipped' if self.staff is None else 'given'}; "
+            "see .summary()>"
+        )
+
     @property
     def grids(self) -> gpd.GeoDataFrame:
         """The grid polygons (``partition.grids``)."""
