@@ -63,7 +63,7 @@ def test_self_contained_no_cdn(page):
 
 def test_legend_and_bounds(p, page):
     assert 'id="gridopt-legend"' in page
-    assert "placeholder roster" in page  # the synthetic staff is said on the map too
+    assert "placeholder roster" in page  # the synthetic staff is flagged on the map too
     assert "fitBounds" in page
     # Bounds are in degrees (the only EPSG:4326 step) around the city.
     lon, lat = p.buildings.to_crs(4326).geometry.union_all().centroid.coords[0]
@@ -94,6 +94,7 @@ def test_map_from_written_plan(p, tmp_path):
     m = plan_map(out)
     html = m.get_root().render()
     assert "Service stations" in html
+    assert "placeholder roster" in html  # the notes travel with the files
     with pytest.raises(InputError, match="no plan found"):
         plan_map(tmp_path / "nothing")
     with pytest.raises(InputError, match=r"gridopt\.Plan"):

@@ -159,7 +159,7 @@ def overview_png(plan: Any, path: str | os.PathLike[str], *, dpi: int = 150) -> 
     if len(data.stations):
         pts = data.stations.geometry.representative_point()
         cap = data.stations["capacity_households"].astype(float).to_numpy()
-        size = 20 + 180 * np.sqrt(cap / max(float(cap.max()), 1.0))
+        size = 2.0 * _station_radius(cap) ** 2
         ax.scatter(
             pts.x,
             pts.y,
@@ -172,7 +172,7 @@ def overview_png(plan: Any, path: str | os.PathLike[str], *, dpi: int = 150) -> 
         )
     ax.set_aspect("equal")
     ax.set_axis_off()
-    ax.set_title(data.title, fontsize=10)
+    ax.set_title("\n".join([data.title, *_flags(data.notes)]), fontsize=10)
     ax.legend(
         handles=[
             Patch(facecolor=PALETTE[0], edgecolor="#555555", label="grid (neighbours differ)"),
@@ -253,8 +253,6 @@ def _map_data(plan: Any) -> _MapData:
         f"{len(s.stations):,} stations; {m.get('share_within_15min', float('nan')):.1%} "
         "of households within 15 min walk"
     )
-    if plan.staff_synthetic:
-        title += " (staff: placeholder roster)"
     return _MapData(
         grids=grids,
         buildings=plan.buildings,
@@ -290,6 +288,7 @@ def _data_from_layers(layers: dict[str, gpd.GeoDataFrame]) -> _MapData:
         f"{len(grids):,} grids, {int(grids['households'].sum()):,} households, "
         f"{len(stations):,} stations"
     )
+    notes = layers.get("notes")
     return _MapData(
         grids=grids,
         buildings=buildings,
@@ -297,6 +296,7 @@ def _data_from_layers(layers: dict[str, gpd.GeoDataFrame]) -> _MapData:
         uncovered=uncovered,
         max_walk_m=max_walk,
         title=title,
+        notes=tuple(notes["note"].astype(str)) if notes is not None and "note" in notes else (),
     )
 
 
@@ -485,7 +485,7 @@ def _build_map(data: _MapData, *, buildings_on: bool, catchments: bool, tiles: b
     if len(st):
         st["geometry"] = st.geometry.representative_point()
         cap = pd.to_numeric(st["capacity_households"], errors="coerce").fillna(0).astype(float)
-        st["radius"] = (6 + 14 * np.sqrt(cap / max(float(cap.max()), 1.0))).round(1)
+        st["radius"] = _station_radius(cap.to_numpy())
         if "site" not in st.columns:
             st["site"] = st.index.astype(str)
         s_fields = [
@@ -535,6 +535,25 @@ def _build_map(data: _MapData, *, buildings_on: bool, catchments: bool, tiles: b
     return m
 
 
+def _flags(notes: tuple[str, ...]) -> list[str]:
+    """Short flags for what a reviewer must not miss (the full notes are in summary.txt)."""
+    flags = []
+    if any("PLACEHOLDER" in n for n in notes):
+        flags.append("staff: placeholder roster (no staff list given), not real people")
+    if any("no candidate" in n for n in notes):
+        flags.append("station sites assumed: no candidate sites in the data")
+    return flags
+
+
+def _station_radius(capacity_households: np.ndarray) -> np.ndarray:
+    """Circle radius (px) by capacity on a fixed scale, so maps of two plans compare.
+
+    Area grows with capacity: 1,000 households (300 m²) -> 10 px, 3,000 -> about 14 px.
+    """
+    cap = np.nan_to_num(np.asarray(capacity_households, dtype=float), nan=0.0)
+    return np.clip(4.0 + 6.0 * np.sqrt(np.maximum(cap, 0.0) / 1000.0), 4.0, 22.0).round(1)
+
+
 def _inline_leaflet(m: Any) -> None:
     """Leaflet's JS and CSS inline instead of CDN links; drop the CDN extras we do not use."""
     import folium
@@ -558,9 +577,8 @@ def _legend_html(data: _MapData) -> str:
         for c in PALETTE[:6]
     )
     notes = "".join(
-        f"<div style='color:#a00;max-width:320px'>{html.escape(n)}</div>"
-        for n in data.notes
-        if "PLACEHOLDER" in n or "no candidate" in n
+        f"<div style='color:#a00;max-width:320px'>&#9888; {html.escape(f)}</div>"
+        for f in _flags(data.notes)
     )
     return f"""
 <div id="gridopt-legend" style="position:fixed;bottom:64px;left:12px;z-index:1000;

@@ -757,6 +757,8 @@ def _layers(p: Plan) -> dict[str, pd.DataFrame]:
     layers["config"] = pd.DataFrame(
         [{"name": k, "value": repr(v)} for k, v in dataclasses.asdict(p.config).items()]
     )
+    if p.notes:
+        layers["notes"] = pd.DataFrame({"note": list(p.notes)})
     return layers
 
 
