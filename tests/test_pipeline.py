@@ -265,6 +265,7 @@ def test_cli_plan(files, tmp_path, capsys):
     [
         (["{b}", "--min", "300", "--max", "200"], "impossible grid band"),
         (["{b}", "--max-walk-m", "-1"], "max_walk_m"),
+        (["{b}", "--max-walk-m", "2"], "impossible here"),
         (["{d}/missing.gpkg"], "not found"),
         (["{b}", "--streets", "{d}/missing.gpkg"], "not found"),
         (["{d}/garbage.geojson"], "cannot read"),

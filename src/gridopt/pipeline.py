@@ -407,6 +407,7 @@ def plan(
             seed=cfg.seed,
             time_limit_s=cfg.time_limit_s,
         )
+        _check_reachable(stations, frame, cfg)
 
     with run.stage("staff"):
         roster = _roster(staff, partition, cfg, run)
@@ -602,6 +603,23 @@ def _candidates(
         "pass candidates= with real sites"
     )
     return sites
+
+
+def _check_reachable(stations: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) -> None:
+    """A walking limit no household at all can meet is a mistake, not a plan.
+
+    Where only some households are beyond it, the plan reports them (``uncovered``).
+    """
+    total = int(frame["households"].sum())
+    beyond = int(stations.metrics.get("households_beyond_max_walk", 0))
+    if total and beyond >= total:
+        walk = stations.allocation["walk_m"][stations.allocation["households"] > 0]
+        closest = float(walk.min()) if walk.notna().any() else float("nan")
+        raise InputError(
+            f"max_walk_m={cfg.max_walk_m:g} is impossible here: none of the {total:,} households "
+            f"can reach a station site within it (the closest walks {closest:,.0f} m); raise the "
+            "limit (the 15-minute life circle is about 1,000 m) or pass closer candidate sites"
+        )
 
 
 def _roster(staff: Any, partition: Any, cfg: PlanConfig, run: _Run) -> Any:
