@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from gridopt._errors import InfeasibleError
 from gridopt.bench._measure import measure
 
 __all__ = ["CpmpInstance", "load_cpmp", "run"]
@@ -208,17 +209,40 @@ def run(
             )
         else:
             cost = inst.cost()
-        res = measure(
-            lambda inst=inst, cost=cost: solve_p_median(
-                cost,
-                p=inst.p,
-                demand=inst.demand,
-                capacity=inst.capacity,
-                time_limit_s=limit,
-            )
-        )
+
+        def solve(inst=inst, cost=cost):
+            try:
+                return solve_p_median(
+                    cost, p=inst.p, demand=inst.demand, capacity=inst.capacity, time_limit_s=limit
+                )
+            except InfeasibleError as exc:
+                # a heuristic failure on a feasible instance is a result to report, not a crash
+                return exc
+
+        res = measure(solve)
         r = res.value
         best = inst.best_known
+        if isinstance(r, InfeasibleError):
+            notes.append(f"no solution: {r}")
+            rows.append(
+                {
+                    "family": "cpmp",
+                    "instance": name,
+                    "size": f"n={inst.n} p={inst.p}",
+                    "objective": None,
+                    "best_known": best,
+                    "gap_pct": None,
+                    "seconds": res.seconds,
+                    "peak_mb": res.peak_mb,
+                    "status": "no_solution",
+                    "peer": None,
+                    "peer_objective": None,
+                    "peer_seconds": None,
+                    "ratio": None,
+                    "notes": "; ".join(notes),
+                }
+            )
+            continue
         row = {
             "family": "cpmp",
             "instance": name,

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gridopt._errors import InfeasibleError
-from gridopt.stations._cpmp_la import location_allocation
+from gridopt.stations._cpmp_la import gap_assign, location_allocation
 from gridopt.stations._pm_data import Instance, evaluate
 from gridopt.stations._pm_local import greedy, local_search
 
@@ -85,6 +85,11 @@ def _initial(inst: Instance, deadline: float) -> np.ndarray | None:
     is_open = greedy(inst)
     is_open, _ = local_search(inst, is_open, deadline=deadline)
     assign = _regret_assign(inst, is_open)
+    if assign is not None:
+        return assign
+    # greedy packing failed: let the assignment MIP pack the same medians
+    remaining = max(1.0, deadline - time.perf_counter())
+    assign = gap_assign(inst, is_open, k=30, time_limit_s=remaining, hint=None)
     if assign is not None:
         return assign
     # spread the medians: open the largest-capacity sites near the unplaced demand
@@ -178,7 +183,7 @@ def solve_capacitated(
     t0 = time.perf_counter()
     budget = max(deadline - t0, 0.0)
     steps = ["regret"]
-    assign = _initial(inst, deadline=t0 + 0.1 * budget)
+    assign = _initial(inst, deadline=t0 + 0.2 * budget)
     if assign is not None:
         assign = location_allocation(inst, assign, deadline=t0 + 0.4 * budget)
         steps.append("location-allocation")

@@ -47,10 +47,10 @@ _K_BEYOND = 5
 _EXTRA_P_TRIES = 2
 # Above this many (building, site) pairs within the limit, the covering model
 # drops the per-pair assignment variables (capacity checked only in total).
-_MAX_CAPACITATED_PAIRS = 200_000
+_MAX_CAPACITATED_PAIRS = 50_000
 # Above this many allowed pairs, the capacitated p-median is left out and
 # location-allocation (uncapacitated p-median + min-cost-flow assignment) runs.
-_MAX_EXACT_PAIRS = 200_000
+_MAX_EXACT_PAIRS = 50_000
 # Rounds of opening more sites where households are left without room.
 _GROW_ROUNDS = 3
 
@@ -931,10 +931,16 @@ def _median(
     # in automatic mode open more sites where households are left unserved.
     bound = 0.0
     try:
+        # An always-open 'nobody' column at a prohibitive cost makes every
+        # choice of sites feasible, so the search never stalls on coverage; it
+        # only relaxes the problem, so the bound stays a bound.
+        penalty = 10.0 * max(ctx.max_walk_m, float(cost.data.max()) if cost.nnz else 0.0)
+        cost_u, _ = _with_unserved(cost, ctx.cap, demand, penalty)
+        fixed_u = np.append(ctx.fixed, n_sites).astype(np.int64)
         res = _solve(
-            cost, p=min(p, n_sites), w=ctx.w, cap=None, fixed=ctx.fixed, ctx=ctx, share=0.6
+            cost_u, p=min(p, n_sites) + 1, w=ctx.w, cap=None, fixed=fixed_u, ctx=ctx, share=0.6
         )
-        open_idx = np.asarray(res.open, dtype=np.int64)
+        open_idx = np.asarray([j for j in res.open if j != n_sites], dtype=np.int64)
         bound = float(res.bound)
         status = res.status
     except InfeasibleError as exc:
