@@ -251,3 +251,34 @@ def test_doctests_of_partition():
     import gridopt.partition._divide as mod
 
     assert doctest.testmod(mod).failed == 0
+
+
+def test_cluster_within_link_distance_joins_a_grid():
+    a = _grid_city(4, 4)  # 400 households
+    near = _grid_city(2, 2, hh=20)
+    near = near.set_geometry(near.translate(250, 0))  # 80 households, ~150 m of empty land
+    near.index = near.index + 1000
+    b = pd.concat([a, near])
+    part = partition_grids(b)
+    _check_contract(part, b)
+    assert (part.grids["kind"] == "regular").all()
+    links = part.details["gap_links"]
+    assert len(links) >= 1 and (links["gap_m"] > 80).all() and (links["gap_m"] <= 300).all()
+    assert part.grids["gap_links"].sum() == len(links)
+    linked = part.grids.set_index("grid_id").loc[links["grid_id"]]
+    assert linked["reason"].str.contains("empty land").all()
+    # beyond max_link_m the cluster stays on its own, and its reason gives the numbers
+    alone = partition_grids(b, max_link_m=100.0)
+    row = alone.grids.set_index("grid_id").loc[alone.labels.loc[near.index[0]]]
+    assert row["kind"] == "undersized"
+    assert "4 buildings, 80 households" in row["reason"]
+
+
+def test_pocket_rebalanced_with_a_neighbour():
+    # a row of 100 + 100 + 100 + 150 + 150 households: bisection can leave a pocket of 100,
+    # a merge-and-resplit with its neighbour gives 200 + 200 + 300 or similar
+    h = [100, 100, 100, 150, 150, 100, 100]
+    b = _grid_city(7, 1, hh=h)
+    part = partition_grids(b, seed=2)
+    _check_contract(part, b)
+    assert (part.grids["kind"] == "regular").all()

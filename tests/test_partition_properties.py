@@ -56,8 +56,11 @@ def test_partition_invariants(case, seed):
     assert (over["kind"] == "oversized").all()
     residential = b["households"].gt(0).groupby(labels).sum()
     assert (residential.loc[over.index] == 1).all()  # one building (plus attached non-residential)
-    # every grid connected in the adjacency graph
+    # every grid connected in the adjacency graph plus the reported links across empty land
     graph = building_graph(b)
+    links = part.details["gap_links"]
+    assert (links["gap_m"] <= 300.0 + 1e-6).all()
+    graph.add_edges_from(zip(links["building_a"], links["building_b"], strict=False))
     for _, members in labels.groupby(labels):
         assert nx.is_connected(graph.subgraph(members.index))
     # one polygon per grid

@@ -256,24 +256,138 @@ def _adjacency(
     shared = shapely.length(shapely.intersection(cells[i], cells[j]))
     keep = shared >= min_shared_m
     i, j, shared = i[keep].astype(np.int64), j[keep].astype(np.int64), shared[keep]
+    barrier, street = _edge_flags(geoms, i, j, streets, crs)
+    return _Adjacency(n, i, j, shared, barrier, street, cells, xy)
+
+
+def _edge_flags(
+    geoms: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    streets: gpd.GeoDataFrame | None,
+    crs: object,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Barrier code (0: none) and street flag of the links ``geoms[i]``-``geoms[j]``."""
     barrier = np.zeros(len(i), dtype=np.int8)
     street = np.zeros(len(i), dtype=bool)
-    if streets is not None and len(streets) and len(i):
-        streets = _streets_in_crs(streets, crs)
-        codes = _barrier_codes(streets)
-        lines = streets.geometry.to_numpy()
-        # The shortest line between the two footprints: what a resident would cross.
-        links = shapely.shortest_line(geoms[i], geoms[j])
-        e_idx, s_idx = shapely.STRtree(lines).query(links, predicate="intersects")
-        street[e_idx] = True
-        c = codes[s_idx]
-        hit = c > 0
-        # Lower code = higher precedence (river before railway before major street).
-        prio = np.where(hit, c, np.int8(127))
-        best = np.full(len(i), 127, dtype=np.int16)
-        np.minimum.at(best, e_idx, prio.astype(np.int16))
-        barrier = np.where(best == 127, 0, best).astype(np.int8)
-    return _Adjacency(n, i, j, shared, barrier, street, cells, xy)
+    if streets is None or not len(streets) or not len(i):
+        return barrier, street
+    streets = _streets_in_crs(streets, crs)
+    codes = _barrier_codes(streets)
+    lines = streets.geometry.to_numpy()
+    # The shortest line between the two footprints: what a resident would cross.
+    links = shapely.shortest_line(geoms[i], geoms[j])
+    e_idx, s_idx = shapely.STRtree(lines).query(links, predicate="intersects")
+    street[e_idx] = True
+    c = codes[s_idx]
+    hit = c > 0
+    # Lower code = higher precedence (river before railway before major street).
+    prio = np.where(hit, c, np.int8(127))
+    best = np.full(len(i), 127, dtype=np.int16)
+    np.minimum.at(best, e_idx, prio.astype(np.int16))
+    barrier = np.where(best == 127, 0, best).astype(np.int8)
+    return barrier, street
+
+
+def _delaunay_pairs(pts: np.ndarray) -> np.ndarray:
+    """Edges ``(a, b)``, ``a < b``, of the Delaunay triangulation of ``pts`` (a chain if flat).
+
+    Points at the same place (duplicated buildings) are triangulated once and chained to
+    each other.
+    """
+    n = len(pts)
+    if n < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    local = np.round(pts - pts.min(axis=0), 2)
+    uniq, first, inv = np.unique(local, axis=0, return_index=True, return_inverse=True)
+    inv = inv.ravel()
+    # duplicates: chain each to the first point at its place
+    dup = np.flatnonzero(first[inv] != np.arange(n))
+    extra = np.column_stack([first[inv[dup]], dup])
+    m = len(uniq)
+    if m < 2:
+        e = np.zeros((0, 2), dtype=np.int64)
+    elif m == 2:
+        e = np.array([[0, 1]], dtype=np.int64)
+    else:
+        from scipy.spatial import Delaunay, QhullError
+
+        e = None
+        for opts in ("Qbb Qc Qz", "QJ"):
+            try:
+                s = Delaunay(uniq, qhull_options=opts).simplices
+                e = np.vstack([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])
+                break
+            except (QhullError, ValueError):  # flat input: all points on one line
+                continue
+        if e is None:
+            order = np.lexsort((uniq[:, 1], uniq[:, 0]))
+            e = np.column_stack([order[:-1], order[1:]])
+    e = np.vstack([first[e], extra]) if len(e) else extra
+    e = np.sort(e, axis=1)
+    return np.unique(e, axis=0).astype(np.int64)
+
+
+def _gap_links(
+    geoms: np.ndarray,
+    xy: np.ndarray,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    *,
+    mask: np.ndarray | None = None,
+    group: np.ndarray | None = None,
+    max_link_m: float = 300.0,
+    per_pair: int = 2,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Links across empty land between clusters of buildings that are not neighbours.
+
+    The clusters are the connected components of ``(ei, ej)`` among the buildings in
+    ``mask``; within each ``group`` (community) the Delaunay triangulation of the buildings'
+    points proposes links between different clusters, and the ``per_pair`` shortest of each
+    pair of clusters up to ``max_link_m`` (footprint to footprint) are kept.
+
+    Returns
+    -------
+    a, b, distance_m
+        Positions of the linked buildings (``a < b``) and the gap between the footprints.
+    """
+    n = len(geoms)
+    mask = np.ones(n, dtype=bool) if mask is None else mask
+    group = np.zeros(n, dtype=np.int64) if group is None else pd.factorize(group)[0]
+    keep = mask[ei] & mask[ej] & (group[ei] == group[ej])
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    m = coo_matrix((np.ones(int(keep.sum()), np.int8), (ei[keep], ej[keep])), shape=(n, n))
+    comp = connected_components(m, directed=False)[1]
+    outs_a, outs_b = [], []
+    nodes = np.flatnonzero(mask)
+    order = np.argsort(group[nodes], kind="stable")
+    nodes = nodes[order]
+    splits = np.flatnonzero(np.diff(group[nodes])) + 1
+    for idx in np.split(nodes, splits) if len(nodes) else []:
+        if len(np.unique(comp[idx])) <= 1:
+            continue
+        pairs = _delaunay_pairs(xy[idx])
+        a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
+        diff = comp[a] != comp[b]
+        outs_a.append(a[diff])
+        outs_b.append(b[diff])
+    if not outs_a:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, np.zeros(0)
+    a = np.concatenate(outs_a)
+    b = np.concatenate(outs_b)
+    d = shapely.distance(geoms[a], geoms[b])
+    ok = d <= max_link_m
+    a, b, d = a[ok], b[ok], d[ok]
+    # the shortest few links of each pair of clusters are enough
+    ca, cb = np.minimum(comp[a], comp[b]), np.maximum(comp[a], comp[b])
+    df = pd.DataFrame({"ca": ca, "cb": cb, "d": d, "k": np.arange(len(a))})
+    df = df.sort_values(["ca", "cb", "d", "k"], kind="stable")
+    sel = np.sort(df.groupby(["ca", "cb"], sort=False).head(per_pair)["k"].to_numpy())
+    lo, hi = np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])
+    return lo.astype(np.int64), hi.astype(np.int64), d[sel]
 
 
 def _geoms_of(buildings: gpd.GeoDataFrame) -> np.ndarray:
@@ -347,6 +461,7 @@ def building_graph(
     max_gap_m: float = 80.0,
     spacing_m: float = 5.0,
     min_shared_m: float = 0.5,
+    max_link_m: float | None = None,
 ) -> nx.Graph:
     """The building adjacency graph, with barrier edges flagged.
 
@@ -365,13 +480,20 @@ def building_graph(
         Sampling distance on the outlines for the tessellation.
     min_shared_m
         Cells must share at least this much boundary to count as neighbours.
+    max_link_m
+        If given, clusters of buildings that are not neighbours (further apart than
+        ``max_gap_m``) are linked by *gap edges* (``gap=True``, ``shared_m=0``) to the
+        nearest buildings of other clusters up to this distance: a grid worker can walk a
+        few hundred metres of empty land. :func:`gridopt.partition_grids` uses such links
+        only where a cluster cannot make a grid alone.
 
     Returns
     -------
     networkx.Graph
         Nodes are the labels of ``buildings.index`` (attributes ``x``, ``y``); edges carry
         ``shared_m`` (shared cell boundary), ``street`` (the link crosses a street),
-        ``barrier`` (bool) and ``barrier_kind`` (``None`` or the kind crossed).
+        ``barrier`` (bool), ``barrier_kind`` (``None`` or the kind crossed) and ``gap``
+        (bool: a link across empty land, ``gap_m`` long).
 
     Raises
     ------
@@ -388,6 +510,8 @@ def building_graph(
     'river'
     """
     geoms = _geoms_of(buildings)
+    if streets is not None:
+        streets = _streets_in_crs(streets, buildings.crs)
     adj = _adjacency(
         geoms,
         streets,
@@ -409,7 +533,24 @@ def building_graph(
             street=bool(st),
             barrier=bool(bar),
             barrier_kind=kinds[int(bar)],
+            gap=False,
         )
+    if max_link_m is not None:
+        ga, gb, gd = _gap_links(
+            _as_polygons(geoms), adj.xy, adj.i, adj.j, max_link_m=float(max_link_m)
+        )
+        gbar, gst = _edge_flags(_as_polygons(geoms), ga, gb, streets, buildings.crs)
+        for a, b, d, bar, st in zip(ga, gb, gd, gbar, gst, strict=False):
+            g.add_edge(
+                labels[a],
+                labels[b],
+                shared_m=0.0,
+                street=bool(st),
+                barrier=bool(bar),
+                barrier_kind=kinds[int(bar)],
+                gap=True,
+                gap_m=float(d),
+            )
     return g
 
 

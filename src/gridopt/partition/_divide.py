@@ -16,8 +16,17 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from gridopt._errors import InputError, RepairWarning
-from gridopt.adjacency import _adjacency, _geoms_of, dissolve_cells
+from gridopt.adjacency import (
+    _adjacency,
+    _as_polygons,
+    _edge_flags,
+    _gap_links,
+    _geoms_of,
+    _streets_in_crs,
+    dissolve_cells,
+)
 from gridopt.partition._heuristic import (
+    _POCKET_PENALTY,
     _Component,
     _ComponentResult,
     _feasible,
@@ -25,6 +34,7 @@ from gridopt.partition._heuristic import (
     _Params,
     _solve_component,
 )
+from gridopt.partition._pockets import fix_pockets
 from gridopt.partition._result import Partition
 
 __all__ = ["partition_grids"]
@@ -51,6 +61,7 @@ def partition_grids(
     households_per_worker: int = 200,
     balance_weight_m2: float = 1000.0,
     max_gap_m: float = 80.0,
+    max_link_m: float = 300.0,
     progress: Callable[[str], None] | None = None,
 ) -> Partition:
     """Divide buildings into contiguous grids of ``min_households``-``max_households`` households.
@@ -99,6 +110,11 @@ def partition_grids(
         from the band's middle).
     max_gap_m
         Buildings further apart than this are not neighbours.
+    max_link_m
+        Clusters of buildings further apart than ``max_gap_m`` are linked across empty land
+        up to this distance (*gap links*, flagged and counted in ``grids["gap_links"]``);
+        a link is used only where a cluster cannot make a grid alone. A cluster further
+        than this from every other one in its community stays on its own.
     progress
         Optional callable receiving short progress messages.
 
@@ -130,6 +146,8 @@ def partition_grids(
     excl = _exclusive(buildings, exclusive)
     prev_codes, prev_uniques = _previous(buildings, previous)
 
+    if streets is not None:
+        streets = _streets_in_crs(streets, buildings.crs)
     say(f"tessellating {n:,} buildings")
     t = time.perf_counter()
     adj = _adjacency(geoms, streets, crs=buildings.crs, max_gap_m=max_gap_m)
@@ -170,11 +188,30 @@ def partition_grids(
             "(split by stairwell or floor on site)"
         )
 
-    # components of the ordinary buildings: blocks between barriers, merged where needed
+    # gap links: clusters of ordinary buildings that are not neighbours (further apart than
+    # max_gap_m, or separated by an exclusive or oversized building) are linked to the
+    # nearest other clusters of their community, to be used only where needed
     reg = ~special
+    t = time.perf_counter()
+    valid = _as_polygons(np.asarray(geoms, dtype=object))
+    ga, gb, _ = _gap_links(
+        valid, adj.xy, ei, ej, mask=reg, group=comm, max_link_m=float(max_link_m)
+    )
+    gbar_code, gstreet = _edge_flags(valid, ga, gb, streets, buildings.crs)
+    gbar = gbar_code > 0
+    details["gap_links_s"] = time.perf_counter() - t
+    details["gap_link_candidates"] = len(ga)
+
+    # components of the ordinary buildings: blocks between barriers and gaps, merged where needed
     keep = reg[ei] & reg[ej]
-    rei, rej, rbar, rstreet = ei[keep], ej[keep], bar[keep], street[keep]
-    units, crossings_merged = _units(n, reg, hh, rei, rej, rbar, min_households, max_households)
+    rei = np.concatenate([ei[keep], ga])
+    rej = np.concatenate([ej[keep], gb])
+    rbar = np.concatenate([bar[keep], gbar])
+    rgap = np.concatenate([np.zeros(int(keep.sum()), dtype=bool), np.ones(len(ga), dtype=bool)])
+    rstreet = np.concatenate([street[keep], gstreet])
+    units, crossings_merged = _units(
+        n, reg, hh, rei, rej, rbar | rgap, min_households, max_households, kind=rbar
+    )
     details["barrier_merges"] = crossings_merged
 
     target = (min_households + max_households) / 2.0
@@ -189,7 +226,9 @@ def partition_grids(
         if hh[nodes].sum() == 0:
             zero_units.append(nodes)
             continue
-        comps.append(_component(len(comps), nodes, adj.xy, hh, rei, rej, rbar, rstreet, prev_codes))
+        comps.append(
+            _component(len(comps), nodes, adj.xy, hh, rei, rej, rbar | rgap, rstreet, prev_codes)
+        )
         unit_nodes.append(nodes)
     details["components"] = len(comps)
 
@@ -207,16 +246,69 @@ def partition_grids(
     # the polygons and tables after the solve take time too: keep a share of the limit for them
     results = _solve_all(comps, base, t0 + 0.85 * time_limit_s, client)
     details["solve_s"] = time.perf_counter() - t
+    solved = np.full(n, -1, dtype=np.int64)
+    offset = 0
     for nodes, res in zip(unit_nodes, results, strict=False):
-        offset = len(grid_kind)
-        grid_of[nodes] = offset + res.labels
-        for g in range(len(res.pocket)):
-            grid_kind.append("undersized" if res.pocket[g] else "regular")
-            grid_reason.append(res.reasons[g])
+        solved[nodes] = offset + res.labels
+        offset += len(res.pocket)
+    ekind = np.where(rbar, 2, np.where(rgap, 1, 0)).astype(np.int8)
+    if method == "heuristic" and unit_nodes:
+        # pockets at block borders (or left by building sizes) join or re-divide with
+        # neighbouring grids, across blocks where they must
+        t = time.perf_counter()
+        before = int(_pocket_count(solved, hh, min_households))
+        solved = fix_pockets(
+            solved,
+            hh,
+            adj.xy,
+            rei,
+            rej,
+            ekind,
+            base,
+            seed=int(seed),
+            deadline=t0 + 0.85 * time_limit_s,
+        )
+        details["pocket_fix_s"] = time.perf_counter() - t
+        details["pockets_before_fix"] = before
+    inplay = solved >= 0
+    codes, _ = pd.factorize(solved[inplay])
+    grid_of[inplay] = len(grid_kind) + codes
+    k_solved = int(codes.max()) + 1 if len(codes) else 0
+    h_solved = np.bincount(codes, weights=hh[inplay], minlength=k_solved).astype(np.int64)
+    region = _components(n, rei, rej)  # the whole connected area within the community
+    region_h = np.bincount(region, weights=hh * reg)
+    region_n = np.bincount(region, weights=reg.astype(float))
+    first = np.full(k_solved, -1, dtype=np.int64)
+    first[codes[::-1]] = np.flatnonzero(inplay)[::-1]
+    for g in range(k_solved):
+        if h_solved[g] >= min_households:
+            grid_kind.append("regular")
+            grid_reason.append("")
+            continue
+        grid_kind.append("undersized")
+        grid_reason.append(
+            _pocket_reason(
+                g,
+                codes,
+                np.flatnonzero(inplay),
+                hh,
+                h_solved,
+                region,
+                region_h,
+                region_n,
+                first[g],
+                rei,
+                rej,
+                ekind,
+                grid_of,
+                base,
+                max_link_m,
+            )
+        )
 
     # clusters without households: attached to a neighbouring grid, else their own
     for nodes in zero_units:
-        _attach_zero(nodes, grid_of, grid_kind, grid_reason, ei, ej, bar)
+        _attach_zero(nodes, grid_of, grid_kind, grid_reason, rei, rej, rbar | rgap)
 
     labels_num = grid_of
     assert (labels_num >= 0).all(), "a building was left without a grid"
@@ -233,9 +325,12 @@ def partition_grids(
         bar,
         base,
         households_per_worker,
+        (ga, gb, gbar, valid),
     )
     unit_h = float(sum(hh[nodes].sum() for nodes in unit_nodes))
     cost = float(sum(r.cost for r in results))
+    if method == "heuristic" and unit_nodes:
+        cost = _plan_cost(adj.xy, hh, codes, np.flatnonzero(inplay), base)
     objective = cost / unit_h if unit_h else 0.0
     bounds_known = [r.bound for r in results]
     bound = (
@@ -255,6 +350,7 @@ def partition_grids(
     if prev_codes is not None:
         labels, grids, moved = _match_previous(labels, grids, prev_codes, prev_uniques, hh)
     details["component_seconds_max"] = max((r.seconds for r in results), default=0.0)
+    details["gap_links"] = grids.attrs.pop("gap_links")
     return Partition(
         labels=labels,
         grids=grids,
@@ -447,13 +543,17 @@ def _units(
     bar: np.ndarray,
     lo: int,
     hi: int,
+    kind: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """Solve unit per ordinary building (-1 for special ones) and the number of merges.
 
-    Blocks are the components without barrier edges; a block whose households cannot make
-    whole grids is merged with a neighbouring block across a barrier (the one that makes
-    the union feasible, else the smallest), until no such merge is possible.
+    Blocks are the components without separating edges ``bar`` (barriers and gap links);
+    a block whose households cannot make whole grids is merged with a neighbouring block
+    across a separating edge (the one that makes the union feasible, else the smallest;
+    across a gap link before a barrier, ``kind`` marking the barrier edges), until no such
+    merge is possible.
     """
+    kind = np.zeros(len(ei), dtype=bool) if kind is None else np.asarray(kind, dtype=bool)
     block = _components(n, ei[~bar], ej[~bar])
     nb = int(block.max()) + 1 if n else 0
     weight = np.bincount(block, weights=hh * reg, minlength=nb).astype(np.int64)
@@ -465,20 +565,20 @@ def _units(
             x = parent[x]
         return x
 
+    # count of separating edges between two blocks, and whether all of them are barriers
     pairs = (
-        pd.Series(1, index=pd.MultiIndex.from_arrays([block[ei[bar]], block[ej[bar]]]))
-        .groupby(level=[0, 1])
-        .sum()
+        pd.DataFrame({"a": block[ei[bar]], "b": block[ej[bar]], "k": kind[bar].astype(int)})
+        .groupby(["a", "b"])["k"]
+        .agg(["size", "min"])
     )
     nbrs: dict[int, dict[int, int]] = {}
-    for (a, b), cnt in pairs.items():
+    only_barrier: dict[tuple[int, int], bool] = {}
+    for (a, b), cnt, kmin in zip(pairs.index, pairs["size"], pairs["min"], strict=False):
+        a, b = int(a), int(b)
         if a != b:
-            nbrs.setdefault(int(a), {})[int(b)] = nbrs.setdefault(int(a), {}).get(int(b), 0) + int(
-                cnt
-            )
-            nbrs.setdefault(int(b), {})[int(a)] = nbrs.setdefault(int(b), {}).get(int(a), 0) + int(
-                cnt
-            )
+            for x, y in ((a, b), (b, a)):
+                nbrs.setdefault(x, {})[y] = nbrs.setdefault(x, {}).get(y, 0) + int(cnt)
+                only_barrier[x, y] = only_barrier.get((x, y), True) and bool(kmin)
     w = weight.tolist()
     merges = 0
     changed = True
@@ -490,16 +590,30 @@ def _units(
             if _feasible(w[r], lo, hi):
                 continue
             cand: dict[int, int] = {}
-            for b in _members_nbrs(r, nbrs, find):
+            barrier_only: dict[int, bool] = {}
+            for x, b in _members_nbrs(r, nbrs, find):
                 cand[b] = cand.get(b, 0) + 1
+                barrier_only[b] = barrier_only.get(b, True) and only_barrier.get((r, x), True)
             if not cand:
                 continue
-            best = min(cand, key=lambda b: (not _feasible(w[r] + w[b], lo, hi), -cand[b], w[b], b))
+            best = min(
+                cand,
+                key=lambda b: (
+                    not _feasible(w[r] + w[b], lo, hi),
+                    barrier_only[b],
+                    -cand[b],
+                    w[b],
+                    b,
+                ),
+            )
             parent[best] = r
             w[r] += w[best]
             # move the neighbour lists of the merged block onto the root
             for x, c in nbrs.pop(best, {}).items():
                 nbrs.setdefault(r, {})[x] = nbrs.setdefault(r, {}).get(x, 0) + c
+                only_barrier[r, x] = only_barrier.get((r, x), True) and only_barrier.get(
+                    (best, x), True
+                )
             merges += 1
             changed = True
     unit = (
@@ -510,12 +624,15 @@ def _units(
     return np.where(reg, unit, -1), merges
 
 
-def _members_nbrs(r: int, nbrs: dict[int, dict[int, int]], find: Callable[[int], int]) -> list[int]:
+def _members_nbrs(
+    r: int, nbrs: dict[int, dict[int, int]], find: Callable[[int], int]
+) -> list[tuple[int, int]]:
+    """(neighbour block as listed, its current root) for the neighbours of root ``r``."""
     out = []
     for x in nbrs.get(r, {}):
         fx = find(x)
         if fx != r:
-            out.append(fx)
+            out.append((x, fx))
     return out
 
 
@@ -623,18 +740,32 @@ def _assemble(
     bar: np.ndarray,
     p: _Params,
     per_worker: int,
+    gaps: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[gpd.GeoDataFrame, pd.Series]:
     k = len(grid_kind)
     used = np.unique(labels_num)
     xy = adj.xy
     h = np.bincount(labels_num, weights=hh, minlength=k).astype(np.int64)
     nb = np.bincount(labels_num, minlength=k)
-    # barrier crossings: pieces of the grid held together only across barriers, minus one
-    same = (labels_num[ei] == labels_num[ej]) & ~bar
-    piece = _components(len(labels_num), ei[same], ej[same])
-    pieces = (
-        pd.Series(piece).groupby(labels_num).nunique().reindex(range(k), fill_value=1).to_numpy()
-    )
+    ga, gb, gbar, valid = gaps
+    nn = len(labels_num)
+
+    def pieces_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        same = labels_num[a] == labels_num[b]
+        piece = _components(nn, a[same], b[same])
+        return (
+            pd.Series(piece)
+            .groupby(labels_num)
+            .nunique()
+            .reindex(range(k), fill_value=1)
+            .to_numpy()
+        )
+
+    # barrier crossings: pieces of the grid held together only across barriers, minus one;
+    # gap links: pieces held together only by links across empty land
+    plain = pieces_of(ei[~bar], ej[~bar])
+    pieces = pieces_of(np.concatenate([ei[~bar], ga[~gbar]]), np.concatenate([ej[~bar], gb[~gbar]]))
+    gap_used = plain - pieces
     cx = np.bincount(labels_num, weights=xy[:, 0], minlength=k) / np.maximum(nb, 1)
     cy = np.bincount(labels_num, weights=xy[:, 1], minlength=k) / np.maximum(nb, 1)
     first_comm = pd.Series(comm).groupby(labels_num).first().reindex(range(k)).to_numpy()
@@ -645,6 +776,7 @@ def _assemble(
     width = max(4, len(str(len(order))))
     gid = {g: f"G{r + 1:0{width}d}" for r, g in enumerate(order)}
     polys = dissolve_cells(adj.cells, labels_num)
+    used = _link_polygons(polys, adj.cells, labels_num, ei, ej, ga, gb, valid)
     order_idx = np.argsort(labels_num, kind="stable")
     splits = np.split(order_idx, np.flatnonzero(np.diff(labels_num[order_idx])) + 1)
     rms = {}
@@ -666,20 +798,177 @@ def _assemble(
                 "reason": grid_reason[g],
                 "grid_workers": max(1, math.ceil(h[g] / per_worker)) if h[g] > 0 else 0,
                 "barrier_crossings": int(pieces[g] - 1),
+                "gap_links": int(gap_used[g]),
                 "rms_distance_m": rms[g],
                 "compactness": 4 * math.pi * area / perim**2 if perim > 0 else 0.0,
                 "geometry": geom,
             }
         )
     grids = gpd.GeoDataFrame(rows, geometry="geometry", crs=buildings.crs)
-    # non-regular reasons must be non-empty; a regular grid spanning a barrier says why
+    # non-regular reasons must be non-empty; a regular grid spanning a barrier or a gap says why
     for r in grids.index[(grids["kind"] == "regular") & (grids["barrier_crossings"] > 0)]:
         grids.loc[r, "reason"] = (
             f"crosses {grids.loc[r, 'barrier_crossings']} barrier(s): the households on one side "
             "cannot make a grid alone"
         )
+    for r in grids.index[(grids["kind"] == "regular") & (grids["gap_links"] > 0)]:
+        note = (
+            f"joins {grids.loc[r, 'gap_links'] + 1} clusters of buildings across empty land: "
+            "a cluster alone cannot make a grid"
+        )
+        old = grids.loc[r, "reason"]
+        grids.loc[r, "reason"] = f"{old}; {note}" if old else note
     labels = pd.Series([gid[g] for g in labels_num], index=buildings.index, name="grid_id")
+    idx = buildings.index
+    links = pd.DataFrame(
+        {
+            "building_a": [idx[a] for a, *_ in used],
+            "building_b": [idx[b] for _, b, *_ in used],
+            "gap_m": [d for *_, d, _ in used],
+            "grid_id": [gid[g] for *_, g in used],
+        }
+    )
+    grids.attrs["gap_links"] = links
     return grids, labels
+
+
+def _link_polygons(
+    polys: dict,
+    cells: np.ndarray,
+    labels_num: np.ndarray,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    ga: np.ndarray,
+    gb: np.ndarray,
+    geoms: np.ndarray,
+    width_m: float = 0.2,
+) -> list[tuple[int, int, float, int]]:
+    """Join the separate pieces of a grid's land by thin corridors along its gap links.
+
+    The cells of buildings linked across empty land do not touch; a corridor ``width_m``
+    wide along the shortest line between the two footprints (minus other grids' land)
+    keeps the grid one Polygon. Edits ``polys`` in place; returns the links used as
+    ``(building a, building b, length, grid)`` positions.
+    """
+    inside = labels_num[ga] == labels_num[gb]
+    if not inside.any():
+        return []
+    ga, gb = ga[inside], gb[inside]
+    same = labels_num[ei] == labels_num[ej]
+    piece = _components(len(labels_num), ei[same], ej[same])
+    cross = piece[ga] != piece[gb]
+    ga, gb = ga[cross], gb[cross]
+    if not len(ga):
+        return []
+    lines = shapely.shortest_line(geoms[ga], geoms[gb])
+    order = np.argsort(shapely.length(lines), kind="stable")
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    chosen: dict[int, list] = {}
+    used = []
+    for e in order.tolist():  # Kruskal: the shortest links that join the pieces
+        a, b = find(int(piece[ga[e]])), find(int(piece[gb[e]]))
+        if a != b:
+            parent[a] = b
+            chosen.setdefault(int(labels_num[ga[e]]), []).append(lines[e])
+            used.append((int(ga[e]), int(gb[e]), float(lines[e].length), int(labels_num[ga[e]])))
+    keys = list(polys)
+    geoms_all = np.array([polys[g] for g in keys], dtype=object)
+    tree = shapely.STRtree(geoms_all)
+    for g, links in chosen.items():
+        corridor = shapely.union_all(shapely.buffer(np.array(links), width_m / 2, quad_segs=1))
+        near = [k for k in tree.query(corridor, predicate="intersects") if keys[k] != g]
+        if near:
+            corridor = shapely.difference(corridor, shapely.union_all(geoms_all[near]))
+        members = np.flatnonzero(labels_num == g)
+        parts = [c for c in cells[members] if c is not None and not c.is_empty]
+        geom = shapely.union_all([*parts, corridor], grid_size=0.01)
+        if geom.geom_type != "Polygon":
+            # another grid's land cuts the corridor: keep the grid whole (a sliver of overlap)
+            raw = shapely.union_all(shapely.buffer(np.array(links), width_m / 2, quad_segs=1))
+            geom = shapely.union_all([geom, raw], grid_size=0.01)
+        if geom.geom_type != "Polygon":
+            log.warning("grid %s: land in %s pieces after linking", g, len(shapely.get_parts(geom)))
+            geom = max(shapely.get_parts(geom), key=lambda q: q.area)
+        polys[g] = geom
+    return used
+
+
+def _pocket_count(labels: np.ndarray, hh: np.ndarray, lo: int) -> int:
+    inplay = labels >= 0
+    if not inplay.any():
+        return 0
+    codes, _ = pd.factorize(labels[inplay])
+    return int((np.bincount(codes, weights=hh[inplay]) < lo).sum())
+
+
+def _plan_cost(
+    xy: np.ndarray, hh: np.ndarray, codes: np.ndarray, idx: np.ndarray, p: _Params
+) -> float:
+    """The objective's cost of the solved grids (pocket penalties left out)."""
+    if not len(codes):
+        return 0.0
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    total = 0.0
+    for grp in np.split(order, bounds):
+        members = idx[grp]
+        c, _ = _grid_cost(xy, hh, members, p)
+        short = max(p.min_households - int(hh[members].sum()), 0)
+        total += c - _POCKET_PENALTY * short
+    return total
+
+
+def _pocket_reason(
+    g: int,
+    codes: np.ndarray,
+    idx: np.ndarray,
+    hh: np.ndarray,
+    h_solved: np.ndarray,
+    region: np.ndarray,
+    region_h: np.ndarray,
+    region_n: np.ndarray,
+    first: int,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    ekind: np.ndarray,
+    grid_of: np.ndarray,
+    p: _Params,
+    max_link_m: float,
+) -> str:
+    """Why grid ``g`` stays below the minimum, with the numbers."""
+    lo, hi = p.min_households, p.max_households
+    members = idx[codes == g]
+    h = int(h_solved[g])
+    r = region[first]
+    whole_h, whole_n = int(region_h[r]), int(region_n[r])
+    if whole_h < lo:
+        return (
+            f"undersized: its {len(members)} buildings hold {h} households (< {lo}); the whole "
+            f"connected area around them in their community ({whole_n} buildings, {whole_h} "
+            f"households, counting barrier crossings and links across up to {max_link_m:.0f} m "
+            "of empty land) holds fewer than the minimum, so there is no grid to join"
+        )
+    inset = np.zeros(len(hh), dtype=bool)
+    inset[members] = True
+    nb_grids = set()
+    for a, b in ((ei, ej), (ej, ei)):
+        m = inset[a] & ~inset[b] & (grid_of[b] >= 0)
+        nb_grids |= set(grid_of[b[m]].tolist())
+    nb_h = sorted(int(hh[grid_of == x].sum()) for x in nb_grids)
+    biggest = int(hh[members].max()) if len(members) else 0
+    return (
+        f"undersized: {h} households (< {lo}) in {len(members)} buildings (largest {biggest}); "
+        f"joining or re-dividing it with its neighbouring grids ({', '.join(map(str, nb_h))} "
+        f"households) gives no grids within {lo}-{hi} because of the building sizes"
+    )
 
 
 def _match_previous(

@@ -50,6 +50,10 @@ class _Params:
     stall_rounds: int = 1
     min_gain: float = 2e-3  # a round must gain this share of the cost, else it has stalled
     previous_weight_m2: float = 0.0
+    # share of the grids (least compact first) re-divided with their neighbours per round
+    resolve_share: float = 0.34
+    resolve_first_all: bool = True
+    max_rounds: int = 50
 
 
 @dataclass(frozen=True)
@@ -610,8 +614,8 @@ def _improve(
         # (the least compact third of the grids, worst first: where a re-division pays)
         per_h = {g: state.cost[g] / max(state.h[g], 1) for g in state.members}
         worst = sorted(per_h, key=lambda g: (-per_h[g], g))
-        if rounds > 1:
-            worst = worst[: max(4, len(worst) // 3)]
+        if rounds > 1 or not p.resolve_first_all:
+            worst = worst[: max(4, int(len(worst) * p.resolve_share))]
         for g in worst:
             if g in state.members:
                 _resolve_region(state, g, rng, deadline, tries=3, shifts=(0, 1, -1))
@@ -622,7 +626,7 @@ def _improve(
             best, stall = now, 0
         else:
             stall += 1
-        if stall >= p.stall_rounds:
+        if stall >= p.stall_rounds or rounds >= p.max_rounds:
             return rounds, False
 
 

@@ -41,7 +41,9 @@ class Partition:
     households_moved
         With ``previous=``: households whose building left its old grid; else ``None``.
     details
-        Timings and counts per stage (tessellation, components, solve).
+        Timings and counts per stage (tessellation, components, solve, pocket repair) and
+        ``details["gap_links"]``: the links across empty land that hold grids together (a
+        DataFrame with ``building_a``, ``building_b``, ``gap_m``, ``grid_id``).
     """
 
     labels: pd.Series
