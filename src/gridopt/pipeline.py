@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -433,16 +434,24 @@ class _Run:
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        from tqdm import tqdm  # plain text bars: work in a terminal and a notebook alike
+        from tqdm import tqdm
 
         i = STAGES.index(name) + 1
+        label = f"[{i}/{len(STAGES)}] {name}"
+        # A live bar in a terminal; elsewhere (notebook, log file) redrawn bars pile up,
+        # so there each stage is one line: its name when it starts, its time when done.
+        live = self.cfg.progress and sys.stderr.isatty()
         bar = tqdm(
             total=1,
-            desc=f"[{i}/{len(STAGES)}] {name}",
+            desc=label,
             bar_format="{desc:<26} {bar:10} {elapsed}",
-            disable=not self.cfg.progress,
+            disable=not live,
             leave=True,
+            file=sys.stderr,
         )
+        if self.cfg.progress and not live:
+            sys.stderr.write(f"{label:<22} ... ")
+            sys.stderr.flush()
         log.info("plan: stage %d/%d %s", i, len(STAGES), name)
         t = time.perf_counter()
         try:
@@ -451,6 +460,9 @@ class _Run:
             self.times[name] = time.perf_counter() - t
             bar.update(1)
             bar.close()
+            if self.cfg.progress and not live:
+                sys.stderr.write(f"{self.times[name]:.1f} s\n")
+                sys.stderr.flush()
             log.info("plan: %s done in %.2f s", name, self.times[name])
 
     def note(self, text: str) -> None:
