@@ -16,6 +16,7 @@ from _plan_data import FAST, city, small_plan
 from gridopt import InputError
 from gridopt.cli import main
 from gridopt.pipeline import OUTPUT_FILES, STAGES, Plan, PlanConfig
+from gridopt.synthetic import synthetic_city
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +112,12 @@ def test_same_seed_same_plan(p):
     assert q.buildings["station"].equals(p.buildings["station"])
 
 
-def test_input_frame_not_mutated():
-    c = city()
-    before = c.buildings.copy()
-    small_plan()
-    pd.testing.assert_frame_equal(c.buildings, before)
+def test_input_frames_not_mutated():
+    c = synthetic_city(120, seed=11)
+    buildings, streets = c.buildings.copy(), c.streets.copy()
+    gridopt.plan(c.buildings, streets=c.streets, config={**FAST, "staff_when_missing": "skip"})
+    pd.testing.assert_frame_equal(c.buildings, buildings)
+    pd.testing.assert_frame_equal(c.streets, streets)
 
 
 # --------------------------------------------------------------------------- files
