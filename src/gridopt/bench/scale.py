@@ -263,6 +263,41 @@ def _size(text: str) -> int:
     return int(float(text[:-1]) * 1000) if text.endswith("k") else int(text)
 
 
+RESULTS_NOTE = (
+    "Seconds are wall time from the file to plan.gpkg + map.html; `peak MB` counts this process "
+    "and its Dask worker processes. The development machine has 2 cores shared with other "
+    "engineers' jobs: the load average in each row's notes says how busy it was (a load of 8 on "
+    "2 cores leaves each process roughly a quarter of a core), so these times are upper bounds "
+    "of what an idle 2-core machine does."
+)
+
+
+def summarize(rows: list[dict[str, Any]], *, peers: bool = False) -> str:
+    """One line: end-to-end seconds per city size, growth, the cluster partition."""
+    del peers
+    ok = [r for r in rows if r.get("seconds") is not None]
+    parts = []
+    cities = sorted(
+        (r for r in ok if str(r["instance"]).startswith("city-")),
+        key=lambda r: int(str(r["size"]).split("=")[1].split()[0].replace(",", "")),
+    )
+    cities = [r for r in cities if not str(r["instance"]).endswith("-cluster")] or cities
+    for r in cities:
+        parts.append(f"{r['instance']} {r['seconds']:.0f} s / {r['peak_mb']:.0f} MB")
+    if len(cities) >= 2:
+        a, b = cities[0], cities[-1]
+        na = int(str(a["size"]).split("=")[1].split()[0].replace(",", ""))
+        nb = int(str(b["size"]).split("=")[1].split()[0].replace(",", ""))
+        parts.append(f"time x{b['seconds'] / a['seconds']:.1f} for buildings x{nb / na:.0f}")
+    for r in ok:
+        if not str(r["instance"]).startswith("city-") or str(r["instance"]).endswith("-cluster"):
+            parts.append(f"{r['instance']} {r['seconds']:.0f} s")
+    bad = [r["instance"] for r in rows if r.get("status") in ("error", "unknown instance")]
+    if bad:
+        parts.append(f"failed: {', '.join(map(str, bad))}")
+    return "; ".join(parts) if parts else "no rows"
+
+
 def run(
     instances_dir: pathlib.Path | None = None,
     *,
@@ -289,7 +324,8 @@ def run(
     progress
         Optional callable receiving the instance name before it runs.
     instances
-        Instance names to run: ``city-<n>`` (end to end, e.g. ``city-10k``), ``monaco``,
+        Instance names to run: ``city-<n>`` (end to end, e.g. ``city-10k``; ``city-<n>-cluster``
+        on a fresh 2-worker LocalCluster), ``monaco``,
         ``partition-<n>`` (grids only, sequential) and ``partition-<n>-cluster`` (grids on
         a fresh 2-worker LocalCluster).
     client
@@ -308,8 +344,14 @@ def run(
                 progress(name)
             try:
                 parts = name.split("-")
-                if parts[0] == "city" and len(parts) == 2:
-                    rows.append(_city(name, _size(parts[1]), workdir, limit, client))
+                if parts[0] == "city" and len(parts) in (2, 3):
+                    if len(parts) == 3:  # city-<n>-cluster: on a fresh 2-worker LocalCluster
+                        from gridopt.parallel import local_client
+
+                        with local_client(2) as local:
+                            rows.append(_city(name, _size(parts[1]), workdir, limit, local))
+                    else:
+                        rows.append(_city(name, _size(parts[1]), workdir, limit, client))
                 elif name == "monaco":
                     rows.append(_monaco(workdir, limit))
                 elif parts[0] == "partition" and len(parts) in (2, 3):
