@@ -454,16 +454,19 @@ class _Run:
             sys.stderr.flush()
         log.info("plan: stage %d/%d %s", i, len(STAGES), name)
         t = time.perf_counter()
+        ok = False
         try:
             yield
+            ok = True
         finally:
             self.times[name] = time.perf_counter() - t
-            bar.update(1)
+            if ok:
+                bar.update(1)  # a failed stage does not show as complete
             bar.close()
             if self.cfg.progress and not live:
-                sys.stderr.write(f"{self.times[name]:.1f} s\n")
+                sys.stderr.write(f"{self.times[name]:.1f} s\n" if ok else "failed\n")
                 sys.stderr.flush()
-            log.info("plan: %s done in %.2f s", name, self.times[name])
+            log.info("plan: %s %s after %.2f s", name, "done" if ok else "failed", self.times[name])
 
     def note(self, text: str) -> None:
         log.info("plan: %s", text)
