@@ -148,3 +148,21 @@ def test_partition_metrics() -> None:
     assert list(met["h"]) == [250, 300]
     assert met["in_band_all_pct"] == 100.0
     assert met["barrier_grids"] == 1  # only grid 9 holds a barrier edge
+
+
+def test_missing_peer_packages_said_once_and_gridopt_runs_alone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not _family_available("pmed"):
+        pytest.skip("gridopt.bench.pmed has not landed yet")
+
+    def all_missing(families: list[str] = FAMILIES) -> list[str]:
+        return sorted({pkg for fam in families for pkg in runner.PEER_PACKAGES[fam]})
+
+    monkeypatch.setattr(runner, "missing_peer_packages", all_missing)
+    status = cli.main(["bench", "pmed", "--quick", "--peers", "--time-limit-s", "5"])
+    captured = capsys.readouterr()
+    assert status == 0
+    assert captured.err.count("peer packages not installed") == 1
+    assert "peer obj" not in captured.out  # no peer columns: gridopt ran alone
+    assert "pmed1" in captured.out

@@ -494,8 +494,13 @@ def machine_info() -> dict[str, Any]:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
             versions[pkg] = "not installed"
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        usable = os.cpu_count()
     return {
         "cores": os.cpu_count(),
+        "usable_cores": usable,
         "ram_gb": psutil.virtual_memory().total / 1024**3,
         "cpu": _cpu_model(),
         "os": f"{platform.system()} {platform.release()}",
@@ -512,7 +517,10 @@ def _command_line() -> str:
 
 
 def _machine_line(info: dict[str, Any]) -> str:
-    return f"{info['cores']} cores, {info['ram_gb']:.0f} GB RAM, {info['cpu']}, {info['os']}, Python {info['python']}"
+    cores = f"{info['cores']} cores"
+    if info.get("usable_cores") and info["usable_cores"] != info["cores"]:
+        cores += f" ({info['usable_cores']} usable by this process)"
+    return f"{cores}, {info['ram_gb']:.0f} GB RAM, {info['cpu']}, {info['os']}, Python {info['python']}"
 
 
 def _versions_line(info: dict[str, Any]) -> str:
