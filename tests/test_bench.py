@@ -166,3 +166,19 @@ def test_missing_peer_packages_said_once_and_gridopt_runs_alone(
     assert captured.err.count("peer packages not installed") == 1
     assert "peer obj" not in captured.out  # no peer columns: gridopt ran alone
     assert "pmed1" in captured.out
+
+
+def test_partition_instances_dir_runs_every_building_file(tmp_path: pathlib.Path) -> None:
+    import gridopt
+    from gridopt.bench import partition
+
+    city = gridopt.synthetic_city(150, seed=3)
+    path = tmp_path / "mini.gpkg"
+    city.buildings.reset_index(drop=True).to_file(path, layer="buildings")
+    city.streets.to_file(path, layer="streets")
+    (tmp_path / "notes.txt").write_text("not an instance")
+    rows = partition.run(tmp_path, peers=False, time_limit_s=5, quick=True)
+    assert [r["instance"] for r in rows] == ["mini"]
+    row = rows[0]
+    assert row["buildings"] == 150 and row["grids"] >= 1
+    assert row["in_band_regular_pct"] == 100.0

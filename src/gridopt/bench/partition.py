@@ -180,19 +180,20 @@ def load_instance(
 def _load_file(name: str, path: pathlib.Path) -> _Instance:
     import gridopt
 
-    buildings = gridopt.read_buildings(path)
     streets = None
+    source: Any = path
     if path.name.endswith(".osm.pbf"):
         streets = gridopt.read_streets(path)
     elif path.suffix == ".gpkg":
+        import geopandas as gpd
         import pyogrio
 
         layers = [row[0] for row in pyogrio.list_layers(path)]
+        if "buildings" in layers:  # a gridopt GeoPackage: layers buildings (+ streets)
+            source = gpd.read_file(path, layer="buildings")
         if "streets" in layers:
-            import geopandas as gpd
-
             streets = gridopt.read_streets(gpd.read_file(path, layer="streets"))
-    return _Instance(name, buildings, streets, str(path))
+    return _Instance(name, gridopt.read_buildings(source), streets, str(path))
 
 
 def _file_instances(directory: pathlib.Path) -> list[tuple[str, str, pathlib.Path]]:
