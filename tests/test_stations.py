@@ -324,3 +324,41 @@ def test_docstring_examples():
 
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+# --- large-city path: location-allocation ---------------------------------------------
+
+
+def test_location_allocation_path(monkeypatch):
+    """Above _MAX_EXACT_PAIRS the capacitated p-median is skipped: uncapacitated
+    p-median + min-cost-flow assignment + more sites where households are stuck."""
+    import gridopt.stations._place as place
+
+    monkeypatch.setattr(place, "_MAX_EXACT_PAIRS", 0)
+    monkeypatch.setattr(place, "_MAX_CAPACITATED_PAIRS", 0)
+    b, s, c = line_town()
+    c = c.copy()
+    c.loc["s500", "floor_area_m2"] = 9.0  # 30 households: s500 cannot take its five buildings
+    plan = place_stations(b, candidates=c, streets=s, max_walk_m=600, time_limit_s=10)
+    st = plan.stations
+    assert (st["households_served"] <= st["capacity_households"]).all()
+    assert plan.allocation["households"].sum() == 100
+    assert plan.shortfall["households_unserved"] == 0
+    assert plan.bound <= plan.objective + 1e-6
+    # s500 is full, so s1000 must open for the western buildings within 600 m
+    assert "s1000" in set(st["site"])
+
+
+def test_flow_assignment_small_exact():
+    from scipy import sparse
+
+    from gridopt.stations._place import _flow_assign
+
+    # 3 buildings, 2 sites; site 0 is nearest to all but holds only 2 of them.
+    cost = sparse.csr_array(np.array([[1.0, 5.0], [1.0, 2.0], [1.0, 9.0]]))
+    local, optimal = _flow_assign(cost, np.array([10.0, 10.0, 10.0]), np.array([20.0, 100.0]))
+    assert local.tolist() == [0, 1, 0]  # building 1 loses least by moving
+    assert optimal
+    # no room anywhere for the third: unserved (-1), nobody dropped silently
+    local, _ = _flow_assign(cost, np.array([10.0, 10.0, 10.0]), np.array([10.0, 10.0]))
+    assert sorted(local.tolist()) == [-1, 0, 1]

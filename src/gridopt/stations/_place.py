@@ -53,6 +53,8 @@ _MAX_CAPACITATED_PAIRS = 50_000
 _MAX_EXACT_PAIRS = 50_000
 # Rounds of opening more sites where households are left without room.
 _GROW_ROUNDS = 3
+# Seconds that must be left to compute a lower bound for a grown station count.
+_MIN_BOUND_S = 3.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,8 +93,9 @@ class StationPlan:
     status
         ``"optimal"``, ``"feasible"``, ``"time_limit"`` of the placement model.
     objective
-        ``"median"``: household-weighted walking metres (plus the unserved
-        penalty per unserved household, see ``metrics``); ``"cover"``: the
+        ``"median"``: household-weighted walking metres, plus, per unserved
+        household, ten times the longest allowed walk (the walking part alone
+        is ``metrics["household_walk_m_total"]``); ``"cover"``: the
         number of stations; ``"max_cover"``: households within ``max_walk_m``.
     bound
         A proven bound on ``objective`` (lower for median/cover, upper for
@@ -931,15 +934,7 @@ def _median(
     # in automatic mode open more sites where households are left unserved.
     bound = 0.0
     try:
-        # An always-open 'nobody' column at a prohibitive cost makes every
-        # choice of sites feasible, so the search never stalls on coverage; it
-        # only relaxes the problem, so the bound stays a bound.
-        penalty = 10.0 * max(ctx.max_walk_m, float(cost.data.max()) if cost.nnz else 0.0)
-        cost_u, _ = _with_unserved(cost, ctx.cap, demand, penalty)
-        fixed_u = np.append(ctx.fixed, n_sites).astype(np.int64)
-        res = _solve(
-            cost_u, p=min(p, n_sites) + 1, w=ctx.w, cap=None, fixed=fixed_u, ctx=ctx, share=0.6
-        )
+        res = _uncapacitated(ctx, cost, min(p, n_sites), share=0.45)
         open_idx = np.asarray([j for j in res.open if j != n_sites], dtype=np.int64)
         bound = float(res.bound)
         status = res.status
@@ -949,24 +944,23 @@ def _median(
         log.info("uncapacitated p-median failed (%s): using the covering's sites", exc)
         open_idx = _add_capacity(np.union1d(cover_idx, ctx.fixed), ctx.cap, demand)
         status = "time_limit"
-    assign, walk, flow_status = _assign(ctx, open_idx)
+    assign, walk, flow_status = _assign(ctx, open_idx, cost)
     if auto and not short:
-        grown = _grow(ctx, open_idx, assign, walk)
+        grown = _grow(ctx, open_idx, assign, walk, cost)
         if grown is not None:
             open_idx, assign, walk = grown
             # The bound above was for fewer stations: bound the new count.
             bound = 0.0
-            if ctx.deadline - time.perf_counter() > 1.0:
+            if ctx.deadline - time.perf_counter() > _MIN_BOUND_S:
                 try:
-                    bound = float(
-                        _solve(
-                            cost, p=len(open_idx), w=ctx.w, cap=None, fixed=ctx.fixed, ctx=ctx
-                        ).bound
-                    )
-                except InfeasibleError:
+                    bound = float(_uncapacitated(ctx, cost, len(open_idx), share=1.0).bound)
+                except InfeasibleError:  # pragma: no cover - the 'nobody' column prevents it
                     pass
     served = assign >= 0
-    objective = float(np.sum(ctx.w[served] * walk[served]))
+    # Unserved households cost the same penalty as in the bound's model.
+    objective = float(np.sum(ctx.w[served] * walk[served])) + _penalty(ctx, cost) * float(
+        ctx.w[~served].sum()
+    )
     if flow_status != "optimal" or status != "optimal":
         status = "time_limit" if ctx.deadline - time.perf_counter() < 0.5 else "feasible"
     if objective - bound <= 1e-6 * max(1.0, objective) and not (~served).any():
@@ -974,8 +968,30 @@ def _median(
     return open_idx, assign, walk, status, objective, bound
 
 
+def _penalty(ctx: _Context, cost: sparse.csr_array) -> float:
+    """Metres charged per unserved household: ten times the longest allowed walk."""
+    return 10.0 * max(ctx.max_walk_m, float(cost.data.max()) if cost.nnz else 0.0)
+
+
+def _uncapacitated(ctx: _Context, cost: sparse.csr_array, p: int, *, share: float) -> Any:
+    """Uncapacitated p-median with an always-open 'nobody' column.
+
+    The column (index ``n_sites``) takes anyone at a prohibitive cost, so every
+    choice of sites is feasible and the search never stalls on coverage; it
+    only relaxes the problem, so the bound stays a lower bound.
+    """
+    n_sites = len(ctx.sites)
+    cost_u, _ = _with_unserved(cost, ctx.cap, float(ctx.w.sum()), _penalty(ctx, cost))
+    fixed_u = np.append(ctx.fixed, n_sites).astype(np.int64)
+    return _solve(cost_u, p=p + 1, w=ctx.w, cap=None, fixed=fixed_u, ctx=ctx, share=share)
+
+
 def _grow(
-    ctx: _Context, open_idx: np.ndarray, assign: np.ndarray, walk: np.ndarray
+    ctx: _Context,
+    open_idx: np.ndarray,
+    assign: np.ndarray,
+    walk: np.ndarray,
+    cost: sparse.csr_array,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Open more sites while households are unserved or pushed past the limit
     although an unopened site within the limit could take them (greedy, a few
@@ -988,25 +1004,27 @@ def _grow(
             break
         is_open = np.zeros(len(ctx.sites), dtype=bool)
         is_open[open_idx] = True
-        # Households each unopened site could take within the limit.
-        sub = ctx.within[stuck].tocoo()
-        usable = ~is_open[sub.col]
-        gain = np.bincount(
-            sub.col[usable], weights=ctx.w[stuck][sub.row[usable]], minlength=len(is_open)
-        )
-        gain = np.minimum(gain, ctx.cap)
-        if gain.max() <= 0:
-            break
-        # Greedy: the best sites until the stuck households are (nominally) taken.
-        need = float(ctx.w[stuck].sum())
-        added = []
-        for j in np.argsort(-gain, kind="stable"):
-            if gain[j] <= 0 or need <= 0:
+        # Greedy cover of the stuck households that an unopened site within
+        # the limit could take: the site taking most, then the next, ...
+        closed = np.flatnonzero(~is_open)
+        pairs = ctx.within[stuck][:, closed].tocoo()
+        r, k = pairs.row, pairs.col
+        left = np.ones(len(stuck), dtype=bool)
+        hh = ctx.w[stuck]
+        added: list[int] = []
+        while len(r):
+            live = left[r]
+            gain = np.bincount(k[live], weights=hh[r[live]], minlength=len(closed))
+            gain = np.minimum(gain, ctx.cap[closed])
+            if gain.max(initial=0.0) <= 0:
                 break
-            added.append(int(j))
-            need -= gain[j]
+            best = int(np.argmax(gain))
+            added.append(int(closed[best]))
+            left[r[k == best]] = False
+        if not added:
+            break
         open_idx = np.union1d(open_idx, added)
-        assign, walk, _ = _assign(ctx, open_idx)
+        assign, walk, _ = _assign(ctx, open_idx, cost)
         grown = True
         log.info(
             "opened %d more site(s) for %d households left without room",
@@ -1042,7 +1060,9 @@ def _lookup(cost: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.nd
     return out
 
 
-def _assign(ctx: _Context, open_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+def _assign(
+    ctx: _Context, open_idx: np.ndarray, cost: sparse.csr_array | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Assign every client to one of the open sites (capacitated, least walking).
 
     A min-cost flow over the allowed pairs (households as flow, station
@@ -1054,9 +1074,15 @@ def _assign(ctx: _Context, open_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray
     it may go is unserved (-1).
 
     Returns the site per client (-1: unserved), the walking metres and a
-    status (``"optimal"`` when the rounding cost nothing).
+    status (``"optimal"`` when the rounding cost nothing). ``cost`` (all
+    sites' columns) fixes the allowed pairs; by default every pair within the
+    limit plus each building's nearest open sites beyond it.
     """
-    cost, cols = _cost_for(ctx, open_idx, all_rows=True)
+    if cost is None:
+        cost, cols = _cost_for(ctx, open_idx, all_rows=True)
+    else:
+        cols = np.asarray(open_idx, dtype=np.int64)
+        cost = cost[:, cols].tocsr()
     paid = cost.copy()
     paid.data = np.where(paid.data > ctx.max_walk_m, paid.data + ctx.max_walk_m, paid.data)
     local, optimal = _flow_assign(paid, ctx.w, ctx.cap[cols])
