@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -455,10 +456,14 @@ class _Run:
         log.info("plan: stage %d/%d %s", i, len(STAGES), name)
         t = time.perf_counter()
         ok = False
+        done = threading.Event()
+        if live:  # keep the elapsed time ticking while a solver works
+            threading.Thread(target=_tick, args=(bar, done), daemon=True).start()
         try:
             yield
             ok = True
         finally:
+            done.set()
             self.times[name] = time.perf_counter() - t
             if ok:
                 bar.update(1)  # a failed stage does not show as complete
@@ -497,6 +502,11 @@ class _Run:
             streets=lines,
             notes=tuple(self.notes),
         )
+
+
+def _tick(bar: Any, done: threading.Event) -> None:
+    while not done.wait(0.5):
+        bar.refresh()
 
 
 def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
