@@ -3,8 +3,8 @@
 This is the only module that goes to EPSG:4326 (longitude/latitude): every
 other stage works in metres.
 
-:func:`plan_map` draws the grids in distinct colours (neighbouring grids never
-share one), the buildings, the service stations as circles sized by capacity,
+:func:`plan_map` draws the grids in distinct colours (neighbouring grids
+differ), the buildings, the service stations as circles sized by capacity,
 the walking catchment of each station, and the households beyond the walking
 limit, with a legend and a layer switcher. Geometry is simplified (1-2 m) and
 coordinates rounded to 6 decimals (about 0.1 m), so a 5,000-grid city stays a
@@ -15,15 +15,7 @@ npm ``leaflet`` 1.9.4 package, BSD-2-Clause, see ``gridopt/_vendor/leaflet``)
 are inlined, so the map works without internet; only the optional
 OpenStreetMap background needs a connection (offline it stays grey).
 
-Examples
---------
->>> import gridopt
->>> city = gridopt.synthetic_city(150, seed=1)
->>> p = gridopt.plan(city.buildings, streets=city.streets,
-...                  config={"time_limit_s": 3, "progress": False})
->>> m = plan_map(p)
->>> "Grids" in m.get_root().render()
-True
+See :func:`plan_map` for an example.
 """
 
 from __future__ import annotations
@@ -110,6 +102,21 @@ def plan_map(
     -------
     folium.Map
         Save it with ``.save("map.html")``.
+
+    Raises
+    ------
+    InputError
+        Not a plan, or a folder/GeoPackage without a written plan in it.
+
+    Examples
+    --------
+    >>> import gridopt
+    >>> city = gridopt.synthetic_city(150, seed=1)
+    >>> p = gridopt.plan(city.buildings, streets=city.streets,
+    ...                  config={"time_limit_s": 3, "progress": False})
+    >>> m = plan_map(p)
+    >>> "Grids" in m.get_root().render()
+    True
     """
     data = _map_data(plan)
     return _build_map(
