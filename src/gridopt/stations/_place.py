@@ -351,6 +351,14 @@ def place_stations(
     elif objective == "cover":
         open_idx, status, obj, bound = _cover(ctx, capacity_sum=total_cap >= demand)
         assign, walk, _ = _assign(ctx, open_idx)
+        if total_cap >= demand:
+            # Stations full where people live: open more there (the covering's
+            # bound still holds: capacities only raise the optimum).
+            grown = _grow(ctx, open_idx, assign, walk, None)
+            if grown is not None:
+                open_idx, assign, walk = grown
+                obj = float(len(open_idx))
+                status = "feasible" if status == "optimal" else status
     elif objective == "max_cover":
         assert n_stations is not None
         open_idx, status, obj, bound = _max_cover(ctx, n_stations)
@@ -770,20 +778,68 @@ def _greedy_cover(rows: list[tuple], n_sites: int, fixed: np.ndarray) -> np.ndar
 
 
 def _max_cover(ctx: _Context, p: int, share: float = 0.5) -> tuple[np.ndarray, str, float, float]:
-    """``p`` sites covering the most households within the walk limit."""
+    """``p`` sites covering the most households within the walk limit and capacity.
+
+    Moderate sizes: the capacitated maximal covering model, exact (each
+    building's households counted at one open site within the limit, within
+    its capacity). Large cities: the covering model with the capacity only
+    in total gives the upper bound, and the better of its sites and a greedy
+    capacitated choice (judged by the households the assignment actually
+    serves within the limit) is returned.
+    """
+    if ctx.within.nnz <= _MAX_CAPACITATED_PAIRS:
+        return _max_cover_model(ctx, p, share=share, capacitated=True)
+    open_cp, status, _, bound = _max_cover_model(ctx, p, share=share, capacitated=False)
+    best, best_cov = open_cp, -1.0
+    for cand in (open_cp, _greedy_max_cover(ctx, p)):
+        assign, walk, _ = _assign(ctx, cand)
+        covered = float(ctx.w[(assign >= 0) & (walk <= ctx.max_walk_m + 1e-9)].sum())
+        if covered > best_cov:
+            best, best_cov = cand, covered
+    status = "optimal" if best_cov >= bound - 1e-9 else "feasible"
+    return best, status, best_cov, bound
+
+
+def _max_cover_model(
+    ctx: _Context, p: int, *, share: float, capacitated: bool
+) -> tuple[np.ndarray, str, float, float]:
     from ortools.sat.python import cp_model
 
     n_sites = len(ctx.sites)
-    rows, weight = _coverage_rows(ctx.within, ctx.w)
     model = cp_model.CpModel()
     y = [model.new_bool_var(f"y{j}") for j in range(n_sites)]
     for j in ctx.fixed:
         model.add(y[j] == 1)
-    z = [model.new_bool_var(f"z{i}") for i in range(len(rows))]
-    for zi, row in zip(z, rows, strict=True):
-        model.add_bool_or([y[j] for j in row]).only_enforce_if(zi)
     model.add(sum(y) == p)
-    model.maximize(sum(round(h) * zi for zi, h in zip(z, weight, strict=True)))
+    if capacitated:
+        within = ctx.within
+        load: list[list[tuple[int, Any]]] = [[] for _ in range(n_sites)]
+        terms = []
+        for i in range(within.shape[0]):
+            sites_i = within.indices[within.indptr[i] : within.indptr[i + 1]]
+            if len(sites_i) == 0:
+                continue
+            xs = []
+            for j in sites_i:
+                x = model.new_bool_var("")
+                model.add_implication(x, y[j])
+                load[j].append((round(ctx.w[i]), x))
+                xs.append(x)
+                terms.append(round(ctx.w[i]) * x)
+            model.add_at_most_one(xs)
+        for j in range(n_sites):
+            if load[j]:
+                model.add(sum(d * x for d, x in load[j]) <= int(ctx.cap[j]) * y[j])
+        model.maximize(sum(terms))
+    else:
+        rows, weight = _coverage_rows(ctx.within, ctx.w)
+        z = [model.new_bool_var(f"z{i}") for i in range(len(rows))]
+        for zi, row in zip(z, rows, strict=True):
+            model.add_bool_or([y[j] for j in row]).only_enforce_if(zi)
+        covered = sum(round(h) * zi for zi, h in zip(z, weight, strict=True))
+        # Nobody counts as covered beyond what the open stations can hold.
+        model.add(covered <= sum(int(c) * y[j] for j, c in enumerate(ctx.cap)))
+        model.maximize(covered)
     solver, code = _cpsat(model, ctx, share)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         raise InfeasibleError(
@@ -797,6 +853,42 @@ def _max_cover(ctx: _Context, p: int, share: float = 0.5) -> tuple[np.ndarray, s
         float(solver.objective_value),
         float(solver.best_objective_bound),
     )
+
+
+def _greedy_max_cover(ctx: _Context, p: int) -> np.ndarray:
+    """Greedy capacitated covering: each step opens the site that takes the most
+    households not yet taken within the limit (up to its capacity, nearest first)."""
+    within = ctx.within.tocsc()
+    free = ctx.w.astype(float).copy()
+    chosen = [int(j) for j in ctx.fixed]
+    for j in chosen:
+        free = _take(within, j, free, ctx.cap[j])
+    while len(chosen) < p:
+        gain = np.zeros(within.shape[1])
+        for j in range(within.shape[1]):
+            if j in chosen:
+                continue
+            rows = within.indices[within.indptr[j] : within.indptr[j + 1]]
+            gain[j] = min(float(free[rows].sum()), float(ctx.cap[j]))
+        j = int(np.argmax(gain))
+        chosen.append(j)
+        free = _take(within, j, free, ctx.cap[j])
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+def _take(within: sparse.csc_array, j: int, free: np.ndarray, cap: float) -> np.ndarray:
+    """Households site ``j`` takes within the limit, nearest first, up to ``cap``."""
+    lo, hi = within.indptr[j], within.indptr[j + 1]
+    rows, dist = within.indices[lo:hi], within.data[lo:hi]
+    free = free.copy()
+    room = float(cap)
+    for i in rows[np.argsort(dist, kind="stable")]:
+        if room <= 0:
+            break
+        if 0 < free[i] <= room:
+            room -= free[i]
+            free[i] = 0.0
+    return free
 
 
 def _cost_for(
@@ -991,7 +1083,7 @@ def _grow(
     open_idx: np.ndarray,
     assign: np.ndarray,
     walk: np.ndarray,
-    cost: sparse.csr_array,
+    cost: sparse.csr_array | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Open more sites while households are unserved or pushed past the limit
     although an unopened site within the limit could take them (greedy, a few
@@ -1000,7 +1092,7 @@ def _grow(
     grown = False
     for _ in range(_GROW_ROUNDS):
         stuck = np.flatnonzero((assign < 0) | (walk > ctx.max_walk_m + 1e-9))
-        if len(stuck) == 0 or ctx.deadline - time.perf_counter() < 1.0:
+        if len(stuck) == 0 or ctx.deadline - time.perf_counter() < 3.0:
             break
         is_open = np.zeros(len(ctx.sites), dtype=bool)
         is_open[open_idx] = True
