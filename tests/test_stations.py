@@ -362,3 +362,70 @@ def test_flow_assignment_small_exact():
     # no room anywhere for the third: unserved (-1), nobody dropped silently
     local, _ = _flow_assign(cost, np.array([10.0, 10.0, 10.0]), np.array([10.0, 10.0]))
     assert sorted(local.tolist()) == [-1, 0, 1]
+
+
+# --- invariants on random towns ------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(
+    seed=st.integers(0, 10_000),
+    n_buildings=st.integers(1, 25),
+    n_sites=st.integers(1, 5),
+    area=st.floats(3.0, 400.0),
+    objective=st.sampled_from(["median", "cover", "max_cover"]),
+    with_streets=st.booleans(),
+)
+def test_nobody_dropped_and_capacity_respected(
+    seed, n_buildings, n_sites, area, objective, with_streets
+):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 1500, (n_buildings, 2))
+    b = gpd.GeoDataFrame(
+        {"households": rng.integers(0, 60, n_buildings)},
+        geometry=[Point(x, y) for x, y in xy],
+        crs=CRS,
+    )
+    c = gpd.GeoDataFrame(
+        {"floor_area_m2": rng.uniform(0.5, 1.5, n_sites) * area},
+        geometry=[Point(x, y) for x, y in rng.uniform(0, 1500, (n_sites, 2))],
+        crs=CRS,
+    )
+    streets = None
+    if with_streets:
+        lines = [LineString([(0, y), (1500, y)]) for y in (0, 500, 1000, 1500)]
+        lines += [LineString([(x, 0), (x, 1500)]) for x in (0, 750, 1500)]
+        streets = gpd.GeoSeries(lines, crs=CRS)
+    plan = place_stations(
+        b,
+        candidates=c,
+        streets=streets,
+        objective=objective,
+        n_stations=1 if objective == "max_cover" else None,
+        max_walk_m=800,
+        time_limit_s=5,
+        seed=seed,
+    )
+    alloc = plan.allocation
+    assert alloc.index.equals(b.index)
+    assert alloc["households"].sum() == b["households"].sum()
+    served = alloc["station"].notna() & (alloc["households"] > 0)
+    assert (
+        alloc.loc[served, "households"].sum() + plan.shortfall["households_unserved"]
+        == b["households"].sum()
+    )
+    stn = plan.stations
+    assert (stn["households_served"] <= stn["capacity_households"]).all()
+    assert set(alloc.loc[served, "station"]) <= set(stn["site"])
+    beyond = plan.metrics["households_beyond_max_walk"]
+    assert beyond == plan.uncovered["households"].sum()
+    if objective != "max_cover":
+        assert plan.bound <= plan.objective + 1e-6
