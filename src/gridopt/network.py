@@ -290,7 +290,8 @@ def _to_metric(gdf: gpd.GeoDataFrame, crs: Any, *, what: str) -> gpd.GeoDataFram
 
 def _walkable_mask(gdf: gpd.GeoDataFrame, exclude: frozenset[str]) -> np.ndarray:
     n = len(gdf)
-    geom_ok = gdf.geometry.notna().to_numpy() & ~gdf.geometry.is_empty.to_numpy()
+    geoms = gdf.geometry.to_numpy()
+    geom_ok = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
     if "highway" not in gdf.columns:
         return geom_ok
     hw = gdf["highway"]

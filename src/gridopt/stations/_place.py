@@ -439,13 +439,19 @@ def _check_buildings(buildings: Any, column: str) -> tuple[gpd.GeoDataFrame, np.
             f"{column!r} must hold whole numbers >= 0; {len(bad)} building(s) do not "
             f"(ids {bld.index[bad[:10]].tolist()}, values {bld[column].iloc[bad[:10]].tolist()})"
         )
-    missing = np.flatnonzero(bld.geometry.isna().to_numpy() | bld.geometry.is_empty.to_numpy())
+    missing = np.flatnonzero(_no_geometry(bld))
     if len(missing):
         raise InputError(
             f"{len(missing)} building(s) have no geometry (ids {bld.index[missing[:10]].tolist()}); "
             "fix or remove them"
         )
     return bld, hh.astype(np.int64)
+
+
+def _no_geometry(frame: gpd.GeoDataFrame) -> np.ndarray:
+    """True where a row has a missing or empty geometry."""
+    geoms = frame.geometry.to_numpy()
+    return shapely.is_missing(geoms) | shapely.is_empty(geoms)
 
 
 def _sites(
@@ -521,7 +527,7 @@ def _site_frame(
             stacklevel=4,
         )
         frame = frame.to_crs(crs)
-    missing = np.flatnonzero(frame.geometry.isna().to_numpy() | frame.geometry.is_empty.to_numpy())
+    missing = np.flatnonzero(_no_geometry(frame))
     if len(missing):
         raise InputError(
             f"{len(missing)} of the {what} have no geometry (ids "
@@ -1143,12 +1149,18 @@ def _lookup(cost: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.nd
     """cost[rows[k], cols[k]] for each k (NaN where not stored)."""
     cost = cost.tocsr()
     cost.sort_indices()
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    n_cols = max(cost.shape[1], 1)
+    # Row-major keys of a CSR matrix with sorted indices are sorted.
+    stored = np.repeat(np.arange(cost.shape[0], dtype=np.int64), np.diff(cost.indptr))
+    keys = stored * n_cols + cost.indices
+    want = rows * n_cols + cols
+    pos = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
     out = np.full(len(rows), np.nan)
-    for k, (i, j) in enumerate(zip(rows, cols, strict=True)):
-        lo, hi = cost.indptr[i], cost.indptr[i + 1]
-        pos = lo + np.searchsorted(cost.indices[lo:hi], j)
-        if pos < hi and cost.indices[pos] == j:
-            out[k] = cost.data[pos]
+    if len(keys):
+        hit = keys[pos] == want
+        out[hit] = cost.data[pos[hit]]
     return out
 
 
