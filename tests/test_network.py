@@ -269,3 +269,20 @@ def test_docstring_examples():
 
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+def test_untagged_lines_from_a_file_are_walkable(tmp_path):
+    # A survey layer of street centre lines without OSM tags, plus a river line.
+    lines = gpd.GeoDataFrame(
+        {"waterway": [None, None, "river"]},
+        geometry=[
+            LineString([(0, 0), (100, 0)]),
+            LineString([(100, 0), (100, 100)]),
+            LineString([(0, 50), (200, 50)]),
+        ],
+        crs=CRS,
+    )
+    lines.to_file(tmp_path / "streets.gpkg")
+    g = walk_network(tmp_path / "streets.gpkg")
+    assert g.number_of_edges() == 2
+    assert sum(d["length_m"] for _, _, d in g.edges(data=True)) == pytest.approx(200.0)

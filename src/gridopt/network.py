@@ -115,7 +115,8 @@ def walk_network(
         (rivers, railways) or in ``exclude_highway`` are not walkable, nor
         lines tagged ``foot=no`` / ``access=no|private`` in an OSM
         ``other_tags`` column (unless also ``foot=yes|designated``). Without a
-        ``highway`` column every line is walkable.
+        ``highway`` column (or with one that is empty throughout) every line
+        is walkable except those tagged ``waterway`` or ``railway``.
     crs
         The metric CRS of the result, normally ``buildings.crs``. ``None``
         keeps the streets' CRS when it is projected and otherwise reprojects
@@ -292,8 +293,14 @@ def _walkable_mask(gdf: gpd.GeoDataFrame, exclude: frozenset[str]) -> np.ndarray
     n = len(gdf)
     geoms = gdf.geometry.to_numpy()
     geom_ok = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
-    if "highway" not in gdf.columns:
-        return geom_ok
+    # Lines tagged as rivers or railways are never walked along.
+    other = np.zeros(n, dtype=bool)
+    for col in ("waterway", "railway"):
+        if col in gdf.columns:
+            other |= gdf[col].notna().to_numpy()
+    if "highway" not in gdf.columns or not gdf["highway"].notna().any():
+        # Untagged street lines (a CAD or survey layer): all walkable.
+        return geom_ok & ~other
     hw = gdf["highway"]
     ok = hw.notna().to_numpy() & ~hw.isin(list(exclude)).to_numpy()
     if "other_tags" in gdf.columns:
