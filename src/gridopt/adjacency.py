@@ -237,7 +237,8 @@ def _adjacency(
     max_gap_m: float = 80.0,
     spacing_m: float = 5.0,
     shrink_m: float = 0.4,
-    min_shared_m: float = 0.5,
+    min_shared_m: float = 0.0,
+    shared: bool = False,
 ) -> _Adjacency:
     """Cells, neighbour pairs and barrier flags for an array of building geometries."""
     geoms = _as_polygons(np.asarray(geoms, dtype=object))
@@ -250,14 +251,19 @@ def _adjacency(
         )
     cells = _cells(geoms, max_gap_m=max_gap_m, spacing_m=spacing_m, shrink_m=shrink_m)
     tree = shapely.STRtree(cells)
-    i, j = tree.query(cells, predicate="intersects")
+    i, j = tree.query(cells)  # bounding boxes only: the exact test follows
     keep = i < j
     i, j = i[keep], j[keep]
-    shared = shapely.length(shapely.intersection(cells[i], cells[j]))
-    keep = shared >= min_shared_m
-    i, j, shared = i[keep].astype(np.int64), j[keep].astype(np.int64), shared[keep]
+    # the boundaries share a line (not just a point): much cheaper than the intersection
+    keep = shapely.relate_pattern(cells[i], cells[j], "****1****")
+    i, j = i[keep].astype(np.int64), j[keep].astype(np.int64)
+    shared_m = np.full(len(i), np.nan)
+    if shared or min_shared_m > 0:
+        shared_m = shapely.length(shapely.intersection(cells[i], cells[j]))
+        keep = shared_m >= min_shared_m
+        i, j, shared_m = i[keep], j[keep], shared_m[keep]
     barrier, street = _edge_flags(geoms, i, j, streets, crs)
-    return _Adjacency(n, i, j, shared, barrier, street, cells, xy)
+    return _Adjacency(n, i, j, shared_m, barrier, street, cells, xy)
 
 
 def _edge_flags(
@@ -460,7 +466,7 @@ def building_graph(
     streets: gpd.GeoDataFrame | None = None,
     max_gap_m: float = 80.0,
     spacing_m: float = 5.0,
-    min_shared_m: float = 0.5,
+    min_shared_m: float = 0.0,
     max_link_m: float | None = None,
 ) -> nx.Graph:
     """The building adjacency graph, with barrier edges flagged.
@@ -479,7 +485,8 @@ def building_graph(
     spacing_m
         Sampling distance on the outlines for the tessellation.
     min_shared_m
-        Cells must share at least this much boundary to count as neighbours.
+        Cells must share at least this much boundary to count as neighbours (by default
+        any line, not a single point: the rule :func:`gridopt.partition_grids` uses).
     max_link_m
         If given, clusters of buildings that are not neighbours (further apart than
         ``max_gap_m``) are linked by *gap edges* (``gap=True``, ``shared_m=0``) to the
@@ -519,6 +526,7 @@ def building_graph(
         max_gap_m=max_gap_m,
         spacing_m=spacing_m,
         min_shared_m=min_shared_m,
+        shared=True,
     )
     labels = buildings.index.to_numpy()
     g = nx.Graph()
@@ -555,7 +563,7 @@ def building_graph(
 
 
 def dissolve_cells(
-    cells: np.ndarray | gpd.GeoSeries, labels: np.ndarray
+    cells: np.ndarray | gpd.GeoSeries, labels: np.ndarray, *, keep_pieces: object = ()
 ) -> dict[object, shapely.Geometry]:
     """Union of the cells per label, one Polygon each (the grid polygons).
 
@@ -566,6 +574,9 @@ def dissolve_cells(
         ``labels``.
     labels
         Group label of each cell.
+    keep_pieces
+        Labels whose land may come in several pieces (grids linked across empty land):
+        their union is returned as it is, to be joined by the caller.
 
     Returns
     -------
@@ -579,12 +590,29 @@ def dissolve_cells(
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     out: dict[object, shapely.Geometry] = {}
+    keep_pieces = set(keep_pieces)
     for grp in np.split(order, bounds) if len(order) else []:
+        label = uniques[codes[grp[0]]]
         parts = cells[grp]
         parts = parts[~shapely.is_empty(parts)]
-        geom = shapely.union_all(parts, grid_size=0.01) if len(parts) else shapely.Polygon()
-        if geom.geom_type != "Polygon" and not geom.is_empty:
+        geom = None
+        if len(parts) > 1:
+            # the cells form a coverage: its union is far cheaper than an overlay union
+            try:
+                geom = shapely.coverage_union_all(parts)
+                if not (geom.geom_type == "Polygon" and geom.is_valid):
+                    geom = None
+            except shapely.errors.GEOSException:
+                geom = None
+        if geom is None and len(parts):
+            try:
+                geom = shapely.union_all(parts)
+            except shapely.errors.GEOSException:  # robustness: snap to a centimetre grid
+                geom = shapely.union_all(parts, grid_size=0.01)
+        elif geom is None:
+            geom = shapely.Polygon()
+        if geom.geom_type != "Polygon" and not geom.is_empty and label not in keep_pieces:
             closed = shapely.buffer(shapely.buffer(geom, 0.05, quad_segs=1), -0.05, quad_segs=1)
             geom = closed if closed.geom_type == "Polygon" else _largest_polygon(geom)
-        out[uniques[codes[grp[0]]]] = geom
+        out[label] = geom
     return out

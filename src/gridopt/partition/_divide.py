@@ -244,7 +244,11 @@ def partition_grids(
     say(f"dividing {len(comps):,} components")
     t = time.perf_counter()
     # the polygons and tables after the solve take time too: keep a share of the limit for them
-    results = _solve_all(comps, base, t0 + 0.85 * time_limit_s, client)
+    # the grid polygons and tables after the solve take time too (about half the
+    # tessellation's): keep that share of the limit for them
+    reserve = min(0.5 * time_limit_s, 0.6 * details["tessellation_s"] + 0.03 * time_limit_s)
+    solve_deadline = t0 + time_limit_s - reserve
+    results = _solve_all(comps, base, solve_deadline, client)
     details["solve_s"] = time.perf_counter() - t
     solved = np.full(n, -1, dtype=np.int64)
     offset = 0
@@ -266,7 +270,7 @@ def partition_grids(
             ekind,
             base,
             seed=int(seed),
-            deadline=t0 + 0.85 * time_limit_s,
+            deadline=max(solve_deadline, time.perf_counter() + 0.02 * time_limit_s),
         )
         details["pocket_fix_s"] = time.perf_counter() - t
         details["pockets_before_fix"] = before
@@ -312,6 +316,7 @@ def partition_grids(
 
     labels_num = grid_of
     assert (labels_num >= 0).all(), "a building was left without a grid"
+    t = time.perf_counter()
     grids, labels = _assemble(
         buildings,
         adj,
@@ -327,6 +332,7 @@ def partition_grids(
         households_per_worker,
         (ga, gb, gbar, valid),
     )
+    details["assemble_s"] = time.perf_counter() - t
     unit_h = float(sum(hh[nodes].sum() for nodes in unit_nodes))
     cost = float(sum(r.cost for r in results))
     if method == "heuristic" and unit_nodes:
@@ -775,8 +781,10 @@ def _assemble(
     )
     width = max(4, len(str(len(order))))
     gid = {g: f"G{r + 1:0{width}d}" for r, g in enumerate(order)}
-    polys = dissolve_cells(adj.cells, labels_num)
-    used = _link_polygons(polys, adj.cells, labels_num, ei, ej, ga, gb, valid)
+    linked = set(labels_num[ga][labels_num[ga] == labels_num[gb]].tolist())
+    polys = dissolve_cells(adj.cells, labels_num, keep_pieces=linked)
+    used = _link_polygons(polys, labels_num, ei, ej, ga, gb, valid, linked)
+    _close_pieces(polys, linked)
     order_idx = np.argsort(labels_num, kind="stable")
     splits = np.split(order_idx, np.flatnonzero(np.diff(labels_num[order_idx])) + 1)
     rms = {}
@@ -834,13 +842,13 @@ def _assemble(
 
 def _link_polygons(
     polys: dict,
-    cells: np.ndarray,
     labels_num: np.ndarray,
     ei: np.ndarray,
     ej: np.ndarray,
     ga: np.ndarray,
     gb: np.ndarray,
     geoms: np.ndarray,
+    linked: set,
     width_m: float = 0.2,
 ) -> list[tuple[int, int, float, int]]:
     """Join the separate pieces of a grid's land by thin corridors along its gap links.
@@ -887,18 +895,40 @@ def _link_polygons(
         near = [k for k in tree.query(corridor, predicate="intersects") if keys[k] != g]
         if near:
             corridor = shapely.difference(corridor, shapely.union_all(geoms_all[near]))
-        members = np.flatnonzero(labels_num == g)
-        parts = [c for c in cells[members] if c is not None and not c.is_empty]
-        geom = shapely.union_all([*parts, corridor], grid_size=0.01)
+        # the grid's land (already dissolved, maybe in pieces) plus the corridors
+        geom = _safe_union([polys[g], corridor])
         if geom.geom_type != "Polygon":
             # another grid's land cuts the corridor: keep the grid whole (a sliver of overlap)
             raw = shapely.union_all(shapely.buffer(np.array(links), width_m / 2, quad_segs=1))
-            geom = shapely.union_all([geom, raw], grid_size=0.01)
+            geom = _safe_union([geom, raw])
+        if geom.geom_type != "Polygon":
+            closed = shapely.buffer(shapely.buffer(geom, 0.05, quad_segs=1), -0.05, quad_segs=1)
+            geom = closed if closed.geom_type == "Polygon" else geom
         if geom.geom_type != "Polygon":
             log.warning("grid %s: land in %s pieces after linking", g, len(shapely.get_parts(geom)))
             geom = max(shapely.get_parts(geom), key=lambda q: q.area)
         polys[g] = geom
     return used
+
+
+def _close_pieces(polys: dict, labels: set) -> None:
+    """Grids whose land still touches only at points: a hair-thin closing, as in dissolve."""
+    for g in labels:
+        geom = polys[g]
+        if geom.geom_type != "Polygon" and not geom.is_empty:
+            closed = shapely.buffer(shapely.buffer(geom, 0.05, quad_segs=1), -0.05, quad_segs=1)
+            polys[g] = (
+                closed
+                if closed.geom_type == "Polygon"
+                else max(shapely.get_parts(geom), key=lambda q: q.area)
+            )
+
+
+def _safe_union(geoms: list) -> shapely.Geometry:
+    try:
+        return shapely.union_all(geoms)
+    except shapely.errors.GEOSException:
+        return shapely.union_all(geoms, grid_size=0.01)
 
 
 def _pocket_count(labels: np.ndarray, hh: np.ndarray, lo: int) -> int:

@@ -358,6 +358,18 @@ class _State:
         self.cost: dict[int, float] = {g: self._cost(m) for g, m in self.members.items()}
         self.barrier: list[bool] = graph.barrier.tolist()
         self.tried: set = set()
+        # a change counter per grid: a move that failed is retried only after a change
+        self.version: dict[int, int] = {}
+        self.stamp = 0
+        self.failed: set = set()
+
+    def touch(self, *grids: int) -> None:
+        self.stamp += 1
+        for g in grids:
+            self.version[g] = self.stamp
+
+    def key(self, *grids: int) -> tuple:
+        return tuple((g, self.version.get(g, 0)) for g in grids)
 
     def _cost(self, members: set[int] | list[int]) -> float:
         if not members:
@@ -423,6 +435,7 @@ class _State:
         return True
 
     def _apply(self, v: int, a: int, b: int, cost_a: float, cost_b: float) -> None:
+        self.touch(a, b)
         self.members[a].discard(v)
         self.members[b].add(v)
         self.lab[v] = b
@@ -445,7 +458,24 @@ class _State:
 
     def recombine(self, a: int, b: int, rng: np.random.Generator, trees: int = 8) -> bool:
         """Merge grids ``a`` and ``b`` and re-split them along the best of a few random trees."""
+        key = ("pair", *self.key(a, b))
+        if key in self.failed:
+            return False
+        done = self._recombine(a, b, rng, trees)
+        if not done:
+            self.failed.add(key)
+        return done
+
+    def _adjacent(self, a: int, b: int) -> bool:
+        """Whether grids ``a`` and ``b`` touch (a pair listed earlier may not any more)."""
+        lab, nbrs = self.lab, self.graph.nbrs
+        small, other = (a, b) if len(self.members[a]) <= len(self.members[b]) else (b, a)
+        return any(lab[x] == other for v in self.members[small] for x in nbrs[v])
+
+    def _recombine(self, a: int, b: int, rng: np.random.Generator, trees: int) -> bool:
         lo, hi = self.p.min_households, self.p.max_households
+        if not self._adjacent(a, b):
+            return False
         nodes = sorted(self.members[a] | self.members[b])
         total = self.h[a] + self.h[b]
         current = self.cost[a] + self.cost[b]
@@ -478,6 +508,7 @@ class _State:
     def _relabel(
         self, a: int, b: int, side_a: list[int], side_b: set[int], ca: float, cb: float
     ) -> None:
+        self.touch(a, b)
         for u in side_a:
             self.lab[u] = a
         for u in side_b:
@@ -660,6 +691,10 @@ def _resolve_region(
     if not around:
         return False
     group = sorted({g} | around)
+    key = ("region", shifts, *state.key(*group))
+    if key in state.failed:
+        return False
+    state.failed.add(key)
     nodes = np.array(sorted(set().union(*(state.members[k] for k in group))), dtype=np.int64)
     current = sum(state.cost[k] for k in group)
     best = None
@@ -691,8 +726,10 @@ def _resolve_region(
         state.members[gid] = set(members)
         state.h[gid] = sum(state.wl[v] for v in members)
         state.cost[gid] = state._cost(members)
+        state.touch(gid)
     for gid in free:
         del state.members[gid], state.h[gid], state.cost[gid]
+        state.touch(gid)
     return True
 
 
