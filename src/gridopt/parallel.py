@@ -319,7 +319,10 @@ def split_city(
         Street/river/railway lines with a ``barrier_kind`` column; used when ``by`` is
         not given. The barrier lines are polygonized into blocks (closed by a frame
         ``margin_m`` around the buildings) and each building goes to the block that
-        holds its representative point.
+        holds its representative point. Only closed rings of barriers make blocks: a
+        major street that ends inside the town (a dangle) cuts nothing, so an extract
+        whose barriers do not meet is one piece (the small OSM town is; the synthetic
+        city's major-street grid is not).
     households
         Households column.
     min_households, max_households
