@@ -318,3 +318,25 @@ def test_plan_city_per_office_and_files(cluster, tmp_path):
     got = streamed.layer("buildings").set_index("building_id")["grid_id"].sort_index()
     want = layer.set_index("building_id")["grid_id"].sort_index()
     assert (got.to_numpy() == want.to_numpy()).all()
+
+
+def test_cli_city_writes_plan(tmp_path, capsys):
+    pytest.importorskip("gridopt.stations", exc_type=ImportError).place_stations  # noqa: B018
+    from gridopt.cli import main
+
+    city = synthetic_city(200, seed=9)
+    path = tmp_path / "b.parquet"
+    city.buildings[["floors", "building_type", "community", "street", "geometry"]].reset_index(
+        drop=True
+    ).to_parquet(path)
+    streets = tmp_path / "s.gpkg"
+    city.streets.to_file(streets)
+    out = tmp_path / "out"
+    args = [
+        "city", str(path), "--streets", str(streets), "--by", "community",
+        "--time-limit-s", "2", "--chunk-rows", "80", "-o", str(out),
+    ]  # fmt: skip
+    assert main(args) == 0
+    assert {"plan.gpkg", "report.csv", "summary.txt", "map.html"} <= {p.name for p in out.iterdir()}
+    assert "grids:" in capsys.readouterr().out
+    assert main(["city", str(path), "--by", "district", "-o", str(out)]) == 2
