@@ -174,7 +174,7 @@ def map_components(
     """
     tasks = list(tasks)
     if client is None or not tasks:
-        return [func(task, *args) for task in tasks]
+        return _map_sequential(func, tasks, args, progress)
     if isinstance(client, str):
         if client != "local":
             raise InputError(
@@ -186,6 +186,21 @@ def map_components(
                 tasks_per_worker=tasks_per_worker, retries=retries, name=name, progress=progress,
             )  # fmt: skip
     return _map_on_dask(func, tasks, args, client, sizes, tasks_per_worker, retries, name, progress)
+
+
+def _map_sequential(
+    func: Callable[..., Any],
+    tasks: list[Any],
+    args: tuple[Any, ...],
+    progress: Callable[[str], None] | None,
+) -> list[Any]:
+    out = []
+    t0 = time.perf_counter()
+    for k, task in enumerate(tasks, start=1):
+        out.append(func(task, *args))
+        if progress is not None:
+            progress(f"{k}/{len(tasks)} pieces done ({time.perf_counter() - t0:.1f} s)")
+    return out
 
 
 def _map_on_dask(
