@@ -340,3 +340,14 @@ def test_cli_city_writes_plan(tmp_path, capsys):
     assert {"plan.gpkg", "report.csv", "summary.txt", "map.html"} <= {p.name for p in out.iterdir()}
     assert "grids:" in capsys.readouterr().out
     assert main(["city", str(path), "--by", "district", "-o", str(out)]) == 2
+
+
+def test_docstring_examples():
+    import doctest
+
+    import gridopt.parallel
+
+    result = doctest.testmod(
+        gridopt.parallel, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
+    assert result.attempted >= 3 and result.failed == 0
