@@ -364,7 +364,7 @@ def split_city(
     >>> from gridopt.synthetic import synthetic_city
     >>> city = synthetic_city(400, seed=1)
     >>> pieces = split_city(city.buildings, streets=city.streets)
-    >>> len(pieces) == len(city.buildings) and pieces.notna().all()
+    >>> len(pieces) == len(city.buildings) and bool(pieces.notna().all())
     True
     """
     if not isinstance(buildings, gpd.GeoDataFrame):
