@@ -556,9 +556,13 @@ def _station_radius(capacity_households: np.ndarray) -> np.ndarray:
     """Circle radius (px) by capacity on a fixed scale, so maps of two plans compare.
 
     Area grows with capacity: 1,000 households (300 m²) -> 10 px, 3,000 -> about 14 px.
+    A city with many stations gets smaller circles (down to 40%), which would otherwise
+    hide the grids at city zoom.
     """
     cap = np.nan_to_num(np.asarray(capacity_households, dtype=float), nan=0.0)
-    return np.clip(4.0 + 6.0 * np.sqrt(np.maximum(cap, 0.0) / 1000.0), 4.0, 22.0).round(1)
+    shrink = min(1.0, max(0.4, float(np.sqrt(50.0 / max(len(cap), 1)))))
+    radius = shrink * (4.0 + 6.0 * np.sqrt(np.maximum(cap, 0.0) / 1000.0))
+    return np.clip(radius, 3.0, 22.0).round(1)
 
 
 def _inline_leaflet(m: Any) -> None:
