@@ -8,7 +8,8 @@ Reads the buildings with gridopt.read_buildings (candidates = station_candidate
 buildings), builds the walking network from the same extract, and times
 gridopt.network.walking_distances with gridopt.bench._measure.measure. With
 ``--extra-candidates N`` it also adds N seeded random buildings as candidates
-(a stress case: Monaco's OSM tags mark few public buildings).
+(a stress case: Monaco's OSM tags mark few public buildings); with
+``--place-time-limit-s T`` it also times a whole place_stations run.
 Data: (c) OpenStreetMap contributors, ODbL 1.0.
 """
 
@@ -30,6 +31,12 @@ def main() -> None:
     parser.add_argument("--max-walk-m", type=float, default=1500.0)
     parser.add_argument("--extra-candidates", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--place-time-limit-s",
+        type=float,
+        default=0.0,
+        help="also time place_stations (median) on the same candidates with this limit",
+    )
     args = parser.parse_args()
     path = gridopt.datasets.monaco()
     with warnings.catch_warnings():
@@ -59,6 +66,21 @@ def main() -> None:
         f"seconds={dist.seconds:.2f} peak_mb={dist.peak_mb:.0f} (rss before {dist.rss_start_mb:.0f})"
     )
     print(d.summary())
+    if args.place_time_limit_s > 0:
+        plan = measure(
+            lambda: gridopt.place_stations(
+                buildings,
+                candidates=candidates,
+                streets=graph,
+                time_limit_s=args.place_time_limit_s,
+                seed=args.seed,
+            )
+        )
+        print(
+            f"place_stations: seconds={plan.seconds:.1f} peak_mb={plan.peak_mb:.0f} "
+            f"(time_limit_s={args.place_time_limit_s:g}, distances included)"
+        )
+        print(plan.value.summary())
 
 
 if __name__ == "__main__":

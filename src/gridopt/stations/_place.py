@@ -42,6 +42,8 @@ OBJECTIVES = ("median", "cover", "max_cover")
 # Households with no site within the walk limit keep this many nearest sites
 # (by unlimited walking distance) as allowed choices.
 _K_BEYOND = 5
+# ... and so many for households left without room at the end.
+_K_WIDE = 25
 # Extra station counts tried (5% more each) when the automatic p-median
 # count leaves the capacities infeasible; then the rest is marked unserved.
 _EXTRA_P_TRIES = 2
@@ -52,9 +54,7 @@ _MAX_CAPACITATED_PAIRS = 50_000
 # location-allocation (uncapacitated p-median + min-cost-flow assignment) runs.
 _MAX_EXACT_PAIRS = 50_000
 # Rounds of opening more sites where households are left without room.
-_GROW_ROUNDS = 3
-# Seconds that must be left to compute a lower bound for a grown station count.
-_MIN_BOUND_S = 3.0
+_GROW_ROUNDS = 10
 
 
 @dataclass(frozen=True, eq=False)
@@ -898,7 +898,7 @@ def _take(within: sparse.csc_array, j: int, free: np.ndarray, cap: float) -> np.
 
 
 def _cost_for(
-    ctx: _Context, open_idx: np.ndarray | None, *, all_rows: bool = False
+    ctx: _Context, open_idx: np.ndarray | None, *, all_rows: bool = False, k: int = _K_BEYOND
 ) -> tuple[sparse.csr_array, np.ndarray]:
     """Allowed (client, site) walking costs.
 
@@ -925,7 +925,7 @@ def _cost_for(
     for k, i in enumerate(rows):
         lo, hi = far.indptr[k], far.indptr[k + 1]
         idx, val = far.indices[lo:hi], far.data[lo:hi]
-        keep = np.argsort(val, kind="stable")[:_K_BEYOND]
+        keep = np.argsort(val, kind="stable")[:k]
         r.append(np.full(len(keep), i))
         c.append(idx[keep])
         v.append(val[keep])
@@ -987,7 +987,7 @@ def _median(
         p, cover_size = n_sites, n_sites
         cover_idx = np.arange(n_sites)
     else:
-        cover_idx, _, _, _ = _cover(ctx, capacity_sum=not short, share=0.3)
+        cover_idx, _, _, _ = _cover(ctx, capacity_sum=not short, share=0.2)
         cover_size = len(cover_idx)
         p = max(cover_size, len(ctx.fixed), 1) if auto else int(n_stations)
     cost, _ = _cost_for(ctx, None)
@@ -1047,13 +1047,17 @@ def _median(
         grown = _grow(ctx, open_idx, assign, walk, cost)
         if grown is not None:
             open_idx, assign, walk = grown
-            # The bound above was for fewer stations: bound the new count.
-            bound = 0.0
-            if ctx.deadline - time.perf_counter() > _MIN_BOUND_S:
-                try:
-                    bound = float(_uncapacitated(ctx, cost, len(open_idx), share=1.0).bound)
-                except InfeasibleError:  # pragma: no cover - the 'nobody' column prevents it
-                    pass
+            # The bound above was for fewer stations and does not hold for
+            # more; every household at its nearest allowed site does.
+            bound = _all_open_bound(cost, ctx.w)
+    if (assign < 0).any():
+        # Walking past the limit beats not being served: let those left
+        # without room use the nearest open stations beyond it. The all-open
+        # bound still holds (those walks are longer than any allowed one).
+        wider = _assign(ctx, open_idx, k=_K_WIDE)
+        if (wider[0] < 0).sum() < (assign < 0).sum():
+            assign, walk, flow_status = wider
+            bound = min(bound, _all_open_bound(cost, ctx.w))
     served = assign >= 0
     # Unserved households cost the same penalty as in the bound's model.
     objective = float(np.sum(ctx.w[served] * walk[served])) + _penalty(ctx, cost) * float(
@@ -1064,6 +1068,16 @@ def _median(
     if objective - bound <= 1e-6 * max(1.0, objective) and not (~served).any():
         status = "optimal"
     return open_idx, assign, walk, status, objective, bound
+
+
+def _all_open_bound(cost: sparse.csr_array, w: np.ndarray) -> float:
+    """Household-weighted walk with every site open: a lower bound for any count."""
+    cost = cost.tocsr()
+    has = np.diff(cost.indptr) > 0
+    if not has.any():
+        return 0.0
+    nearest = np.minimum.reduceat(cost.data, cost.indptr[:-1][has])
+    return float(np.sum(w[has] * nearest))
 
 
 def _penalty(ctx: _Context, cost: sparse.csr_array) -> float:
@@ -1165,7 +1179,7 @@ def _lookup(cost: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.nd
 
 
 def _assign(
-    ctx: _Context, open_idx: np.ndarray, cost: sparse.csr_array | None = None
+    ctx: _Context, open_idx: np.ndarray, cost: sparse.csr_array | None = None, *, k: int = _K_BEYOND
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Assign every client to one of the open sites (capacitated, least walking).
 
@@ -1183,7 +1197,7 @@ def _assign(
     limit plus each building's nearest open sites beyond it.
     """
     if cost is None:
-        cost, cols = _cost_for(ctx, open_idx, all_rows=True)
+        cost, cols = _cost_for(ctx, open_idx, all_rows=True, k=k)
     else:
         cols = np.asarray(open_idx, dtype=np.int64)
         cost = cost[:, cols].tocsr()
