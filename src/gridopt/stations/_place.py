@@ -922,8 +922,8 @@ def _cost_for(
         max_snap_m=ctx.max_snap_m,
     ).matrix.tocsr()
     r, c, v = [], [], []
-    for k, i in enumerate(rows):
-        lo, hi = far.indptr[k], far.indptr[k + 1]
+    for pos, i in enumerate(rows):
+        lo, hi = far.indptr[pos], far.indptr[pos + 1]
         idx, val = far.indices[lo:hi], far.data[lo:hi]
         keep = np.argsort(val, kind="stable")[:k]
         r.append(np.full(len(keep), i))
