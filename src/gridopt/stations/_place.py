@@ -2,9 +2,24 @@
 
 The flow: validate buildings and candidate sites -> walking network ->
 sparse walking distances (households' buildings x sites, within the walk
-limit) -> choose sites (p-median, set covering or maximal covering) ->
-assign every household's building to one open station within its floor-area
-capacity (single source) -> metrics and reports.
+limit) -> choose sites -> assign every building's households to one open
+station within its floor-area capacity (single source) -> metrics and reports.
+
+Choosing sites, by ``objective``:
+
+- ``"median"``: the station count is the fewest that cover everyone reachable
+  within the limit (CP-SAT set covering, capacitated when small) unless given.
+  Moderate sizes (at most ``_MAX_EXACT_PAIRS`` allowed pairs) go to the
+  capacitated p-median (:func:`gridopt.stations.solve_p_median`), with 5% more
+  stations when single-source packing fails. Larger cities use
+  location-allocation: the uncapacitated p-median picks the sites (its lower
+  bound also bounds the capacitated problem), a min-cost flow assigns
+  households within capacities, and more sites open where households are left
+  without room.
+- ``"cover"``: CP-SAT set covering (with per-building assignment and
+  capacities when small), then the same assignment and growth.
+- ``"max_cover"``: CP-SAT maximal covering (capacitated when small; at city
+  scale the better of its sites and a greedy capacitated choice).
 
 Households that cannot be served as the rules ask are never dropped: a
 building with no candidate within ``max_walk_m`` is assigned to its nearest
