@@ -54,6 +54,12 @@ class _Params:
     resolve_share: float = 0.34
     resolve_first_all: bool = True
     max_rounds: int = 50
+    recombine_trees: int = 8
+    max_starts: int = 8
+    resolve: bool = True
+    quick_starts: bool = False
+    start_work: int = 300
+    start_patience: int = 3
 
 
 @dataclass(frozen=True)
@@ -630,7 +636,7 @@ def _improve(
         for k in pocket_pairs + perm:
             a, b = pairs[k]
             if a in state.members and b in state.members:
-                state.recombine(a, b, rng)
+                state.recombine(a, b, rng, p.recombine_trees)
             if time.perf_counter() > deadline:
                 return rounds, True
         for g in sorted(g for g, h in state.h.items() if h < lo):
@@ -644,7 +650,7 @@ def _improve(
         # larger moves: re-divide a grid with its neighbours, also with one grid more/fewer
         # (the least compact third of the grids, worst first: where a re-division pays)
         per_h = {g: state.cost[g] / max(state.h[g], 1) for g in state.members}
-        worst = sorted(per_h, key=lambda g: (-per_h[g], g))
+        worst = sorted(per_h, key=lambda g: (-per_h[g], g)) if p.resolve else []
         if rounds > 1 or not p.resolve_first_all:
             worst = worst[: max(4, int(len(worst) * p.resolve_share))]
         for g in worst:
@@ -738,6 +744,49 @@ def _resolve_region(
 # ---------------------------------------------------------------------------
 
 
+def _multi_start(
+    comp: _Component, graph: _Graph, p: _Params, rng: np.random.Generator, deadline: float
+) -> tuple[np.ndarray, bool, dict]:
+    """Bisection + improvement from several random starts; the best plan.
+
+    Local optima of the improvement differ a lot between starts on small components (the
+    band leaves few feasible single moves), so further starts are made while they pay:
+    up to ``max_starts``, while the component's work (buildings x starts) stays within
+    ``start_work``, and until ``start_patience`` starts in a row gain nothing.
+    """
+    n = len(comp.w)
+    starts = max(1, min(p.max_starts, p.start_work // max(n, 1)))
+    best, best_cost, stale, timed_out = None, math.inf, 0, False
+    stats: dict = {"starts": 0}
+    # with quick starts, the starts skip the costly region re-divisions; the best start
+    # gets them at the end
+    quick = replace(p, resolve=False) if p.quick_starts and starts > 1 else p
+    best_state = None
+    for s in range(starts):
+        r = rng if s == 0 else np.random.default_rng([p.seed, 7919 + s, n])
+        labels = _bisect(comp, graph, p, r, deadline)
+        state = _State(comp, graph, labels, p)
+        if s == 0:
+            stats["initial_cost"] = state.total()
+        rounds, timed_out = _improve(state, r, deadline, quick)
+        stats["starts"] += 1
+        stats["rounds"] = stats.get("rounds", 0) + rounds
+        cost = state.total()
+        if cost < best_cost * (1 - 1e-3):
+            stale = 0
+        else:
+            stale += 1
+        if cost < best_cost:
+            best, best_cost, best_state = np.asarray(state.lab, dtype=np.int64), cost, state
+        if timed_out or stale >= p.start_patience or time.perf_counter() > deadline:
+            break
+    if quick is not p and best_state is not None and not timed_out:
+        rounds, timed_out = _improve(best_state, rng, deadline, p)
+        stats["rounds"] += rounds
+        best = np.asarray(best_state.lab, dtype=np.int64)
+    return best, timed_out, stats
+
+
 def _solve_component(comp: _Component, p: _Params) -> _ComponentResult:
     """Divide one connected component into grids (pure function of picklable inputs)."""
     t0 = time.perf_counter()
@@ -755,12 +804,7 @@ def _solve_component(comp: _Component, p: _Params) -> _ComponentResult:
         labels, status, bound = np.zeros(n, dtype=np.int64), "optimal", None
     else:
         graph = _Graph(comp)
-        labels = _bisect(comp, graph, p, rng, deadline)
-        state = _State(comp, graph, labels, p)
-        stats["initial_cost"] = state.total()
-        rounds, timed_out = _improve(state, rng, deadline, p)
-        stats["rounds"] = rounds
-        labels = np.asarray(state.lab, dtype=np.int64)
+        labels, timed_out, stats = _multi_start(comp, graph, p, rng, deadline)
         status, bound = ("time_limit" if timed_out else "feasible"), None
     # renumber 0..k-1 in order of first appearance (deterministic)
     _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
@@ -786,6 +830,8 @@ def _solve_component(comp: _Component, p: _Params) -> _ComponentResult:
             )
     cost = _total_cost(comp.xy, w, labels, p) if n else 0.0
     cost -= _POCKET_PENALTY * float(np.maximum(p.min_households - h, 0).sum())
+    if status == "optimal" and bound is None:
+        bound = cost  # one grid for the whole component: nothing to choose
     return _ComponentResult(
         key=comp.key,
         labels=labels,

@@ -1,0 +1,106 @@
+"""Exact mode of partition_grids: proven optima, checked against brute force, and the
+heuristic's gap to them."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from gridopt.adjacency import _adjacency
+from gridopt.partition import partition_grids
+from gridopt.partition._heuristic import _grid_cost, _Params
+
+
+def _lattice(nx_: int, ny: int, seed: int, lo_h: int, hi_h: int) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    jitter = rng.uniform(-4, 4, size=(nx_ * ny, 2))
+    boxes = [
+        shapely.box(i * 30 + dx, j * 30 + dy, i * 30 + dx + 15, j * 30 + dy + 15)
+        for (j, i), (dx, dy) in zip(
+            ((j, i) for j in range(ny) for i in range(nx_)), jitter, strict=False
+        )
+    ]
+    h = rng.integers(lo_h, hi_h + 1, len(boxes))
+    return gpd.GeoDataFrame(
+        {"households": h}, geometry=boxes, crs=32651, index=pd.RangeIndex(len(boxes))
+    )
+
+
+def _brute_force(b: gpd.GeoDataFrame, lo: int, hi: int, bw: float = 1000.0) -> float:
+    """Optimal objective by dynamic programming over subsets (n <= 12)."""
+    adj = _adjacency(b.geometry.to_numpy())
+    n = len(b)
+    w = b["households"].to_numpy().astype(np.int64)
+    nbr = [0] * n
+    for i, j in zip(adj.i.tolist(), adj.j.tolist(), strict=False):
+        nbr[i] |= 1 << j
+        nbr[j] |= 1 << i
+    p = _Params(lo, hi, (lo + hi) / 2, bw, 0, 1.0)
+
+    def connected(s: int) -> bool:
+        start = s & -s
+        seen, frontier = start, start
+        while frontier:
+            v = (frontier & -frontier).bit_length() - 1
+            frontier &= frontier - 1
+            new = nbr[v] & s & ~seen
+            seen |= new
+            frontier |= new
+        return seen == s
+
+    by_low: dict[int, list[tuple[int, float]]] = {}
+    for s in range(1, 1 << n):
+        idx = [v for v in range(n) if s >> v & 1]
+        h = int(w[idx].sum())
+        if lo <= h <= hi and connected(s):
+            by_low.setdefault(s & -s, []).append((s, _grid_cost(adj.xy, w, np.array(idx), p)[0]))
+    f = [math.inf] * (1 << n)
+    f[0] = 0.0
+    for mask in range(1, 1 << n):
+        low = mask & -mask
+        best = math.inf
+        for s, c in by_low.get(low, ()):
+            if s & ~mask == 0 and f[mask ^ s] + c < best:
+                best = f[mask ^ s] + c
+        f[mask] = best
+    return f[(1 << n) - 1] / float(w.sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_matches_brute_force(seed):
+    b = _lattice(4, 3, seed, 20, 70)  # 12 buildings, 3-5 grids of 100-150
+    opt = _brute_force(b, 100, 150)
+    if not math.isfinite(opt):
+        pytest.skip("no partition into the band exists for this draw")
+    part = partition_grids(
+        b, min_households=100, max_households=150, method="exact", time_limit_s=30
+    )
+    assert part.status == "optimal"
+    assert part.objective == pytest.approx(opt, rel=1e-9)
+    assert part.bound == pytest.approx(opt, rel=1e-6)
+    assert part.gap_pct == pytest.approx(0.0, abs=1e-6)
+    assert (part.grids["kind"] == "regular").all()
+    # the heuristic is never better than the proven optimum
+    heur = partition_grids(b, min_households=100, max_households=150, seed=seed)
+    assert heur.objective >= opt * (1 - 1e-9)
+
+
+def test_heuristic_gap_to_proven_optimum_is_small():
+    """Mean gap of the heuristic to the CP-SAT optimum on seeded small lattices <= 3 %."""
+    gaps = []
+    for seed in range(4):
+        b = _lattice(5, 4, 10 + seed, 15, 60)  # 20 buildings, ~750 households
+        exact = partition_grids(
+            b, min_households=100, max_households=150, method="exact", time_limit_s=30
+        )
+        assert exact.status == "optimal", exact.summary()
+        heur = partition_grids(b, min_households=100, max_households=150, seed=seed)
+        assert heur.objective >= exact.bound * (1 - 1e-9)
+        gaps.append(100 * (heur.objective - exact.objective) / exact.objective)
+    assert np.mean(gaps) <= 3.0, gaps
+    assert max(gaps) <= 6.0, gaps
