@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -282,3 +283,30 @@ def test_pocket_rebalanced_with_a_neighbour():
     part = partition_grids(b, seed=2)
     _check_contract(part, b)
     assert (part.grids["kind"] == "regular").all()
+
+
+def test_previous_warm_start_moves_few_households():
+    from gridopt.synthetic import synthetic_city
+
+    city = synthetic_city(2000, seed=3)
+    b = city.buildings
+    opts = {"streets": city.streets, "communities": "community", "seed": 0}
+    first = partition_grids(b, max_starts=1, **opts)
+    # three new buildings (half-size copies of residential ones, inside their plots)
+    rng = np.random.default_rng(1)
+    pick = rng.choice(np.flatnonzero(b["households"].to_numpy() > 0), 3, replace=False)
+    new = b.iloc[pick].copy()
+    new = new.set_geometry(new.geometry.scale(0.5, 0.5))
+    new.index = pd.Index([f"new{k}" for k in range(3)])
+    b2 = pd.concat([b, new])
+    again = partition_grids(b2, previous=first.labels.reindex(b2.index), **opts)
+    _check_contract(again, b2)
+    assert again.households_moved < 0.05 * b2["households"].sum()
+    # unchanged grids keep their ids and buildings
+    kept = (again.labels.loc[b.index] == first.labels).mean()
+    assert kept > 0.95
+    # demolitions: few households move, the plan stays valid
+    b3 = b.drop(b.index[rng.choice(len(b), 5, replace=False)])
+    again3 = partition_grids(b3, previous=first.labels.reindex(b3.index), **opts)
+    _check_contract(again3, b3)
+    assert again3.households_moved < 0.05 * b3["households"].sum()

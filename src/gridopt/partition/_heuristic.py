@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -787,6 +788,127 @@ def _multi_start(
     return best, timed_out, stats
 
 
+def _warm_start(
+    comp: _Component, graph: _Graph, p: _Params, rng: np.random.Generator, deadline: float
+) -> tuple[np.ndarray, bool, dict]:
+    """Re-grid from the previous grids, changing only what must change.
+
+    New buildings join an adjacent old grid; an old grid broken into pieces (demolitions)
+    becomes one grid per piece; a grid above the maximum hands boundary buildings to
+    neighbours with room, else is re-divided with a neighbour or on its own; a grid below
+    the minimum merges with, or is re-divided together with, its neighbours. Grids still
+    in the band and connected are kept as they are.
+    """
+    n = len(comp.w)
+    lo, hi = p.min_households, p.max_households
+    lab = np.asarray(comp.prev, dtype=np.int64).copy()
+    nbrs = graph.nbrs
+    # new buildings join the old grid they are reached from first (multi-source BFS)
+    queue = deque(np.flatnonzero(lab >= 0).tolist())
+    while queue:
+        u = queue.popleft()
+        for x in nbrs[u]:
+            if lab[x] < 0:
+                lab[x] = lab[u]
+                queue.append(x)
+    # one grid per connected piece (old grids broken apart; clusters of new buildings)
+    out = np.full(n, -1, dtype=np.int64)
+    nxt = 0
+    for v in range(n):
+        if out[v] >= 0:
+            continue
+        out[v] = nxt
+        stack = [v]
+        while stack:
+            u = stack.pop()
+            for x in nbrs[u]:
+                if out[x] < 0 and lab[x] == lab[v]:
+                    out[x] = nxt
+                    stack.append(x)
+        nxt += 1
+    state = _State(comp, graph, out, p)
+    stats: dict = {"warm_start": True, "grids_repaired": 0}
+    timed_out = False
+    for _ in range(3):  # a repair can push a neighbour out of the band: a few passes
+        bad = sorted(g for g, h in state.h.items() if h > hi or h < lo)
+        if not bad:
+            break
+        for g in bad:
+            if time.perf_counter() > deadline:
+                timed_out = True
+                break
+            if g not in state.members:
+                continue
+            if state.h[g] > hi:
+                _shed(state, g)
+            if g in state.members and state.h[g] > hi:
+                _split_over(state, g, rng, deadline)
+            if g in state.members and state.h[g] < lo:
+                around = sorted(_touching(state, g), key=lambda b: (state.h[b], b))
+                for b in around:
+                    if g in state.members and b in state.members and state.h[g] < lo:
+                        state.recombine(g, b, rng, 16)
+                if g in state.members and state.h[g] < lo:
+                    _repair_pocket(state, g, rng, deadline)
+            stats["grids_repaired"] += 1
+    return np.asarray(state.lab, dtype=np.int64), timed_out, stats
+
+
+def _touching(state: _State, g: int) -> set[int]:
+    lab, nbrs, nbr_edge, barrier = state.lab, state.graph.nbrs, state.graph.nbr_edge, state.barrier
+    return {
+        lab[x]
+        for v in state.members[g]
+        for x, e in zip(nbrs[v], nbr_edge[v], strict=False)
+        if lab[x] != g and not barrier[e]
+    }
+
+
+def _shed(state: _State, g: int) -> None:
+    """Move boundary buildings of an over-full grid to neighbours with room (cheapest first)."""
+    hi = state.p.max_households
+    while g in state.members and state.h[g] > hi:
+        best = None
+        for v in sorted(state.members[g]):
+            wv = state.wl[v]
+            for x, e in zip(state.graph.nbrs[v], state.graph.nbr_edge[v], strict=False):
+                b = state.lab[x]
+                if b == g or state.barrier[e] or state.h[b] + wv > hi:
+                    continue
+                if not state._connected_without(g, v):
+                    break
+                ca = state._cost([u for u in state.members[g] if u != v])
+                cb = state._cost([*state.members[b], v])
+                delta = ca + cb - state.cost[g] - state.cost[b]
+                if best is None or delta < best[0]:
+                    best = (delta, v, b, ca, cb)
+        if best is None:
+            return
+        _, v, b, ca, cb = best
+        state._apply(v, g, b, ca, cb)
+
+
+def _split_over(state: _State, g: int, rng: np.random.Generator, deadline: float) -> None:
+    """Re-divide an over-full grid on its own, keeping the result only if all fit."""
+    nodes = np.array(sorted(state.members[g]), dtype=np.int64)
+    labels = _bisect(state.comp, state.graph, state.p, rng, deadline, start=nodes)
+    sub = labels[nodes]
+    nxt = max(state.members) + 1
+    first = True
+    for k in np.unique(sub):
+        members = nodes[sub == k].tolist()
+        gid = g if first else nxt
+        if not first:
+            nxt += 1
+        first = False
+        for v in members:
+            state.lab[v] = gid
+        state.members[gid] = set(members)
+        state.h[gid] = sum(state.wl[v] for v in members)
+        state.cost[gid] = state._cost(members)
+        state.touch(gid)
+
+
 def _solve_component(comp: _Component, p: _Params) -> _ComponentResult:
     """Divide one connected component into grids (pure function of picklable inputs)."""
     t0 = time.perf_counter()
@@ -802,6 +924,10 @@ def _solve_component(comp: _Component, p: _Params) -> _ComponentResult:
         labels, status, bound = solve_exact(comp, p, deadline)
     elif total <= p.max_households or n == 1:
         labels, status, bound = np.zeros(n, dtype=np.int64), "optimal", None
+    elif comp.prev is not None and (comp.prev >= 0).any():
+        graph = _Graph(comp)
+        labels, timed_out, stats = _warm_start(comp, graph, p, rng, deadline)
+        status, bound = ("time_limit" if timed_out else "feasible"), None
     else:
         graph = _Graph(comp)
         labels, timed_out, stats = _multi_start(comp, graph, p, rng, deadline)
