@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from gridopt._errors import InfeasibleError, InputError
 from gridopt.stations._lagr import lagrangian_bound, reduced_cost_fixing
+from gridopt.stations._lagr_bb import lagrangian_tree
 from gridopt.stations._pm_data import Instance, evaluate
 from gridopt.stations._pm_exact import solve_elloumi
 from gridopt.stations._pm_local import greedy, local_search
@@ -27,6 +28,12 @@ from gridopt.stations._pm_local import greedy, local_search
 __all__ = ["PMedianResult", "solve_p_median"]
 
 log = logging.getLogger("gridopt")
+
+# free medians (p minus the fixed sites) up to which the Lagrangian tree proves the
+# optimum; above it the root bound is nearly tight and the restricted Elloumi MIP
+# finds and proves the optimum faster (pmed30, p = 200: the tree's depth-first
+# search wanders among equal bounds)
+TREE_MAX_P = 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -339,6 +346,20 @@ def _solve_uncapacitated(inst: Instance, *, deadline: float) -> tuple[np.ndarray
     upper = evaluate(inst, is_open).objective
     served = ev.f1 >= 0
     lam0 = np.where(served, inst.weights * np.where(served, ev.d1, 0.0), 0.0)
+    if served.all() and inst.p - int(inst.fixed.sum()) <= TREE_MAX_P:
+        # small p: the LP gap is about 1% and a Lagrangian tree closes it far faster
+        # than the MIP (pmed16: 125 nodes, under a second; HiGHS: ~30 s)
+        tree = lagrangian_tree(
+            inst,
+            incumbent=is_open,
+            upper=upper,
+            lam0=lam0,
+            deadline=deadline,
+        )
+        steps.append(f"lagrangian-tree({tree.nodes} nodes)")
+        ev = evaluate(inst, tree.open)
+        if (ev.f1 >= 0).all():
+            return ev.f1.copy(), float(tree.bound), "+".join(steps), tree.proven
     lag = lagrangian_bound(
         inst,
         upper=upper if served.all() else inst.penalty,
