@@ -205,3 +205,9 @@ def test_public_names():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert datasets.suzhou_buildings().exists() and datasets.small_town().exists()
+
+
+def test_osm_streets_keep_their_ids_for_the_walking_network(small_town_streets):
+    # Without osm_id the network would join lines that only cross (bridges) as junctions.
+    assert "osm_id" in small_town_streets.columns
+    assert small_town_streets["osm_id"].notna().all()

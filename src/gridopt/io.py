@@ -169,7 +169,8 @@ def read_streets(
     geopandas.GeoDataFrame
         Columns ``highway``, ``waterway``, ``railway``, ``name`` and
         ``barrier_kind`` (``None``, ``"major_street"``, ``"river"``, ``"railway"``;
-        kept when the source already has one).
+        kept when the source already has one); for OSM data also ``osm_id`` and
+        ``other_tags``.
 
     Examples
     --------
@@ -198,7 +199,10 @@ def read_streets(
     frame = frame.explode(index_parts=False).reset_index(drop=True)
     if "barrier_kind" not in frame.columns:
         frame["barrier_kind"] = _barrier_kind(frame)
-    frame = frame[["highway", "waterway", "railway", "name", "barrier_kind", "geometry"]]
+    # osm_id and other_tags stay for OSM data: the walking network needs them
+    # (a crossing without a shared node is a bridge; foot=no, access=private).
+    extra = [c for c in ("osm_id", "other_tags") if c in frame.columns]
+    frame = frame[["highway", "waterway", "railway", "name", "barrier_kind", *extra, "geometry"]]
     if to_crs is not None:
         frame = frame.to_crs(to_crs)
     return to_metric_crs(frame, what="streets")
