@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from gridopt.stations._lagr import LagrangianResult
 from gridopt.stations._pm_data import Instance
 
-__all__ = ["LagrangianTreeResult", "lagrangian_tree"]
+__all__ = ["LagrangianTreeResult", "lagrangian_tree", "root_lagrangian"]
 
 # subgradient at a node: at most NODE_ITER steps from the parent's multipliers, step
 # factor NODE_THETA halved after NODE_PATIENCE steps without progress (tuned on
@@ -162,6 +163,7 @@ def _node(
     theta = theta0
     since = 0
     it = 0
+    converged = True
     for it in range(1, max_iter + 1):
         value, last_in, first_out = _relax(indptr, site, wc, status, lam, p, rho, chosen)
         if value == np.inf:
@@ -195,8 +197,63 @@ def _node(
         step = theta * (max(upper, value + 1e-9) - value) / norm
         for i in range(n):
             lam[i] += step * g[i]
+        if it == max_iter:
+            converged = False
     lam[:] = best_lam
-    return best, best_last_in, best_first_out, primal, primal_open, best_rho, best_chosen, it
+    return (
+        best, best_last_in, best_first_out, primal, primal_open, best_rho, best_chosen, it,
+        theta, converged,
+    )  # fmt: skip
+
+
+def _root(indptr, site, wc, status, lam, p, cutoff, upper, deadline, max_iter=3000):
+    """Root subgradient run in chunks, so that the deadline is checked between them.
+
+    Returns the same tuple as ``_node`` for the best multipliers (``lam`` in place).
+    """
+    best = None
+    best_lam = lam.copy()
+    theta = 2.0
+    done_iter = 0
+    while done_iter < max_iter:
+        chunk = min(100, max_iter - done_iter)
+        out = _node(
+            indptr, site, wc, status, lam, p, cutoff, upper, chunk, theta, 20, 1e-4, 10
+        )  # fmt: skip
+        done_iter += chunk
+        theta = out[8]
+        prev = best
+        if best is None or out[0] > best[0]:
+            best_lam = lam.copy()
+        if best is None or out[0] > best[0] or out[3] < best[3]:
+            merged = list(out if best is None or out[0] > best[0] else best)
+            if best is not None and min(out[3], best[3]) < merged[3]:
+                src = out if out[3] < best[3] else best
+                merged[3], merged[4] = src[3], src[4]
+            best = tuple(merged)
+        upper = min(upper, best[3])
+        if out[9] or time.perf_counter() > deadline or best[0] > cutoff:
+            break
+        if prev is not None and best[0] - prev[0] < 1e-5 * max(1.0, abs(best[0])):
+            break  # stalled: branching or the exact model closes the rest faster
+    assert best is not None
+    lam[:] = best_lam
+    return best
+
+
+def root_lagrangian(
+    inst: Instance, *, upper: float, lam0: np.ndarray, deadline: float
+) -> LagrangianResult:
+    """Lagrangian bound at the root (numba), in the form ``_lagr`` returns it."""
+    indptr, site, wc = _compact(inst, np.ones(inst.m, dtype=bool))
+    status = np.zeros(inst.m, dtype=np.int8)
+    status[inst.fixed] = _OPEN
+    lam = lam0.astype(np.float64).copy()
+    integral = inst.integral
+    cutoff = upper - 1.0 + 1e-6 if integral else upper - 1e-7 * max(1.0, abs(upper))
+    out = _root(indptr, site, wc, status, lam, inst.p, cutoff, upper, deadline)
+    best_open = out[4].copy() if np.isfinite(out[3]) else None
+    return LagrangianResult(float(out[0]), lam, out[5].copy(), best_open, float(out[3]), 0)
 
 
 @dataclass
@@ -251,10 +308,7 @@ def lagrangian_tree(
         return ub - 1e-7 * max(1.0, abs(ub))
 
     lam = lam0.astype(np.float64).copy()
-    root = _node(
-        indptr, site, wc, status0, lam, inst.p, cutoff_of(best_obj), best_obj,
-        3000, 2.0, 20, 1e-4, 10,
-    )  # fmt: skip
+    root = _root(indptr, site, wc, status0, lam, inst.p, cutoff_of(best_obj), best_obj, deadline)
     root_bound = float(root[0])
     stack: list[tuple[np.ndarray, np.ndarray, float, tuple | None]] = [
         (status0, lam, root_bound, root)
@@ -275,7 +329,7 @@ def lagrangian_tree(
                 indptr, site, wc, status, lam, inst.p, cutoff, best_obj,
                 NODE_ITER, NODE_THETA, NODE_PATIENCE, 1e-3, 5,
             )  # fmt: skip
-        bound, last_in, first_out, primal, primal_open, rho, chosen, _it = done
+        bound, last_in, first_out, primal, primal_open, rho, chosen = done[:7]
         bound = max(bound, parent_bound)
         if primal < best_obj:
             best_obj, best_open = float(primal), primal_open.copy()

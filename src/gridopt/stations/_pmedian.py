@@ -19,8 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from gridopt._errors import InfeasibleError, InputError
-from gridopt.stations._lagr import lagrangian_bound, reduced_cost_fixing
-from gridopt.stations._lagr_bb import lagrangian_tree
+from gridopt.stations._lagr import reduced_cost_fixing
+from gridopt.stations._lagr_bb import lagrangian_tree, root_lagrangian
 from gridopt.stations._pm_data import Instance, evaluate
 from gridopt.stations._pm_exact import solve_elloumi
 from gridopt.stations._pm_local import greedy, local_search
@@ -360,14 +360,13 @@ def _solve_uncapacitated(inst: Instance, *, deadline: float) -> tuple[np.ndarray
         ev = evaluate(inst, tree.open)
         if (ev.f1 >= 0).all():
             return ev.f1.copy(), float(tree.bound), "+".join(steps), tree.proven
-    lag = lagrangian_bound(
+    lag = root_lagrangian(
         inst,
         upper=upper if served.all() else inst.penalty,
         lam0=lam0,
         deadline=t0 + 0.6 * budget,
-        integral=integral,
     )
-    steps.append(f"lagrangian({lag.iterations})")
+    steps.append("lagrangian")
     bound = lag.bound
     if lag.best_open is not None and lag.best_obj < upper:
         cand, ev2 = local_search(search, lag.best_open, deadline=t0 + 0.7 * budget)
