@@ -243,7 +243,6 @@ def _gridopt_job(buildings: Any, streets: Any, time_limit_s: float) -> dict:
 
 def _maxp_job(xy: np.ndarray, hh: np.ndarray, ei: np.ndarray, ej: np.ndarray) -> dict:
     warnings.filterwarnings("ignore")
-    import pandas as pd
     from libpysal.weights import W
     from spopt.region import MaxPHeuristic
 
@@ -253,7 +252,13 @@ def _maxp_job(xy: np.ndarray, hh: np.ndarray, ei: np.ndarray, ej: np.ndarray) ->
         nbrs[a].append(b)
         nbrs[b].append(a)
     w = W(nbrs, silence_warnings=True)
-    df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "households": hh})
+    import geopandas as gpd
+
+    # a GeoDataFrame: spopt looks at the geometry when the weights have islands
+    df = gpd.GeoDataFrame(
+        {"x": xy[:, 0], "y": xy[:, 1], "households": hh},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+    )
     t0 = time.perf_counter()
     model = MaxPHeuristic(
         df,
