@@ -117,10 +117,11 @@ def partition_grids(
         a link is used only where a cluster cannot make a grid alone. A cluster further
         than this from every other one in its community stays on its own.
     max_starts
-        Random starts of the heuristic per component (more on small components, where
-        local optima differ most: up to ``max_starts`` while buildings x starts <= 300, and
-        until three starts in a row gain nothing). ``1`` is about three times faster on a
-        city and a few percent less compact.
+        Starts of the heuristic per component: the first from a random bisection, the
+        others perturb the best plan so far and improve it again (iterated local search;
+        up to ``max_starts`` while buildings x starts <= 300, until three starts in a row
+        gain nothing). ``1`` is about 2.5 times faster on a city and about 6% less compact
+        (measured on a synthetic city of 3,200 buildings).
     progress
         Optional callable receiving short progress messages.
 

@@ -57,6 +57,7 @@ class _Params:
     max_rounds: int = 50
     recombine_trees: int = 8
     max_starts: int = 8
+    perturb: int = 2
     resolve: bool = True
     quick_starts: bool = False
     start_work: int = 300
@@ -164,6 +165,10 @@ class _Graph:
         self.nbr_edge: list[list[int]] = [
             (a.data[a.indptr[k] : a.indptr[k + 1]].astype(np.int64) - 1).tolist() for k in range(n)
         ]
+        self.ei = np.asarray(comp.ei, dtype=np.int64)
+        self.ej = np.asarray(comp.ej, dtype=np.int64)
+        self.tree_bias = _BARRIER_TREE_WEIGHT * comp.barrier.astype(float)
+        self.pos = np.full(n, -1, dtype=np.int64)  # scratch: local position of a node
 
 
 def _random_tree(
@@ -201,32 +206,34 @@ def _py_tree(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_random_tree` in pure Python: faster than scipy's overhead on small regions."""
     nl = nodes.tolist()
-    pos = {u: i for i, u in enumerate(nl)}
-    nbrs, nbr_edge, barrier = graph.nbrs, graph.nbr_edge, graph.barrier_l
-    ends_i, ends_j, eids, bars = [], [], [], []
-    for i, u in enumerate(nl):
-        for x, e in zip(nbrs[u], nbr_edge[u], strict=False):
-            j = pos.get(x)
-            if j is not None and i < j:
-                ends_i.append(i)
-                ends_j.append(j)
-                eids.append(e)
-                bars.append(barrier[e])
-    key = rng.random(len(eids)) + _BARRIER_TREE_WEIGHT * np.asarray(bars, dtype=float)
-    parent = list(range(len(nl)))
+    k = len(nl)
+    pos = graph.pos
+    pos[nodes] = np.arange(k)
+    li, lj = pos[graph.ei], pos[graph.ej]
+    pos[nodes] = -1  # the scratch array stays all -1 between calls
+    sel = np.flatnonzero((li >= 0) & (lj >= 0))
+    key = rng.random(len(sel)) + graph.tree_bias[sel]
+    order = np.argsort(key, kind="stable")
+    sel = sel[order]
+    parent = list(range(k))
     adj: list[list[tuple[int, int]]] = [[] for _ in nl]
-    for k in np.argsort(key, kind="stable").tolist():
-        a, b = ends_i[k], ends_j[k]
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        while parent[b] != b:
-            parent[b] = parent[parent[b]]
-            b = parent[b]
-        if a != b:
-            parent[a] = b
-            adj[ends_i[k]].append((ends_j[k], eids[k]))
-            adj[ends_j[k]].append((ends_i[k], eids[k]))
+    joined = 0
+    for a, b, e in zip(li[sel].tolist(), lj[sel].tolist(), sel.tolist(), strict=False):
+        ra = a
+        while parent[ra] != ra:
+            parent[ra] = parent[parent[ra]]
+            ra = parent[ra]
+        rb = b
+        while parent[rb] != rb:
+            parent[rb] = parent[parent[rb]]
+            rb = parent[rb]
+        if ra != rb:
+            parent[ra] = rb
+            adj[a].append((b, e))
+            adj[b].append((a, e))
+            joined += 1
+            if joined == k - 1:
+                break
     root = int(rng.integers(len(nl)))
     pred = [-9999] * len(nl)
     eid = [-1] * len(nl)
@@ -534,77 +541,41 @@ class _State:
 def _small_tree_cut(
     state: _State, nodes: list[int], lo: int, hi: int, rng: np.random.Generator
 ) -> set[int] | None:
-    """Random spanning tree of a small node set (pure Python); the most compact in-band cut."""
-    inset = set(nodes)
-    nbrs, nbr_edge, barrier = state.graph.nbrs, state.graph.nbr_edge, state.barrier
-    edges = []
-    for u in nodes:
-        for x, e in zip(nbrs[u], nbr_edge[u], strict=False):
-            if u < x and x in inset:
-                edges.append((rng.random() + 10.0 * barrier[e], u, x))
-    edges.sort()
-    parent = {u: u for u in nodes}
-
-    def find(u: int) -> int:
-        while parent[u] != u:
-            parent[u] = parent[parent[u]]
-            u = parent[u]
-        return u
-
-    adj: dict[int, list[int]] = {u: [] for u in nodes}
-    for _, u, x in edges:
-        ru, rx = find(u), find(x)
-        if ru != rx:
-            parent[ru] = rx
-            adj[u].append(x)
-            adj[x].append(u)
-    root = nodes[int(rng.integers(len(nodes)))]
-    order, pred = [root], {root: -1}
-    for u in order:
-        for x in adj[u]:
-            if x not in pred:
-                pred[x] = u
-                order.append(x)
-    if len(order) != len(nodes):
+    """Random spanning tree of a small node set; the most compact cut with both sides in band."""
+    arr = np.asarray(nodes, dtype=np.int64)
+    try:
+        order, pred, _, _ = _py_tree(state.graph, arr, state.w, rng)
+    except RuntimeError:  # not connected
         return None
-    xy, w = state.xy, state.wl
+    xy = state.xy[arr]
+    w = state.w[arr].astype(float)
     # subtree sums of households, w x, w y, w |x|^2: SSE of each side in O(1) per cut
-    acc = {
-        u: [w[u], w[u] * xy[u, 0], w[u] * xy[u, 1], w[u] * (xy[u, 0] ** 2 + xy[u, 1] ** 2)]
-        for u in nodes
-    }
-    for u in reversed(order[1:]):
-        s, t = acc[u], acc[pred[u]]
-        t[0] += s[0]
-        t[1] += s[1]
-        t[2] += s[2]
-        t[3] += s[3]
-    tot = acc[root]
-    best, best_v = math.inf, None
-    bw = state.p.balance_weight_m2
-    tgt = state.p.target
-    for u in order[1:]:
-        s = acc[u]
-        h1, h2 = s[0], tot[0] - s[0]
-        if not (lo <= h1 <= hi and lo <= h2 <= hi):
-            continue
-        sse1 = s[3] - (s[1] ** 2 + s[2] ** 2) / h1
-        o1, o2, o3 = tot[1] - s[1], tot[2] - s[2], tot[3] - s[3]
-        sse2 = o3 - (o1**2 + o2**2) / h2
-        val = sse1 + sse2 + bw * (abs(h1 - tgt) + abs(h2 - tgt))
-        if val < best:
-            best, best_v = val, u
-    if best_v is None:
+    acc = np.column_stack([w, w * xy[:, 0], w * xy[:, 1], w * (xy * xy).sum(axis=1)])
+    rows = acc.tolist()
+    pred_l = pred.tolist()
+    for u in order[:0:-1].tolist():
+        r, t = rows[u], rows[pred_l[u]]
+        t[0] += r[0]
+        t[1] += r[1]
+        t[2] += r[2]
+        t[3] += r[3]
+    sub = np.asarray(rows)
+    tot = sub[order[0]]
+    cand = order[1:]
+    s1 = sub[cand]
+    s2 = tot - s1
+    h1, h2 = s1[:, 0], s2[:, 0]
+    ok = (h1 >= lo) & (h1 <= hi) & (h2 >= lo) & (h2 <= hi)
+    if not ok.any():
         return None
-    side = {best_v}
-    stack = [best_v]
-    while stack:
-        u = stack.pop()
-        for x in adj[u]:
-            if x != pred[u] and x not in side:
-                side.add(x)
-                stack.append(x)
-    return side
+    bw, tgt = state.p.balance_weight_m2, state.p.target
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sse1 = s1[:, 3] - (s1[:, 1] ** 2 + s1[:, 2] ** 2) / h1
+        sse2 = s2[:, 3] - (s2[:, 1] ** 2 + s2[:, 2] ** 2) / h2
+    val = np.where(ok, sse1 + sse2 + bw * (np.abs(h1 - tgt) + np.abs(h2 - tgt)), np.inf)
+    v = int(cand[int(np.argmin(val))])
+    side = _subtree(order, pred, v)
+    return set(arr[side].tolist())
 
 
 def _improve(
@@ -682,6 +653,7 @@ def _resolve_region(
     deadline: float,
     tries: int = 3,
     shifts: tuple[int, ...] = (0,),
+    force: bool = False,
 ) -> bool:
     """Re-divide grid ``g`` and its neighbouring grids from scratch; keep the result if better.
 
@@ -699,7 +671,7 @@ def _resolve_region(
         return False
     group = sorted({g} | around)
     key = ("region", shifts, *state.key(*group))
-    if key in state.failed:
+    if key in state.failed and not force:
         return False
     state.failed.add(key)
     nodes = np.array(sorted(set().union(*(state.members[k] for k in group))), dtype=np.int64)
@@ -717,7 +689,7 @@ def _resolve_region(
             best = (cost, sub)
         if time.perf_counter() > deadline:
             break
-    if best is None or best[0] >= current - 1e-9 * max(1.0, current):
+    if best is None or (not force and best[0] >= current - 1e-9 * max(1.0, current)):
         return False
     cost, sub = best
     # reuse the group's grid numbers, new ones beyond the current maximum
@@ -748,12 +720,14 @@ def _resolve_region(
 def _multi_start(
     comp: _Component, graph: _Graph, p: _Params, rng: np.random.Generator, deadline: float
 ) -> tuple[np.ndarray, bool, dict]:
-    """Bisection + improvement from several random starts; the best plan.
+    """Bisection + improvement, then iterated local search; the best plan.
 
-    Local optima of the improvement differ a lot between starts on small components (the
-    band leaves few feasible single moves), so further starts are made while they pay:
-    up to ``max_starts``, while the component's work (buildings x starts) stays within
-    ``start_work``, and until ``start_patience`` starts in a row gain nothing.
+    Local optima of the improvement differ a lot on small components (the band leaves
+    few feasible single moves). After the first start, each further start re-divides
+    ``perturb`` random neighbourhoods of the best plan so far (whatever that costs) and
+    improves again (iterated local search; ``perturb=0``: fresh random starts). Starts
+    are made up to ``max_starts``, while the component's work (buildings x starts) stays
+    within ``start_work``, and until ``start_patience`` starts in a row gain nothing.
     """
     n = len(comp.w)
     starts = max(1, min(p.max_starts, p.start_work // max(n, 1)))
@@ -765,8 +739,19 @@ def _multi_start(
     best_state = None
     for s in range(starts):
         r = rng if s == 0 else np.random.default_rng([p.seed, 7919 + s, n])
-        labels = _bisect(comp, graph, p, r, deadline)
-        state = _State(comp, graph, labels, p)
+        if s == 0 or not p.perturb:
+            labels = _bisect(comp, graph, p, r, deadline)
+            state = _State(comp, graph, labels, p)
+        else:
+            # iterated local search: re-divide a random neighbourhood of the best plan
+            # (whatever it costs), then improve again
+            state = _State(comp, graph, best, p)
+            grids = sorted(state.members)
+            for _ in range(p.perturb):
+                g = grids[int(r.integers(len(grids)))]
+                if g in state.members:
+                    shift = (int(r.integers(-1, 2)),)
+                    _resolve_region(state, g, r, deadline, tries=1, shifts=shift, force=True)
         if s == 0:
             stats["initial_cost"] = state.total()
         rounds, timed_out = _improve(state, r, deadline, quick)
