@@ -73,8 +73,9 @@ def test_cluster_gives_same_results_in_task_order(cluster):
     assert [r[1] for r in same] == [9] * 10
 
 
-def test_cluster_partition_labels_identical_to_sequential(cluster, city):
+def test_cluster_partition_labels_identical_to_sequential(cluster):
     part = pytest.importorskip("gridopt.partition")
+    city = synthetic_city(700, seed=3)
     kwargs = dict(streets=city.streets, communities="community", seed=5, time_limit_s=60.0)
     seq = part.partition_grids(city.buildings, **kwargs)
     par = part.partition_grids(city.buildings, client=cluster, **kwargs)
@@ -234,7 +235,7 @@ def test_partition_city_stitches_pieces(cluster):
     pytest.importorskip("gridopt.partition")
     from gridopt.parallel import partition_city
 
-    city = synthetic_city(900, seed=4)
+    city = synthetic_city(800, seed=4)
     b = city.buildings
     seq = partition_city(b, streets=city.streets, seed=2, time_limit_s=120)
     assert seq.details["pieces"] == b["street"].nunique() > 1
