@@ -277,3 +277,22 @@ def test_lagrangian_tree_past_deadline_returns_incumbent_and_valid_bound():
     res = lagrangian_tree(inst, incumbent=is_open, upper=ev.objective, lam0=w * ev.d1, deadline=0.0)
     assert res.objective <= ev.objective
     assert res.bound <= brute_force(cost, 3, weights=w) + 1e-9
+
+
+def test_flow_start_packs_tight_capacity():
+    from gridopt.stations._cpmp_flow import flow_start
+    from gridopt.stations._pm_local import greedy
+    from gridopt.stations._pmedian import _build_instance
+
+    rng = np.random.default_rng(11)
+    n, p = 80, 8
+    pts = rng.random((n, 2))
+    cost = np.linalg.norm(pts[:, None] - pts[None], axis=2)
+    demand = rng.integers(1, 20, n).astype(float)
+    cap = np.full(n, np.ceil(demand.sum() / (0.85 * p)))  # 85% of the capacity used
+    inst = _build_instance(cost, p, None, demand, cap, None)
+    assign = flow_start(inst, greedy(inst), deadline=time.perf_counter() + 10)
+    assert assign is not None
+    assert (assign >= 0).all() and len(np.unique(assign)) <= p
+    load = np.bincount(assign, weights=demand, minlength=n)
+    assert np.all(load <= cap + 1e-9)

@@ -10,6 +10,7 @@ fractional knapsack per site (``_cpmp_bound``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -18,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gridopt._errors import InfeasibleError
+from gridopt.stations._cpmp_flow import flow_start
 from gridopt.stations._cpmp_la import gap_assign, location_allocation
 from gridopt.stations._pm_data import Instance, evaluate
 from gridopt.stations._pm_local import greedy, local_search
@@ -80,13 +82,19 @@ def _regret_assign(inst: Instance, is_open: np.ndarray) -> np.ndarray | None:
     return assign
 
 
-def _initial(inst: Instance, deadline: float) -> np.ndarray | None:
+def _initial(inst: Instance, deadline: float, flow_deadline: float) -> np.ndarray | None:
     """A feasible assignment from uncapacitated medians, widening p-coverage if needed."""
     is_open = greedy(inst)
     is_open, _ = local_search(inst, is_open, deadline=deadline)
     assign = _regret_assign(inst, is_open)
     if assign is not None:
         return assign
+    # tight capacity: transport + relocation + rounding, first from these medians,
+    # then from medians placed by demand (where capacity is needed)
+    for start in (is_open, greedy(dataclasses.replace(inst, weights=inst.demand.copy()))):
+        assign = flow_start(inst, start, deadline=max(flow_deadline, time.perf_counter() + 1.0))
+        if assign is not None:
+            return assign
     # greedy packing failed: let the assignment MIP pack the same medians
     remaining = max(1.0, deadline - time.perf_counter())
     assign = gap_assign(inst, is_open, k=30, time_limit_s=remaining, hint=None)
@@ -183,9 +191,11 @@ def solve_capacitated(
     t0 = time.perf_counter()
     budget = max(deadline - t0, 0.0)
     steps = ["regret"]
-    assign = _initial(inst, deadline=t0 + 0.2 * budget)
+    assign = _initial(inst, deadline=t0 + 0.2 * budget, flow_deadline=t0 + 0.4 * budget)
     if assign is not None:
-        assign = location_allocation(inst, assign, deadline=t0 + 0.4 * budget)
+        assign = location_allocation(
+            inst, assign, deadline=max(t0 + 0.5 * budget, time.perf_counter() + 0.1 * budget)
+        )
         steps.append("location-allocation")
     full = len(inst.row) <= FULL_MODEL_MAX_ENTRIES
     if full:

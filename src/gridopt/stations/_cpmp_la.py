@@ -89,7 +89,11 @@ def _relocate(inst: Instance, assign: np.ndarray) -> np.ndarray:
     # biggest possible saving first, so conflicts cost least
     current = total[np.arange(len(sites)), sites]
     best = total.min(axis=1)
-    for c in np.argsort(best - current, kind="stable"):
+    # a cluster over its capacity (from a rounded flow) has current = inf: first in line
+    with np.errstate(invalid="ignore"):
+        saving = np.where(np.isfinite(current), best - current, -np.inf)
+    saving[~np.isfinite(best)] = 0.0
+    for c in np.argsort(saving, kind="stable"):
         if inst.fixed[sites[c]]:
             continue
         row_tot = total[c].copy()
