@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,43 @@ def test_bad_input(cost, weight, capacity, match):
 def test_bad_time_limit():
     with pytest.raises(InputError, match="time_limit_s"):
         solve_gap([[1]], [[1]], [1], time_limit_s=0)
+
+
+def test_tabu_path_on_type_d_is_feasible_and_close():
+    cost, weight, capacity = read_instance(INSTANCES / "chu1997" / "d10100")
+    r = solve_gap(cost, weight, capacity, time_limit_s=3)
+    n = cost.shape[1]
+    load = np.bincount(r.assign, weights=weight[r.assign, np.arange(n)], minlength=cost.shape[0])
+    assert (load <= capacity).all()
+    assert r.objective == cost[r.assign, np.arange(n)].sum()
+    assert r.bound <= 6347 <= r.objective <= 6347 * 1.03  # published optimum 6347
+    assert r.stats["tabu"] is not None
+    assert r.runtime_s < 3 + 2  # the time limit holds (slack for a loaded machine)
+
+
+def test_search_stops_early_at_the_lp_bound():
+    # Ample capacity: the LP bound (every job at its cheapest agent) is optimal,
+    # so the searches stop as soon as one reaches it instead of using 20 s.
+    rng = np.random.default_rng(3)
+    cost = rng.integers(1, 100, size=(10, 100))
+    weight = np.ones((10, 100))
+    r = solve_gap(cost, weight, np.full(10, 100), time_limit_s=20)
+    assert r.status == "optimal"
+    assert r.objective == cost.min(axis=0).sum()
+    assert r.runtime_s < 10
+
+
+def test_tabu_portfolio_directly():
+    from gridopt.staffing._gap import _lp
+    from gridopt.staffing._gap_ts import tabu_portfolio
+
+    cost, weight, capacity = read_instance(INSTANCES / "chu1997" / "c10100")
+    allowed = weight <= capacity[:, None]
+    lower, red = _lp(cost, weight, capacity, allowed)
+    sol, val = tabu_portfolio(
+        cost, weight, capacity, red, allowed, np.argmin(red, axis=0),
+        deadline=time.perf_counter() + 1.0, seed=1, threads=2,
+    )  # fmt: skip
+    assert sol is not None
+    assert val == cost[sol, np.arange(100)].sum()
+    assert lower <= 1402 <= val <= 1402 * 1.02  # published optimum 1402

@@ -6,20 +6,40 @@ on its own so that it can be benchmarked on the published instances.
 
 How :func:`solve_gap` works, and why:
 
-1. *LP relaxation* (HiGHS): a lower bound in well under a second, and the
-   reduced costs that fix variables to 0 once an incumbent is known (a job can
-   only go to agent ``i`` in a solution better than the incumbent if the LP
-   bound plus the reduced cost of ``x_ij`` stays below it).
-2. *Regret greedy* (Martello and Toth) with several desirability measures,
-   then shift and swap descent: a feasible start in milliseconds.
-3. *Full CP-SAT* with the incumbent as hint, the reduced-cost fixings and
-   all available cores, for the remaining time: improves further and proves
-   the bound (the reported bound is the better of CP-SAT's and the LP's).
+0. Up to 600 pairs (OR-Library gap1-12 are at most 10 x 60): CP-SAT alone,
+   which proves these optimal in about a second.
+1. *LP relaxation* (HiGHS): a lower bound, and reduced costs. They rank each
+   job's agents for the search (good solutions use pairs of small reduced
+   cost) and fix variables to 0 once an incumbent is known (a job can only
+   go to agent ``i`` in a solution better than the incumbent if the LP bound
+   plus the reduced cost of ``x_ij`` stays below it).
+2. *Regret greedy* (Martello and Toth) with shift/swap descent: a feasible
+   start (skipped above m n^2 = 2e7, where it alone would take seconds).
+3. *Tabu search portfolio* (:mod:`gridopt.staffing._gap_ts`, numba) for 80%
+   of the time: one search per core but one, each through infeasible space
+   with adaptive capacity penalties, shifts, swaps and two-shift ejection
+   chains over each job's cheapest agents by reduced cost, restarting from
+   crossovers of an elite pool; the last core runs a one-worker CP-SAT on
+   the ~2.5 cheapest pairs per job, whose solutions join the pool. All stop
+   once one reaches the LP bound.
+4. *CP-SAT* on the reduced-cost-fixed model with the best solution as hint
+   for the rest: proves optimality where it can and supplies the bound (the
+   reported bound is the better of CP-SAT's and the LP's). Skipped when the
+   model is too large to build in the time left (80 x 1600).
 
-Tried and dropped (measured on Chu-Beasley d20200, 10 s, 2 cores): a
-shift/swap tabu search with strategic oscillation (12,450 vs CP-SAT's
-~12,400) and an agent-subset LNS re-solving 2-8 agents exactly with CP-SAT
-(12,400-12,540: type D sub-problems of 40 jobs already take CP-SAT 0.5 s).
+Measured (``gap.run(time_limit_s=30)``, Chu-Beasley C and D, 2 cores shared
+with a load average of 6-12): all six type C and d05100, d05200, d10200
+within 0.5% of the best known; d10100 0.52%, d20200 0.63%, d20100 0.78%
+(plain CP-SAT in the same run: 0.52%, 1.13%, 1.81%). The CP-SAT phase after
+the search never improved a type D solution in these runs, which is why the
+search has most of the time.
+
+Tried and dropped: an agent-subset LNS re-solving 2-8 agents exactly with
+CP-SAT (d20100 from 6,262 only to 6,252 in 12 s: good type D solutions
+differ from a local optimum across many agents, not within a few);
+CP-SAT with the tabu solution as hint on the full or reduced-cost-fixed
+model (no improvement in 12 s, with 2 or 8 workers or LNS only); penalty,
+tenure, kick and restart settings of the search (all within noise).
 """
 
 from __future__ import annotations
@@ -242,7 +262,11 @@ def _initial(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
 
 
 def _lp(
-    c: np.ndarray, a: np.ndarray, b: np.ndarray, allowed: np.ndarray
+    c: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    allowed: np.ndarray,
+    time_limit_s: float | None = None,
 ) -> tuple[float, np.ndarray] | None:
     """LP bound and reduced costs (``inf`` where not allowed); None if HiGHS fails."""
     from scipy.optimize import linprog
@@ -263,6 +287,7 @@ def _lp(
             b_eq=np.ones(n),
             bounds=(0, 1),
             method="highs",
+            options={} if time_limit_s is None else {"time_limit": max(0.1, time_limit_s)},
         )
     except Exception as exc:  # pragma: no cover - HiGHS internal failure
         log.debug("GAP LP failed: %s", exc)
@@ -371,9 +396,10 @@ def solve_gap(
     time_limit_s
         Wall-clock limit for the whole solve.
     seed
-        Seed of the large-neighbourhood search and of CP-SAT.
+        Seed of the tabu searches and of CP-SAT.
     num_workers
-        CP-SAT threads for the full model; default: the cores this process may use.
+        Threads (tabu searches plus the restricted CP-SAT) and CP-SAT workers
+        for the final model; default: the cores this process may use.
 
     Returns
     -------
@@ -396,9 +422,12 @@ def solve_gap(
     -----
     Non-integral costs are scaled by a power of ten (at most 10**6) for
     CP-SAT; the reported objective and bound are in the original units.
-    With several workers CP-SAT is not bit-for-bit reproducible once the
-    time limit stops it; an instance solved to ``"optimal"`` always returns
-    the same objective.
+    The searches run until a share of the time limit, so what they reach
+    depends on the machine's speed and load: with the same seed, a run
+    stopped by the time limit is not bit-for-bit reproducible; an instance
+    solved to ``"optimal"`` always returns the same objective. The tabu
+    search is compiled by numba on first use (a few seconds, then cached on
+    disk).
 
     Examples
     --------
@@ -442,7 +471,8 @@ def solve_gap(
     red = None
 
     if m * n > _SMALL_PAIRS:
-        lp = _lp(c, a, b, allowed)
+        # at most 40% of the time: without duals the search ranks by cost
+        lp = _lp(c, a, b, allowed, time_limit_s=0.4 * float(time_limit_s))
         if lp is not None:
             lower, red = lp
             stats["lp_bound"] = lower
