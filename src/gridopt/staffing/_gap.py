@@ -71,7 +71,7 @@ _TS_SHARE = 0.8
 # Above this m * n^2 the regret greedy is skipped (80 x 1600 takes 16 s).
 _GREEDY_WORK = 20_000_000
 # Rough Python cost of building the CP-SAT model, seconds per (agent, job) pair.
-_BUILD_S_PER_PAIR = 3e-5
+_BUILD_S_PER_PAIR = 6e-5
 
 
 @dataclass(frozen=True)
