@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -172,6 +173,9 @@ def run(
         bound = sign * r.bound
         gap_pct = 100.0 * sign * (obj - best) / abs(best) + 0.0  # no "-0.0"
         notes = [f"{'max' if maximise else 'min'}", f"bound {bound:g}", f"limit {limit:g}s"]
+        if hasattr(os, "getloadavg"):
+            # timings on a shared machine mean little without the load
+            notes.append(f"load {os.getloadavg()[0]:.1f}")
         if rec["proven_optimal"] != "yes" and not maximise:
             notes.append(f"open: LB {rec['lower_bound']}")
         row = {
