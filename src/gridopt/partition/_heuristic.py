@@ -61,6 +61,7 @@ class _Params:
     resolve: bool = True
     quick_starts: bool = False
     start_work: int = 300
+    call_starts: int = 8  # the call's budget: further starts only on small inputs
     start_patience: int = 3
 
 
@@ -726,11 +727,12 @@ def _multi_start(
     few feasible single moves). After the first start, each further start re-divides
     ``perturb`` random neighbourhoods of the best plan so far (whatever that costs) and
     improves again (iterated local search; ``perturb=0``: fresh random starts). Starts
-    are made up to ``max_starts``, while the component's work (buildings x starts) stays
-    within ``start_work``, and until ``start_patience`` starts in a row gain nothing.
+    are made up to ``max_starts`` and ``call_starts`` (set from the whole call's size), while
+    the component's work (buildings x starts) stays within ``start_work``, and until
+    ``start_patience`` starts in a row gain nothing.
     """
     n = len(comp.w)
-    starts = max(1, min(p.max_starts, p.start_work // max(n, 1)))
+    starts = max(1, min(p.max_starts, p.call_starts, p.start_work // max(n, 1)))
     best, best_cost, stale, timed_out = None, math.inf, 0, False
     stats: dict = {"starts": 0}
     # with quick starts, the starts skip the costly region re-divisions; the best start
