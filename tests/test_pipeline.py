@@ -181,6 +181,16 @@ def test_config_from_dict_and_validation():
         PlanConfig.from_any(42)
 
 
+def test_stage_limit_scales_with_the_area_and_is_capped():
+    cfg = PlanConfig(time_limit_s=30, seconds_per_1000_buildings=10)
+    assert cfg.stage_limit_s(100) == 5.0  # the floor
+    assert cfg.stage_limit_s(1_000) == 10.0
+    assert cfg.stage_limit_s(50_000) == 30.0  # capped by time_limit_s
+    assert cfg.replace(seconds_per_1000_buildings=None).stage_limit_s(100) == 30.0
+    with pytest.raises(InputError, match="seconds_per_1000_buildings"):
+        PlanConfig(seconds_per_1000_buildings=0)
+
+
 # --------------------------------------------------------------------------- bad input
 
 

@@ -46,6 +46,9 @@ OUTPUT_FILES = ("plan.gpkg", "report.csv", "map.html", "overview.png", "summary.
 
 _STAFF_MODES = ("synthetic", "skip")
 
+#: Least time limit of the stations and staff stages (see ``PlanConfig.stage_limit_s``).
+MIN_STAGE_S = 5.0
+
 
 @dataclass(frozen=True)
 class PlanConfig:
@@ -86,6 +89,14 @@ class PlanConfig:
         A :class:`gridopt.StaffingRules`, a dict of its fields, or ``None`` (Dalian).
     time_limit_s
         Time limit of each optimising stage (grids, stations, staff), seconds.
+    seconds_per_1000_buildings
+        The stations and staff stages get at most this many seconds per 1,000
+        buildings (at least :data:`MIN_STAGE_S`), capped by ``time_limit_s``: their
+        heuristics find the plan in the first seconds, and the exact solvers after them
+        rarely improve it, only its bound (on a 700-building street office the station
+        MIP spent 30 s to move the proven gap from 0.67% to 0.39% without changing the
+        plan). ``None`` gives every stage the whole ``time_limit_s``. The grids get
+        ``time_limit_s`` (their heuristic stops by itself when it converges).
     seed
         Seed of every randomised part; the same seed gives the same plan.
     progress
@@ -106,6 +117,7 @@ class PlanConfig:
     staff_when_missing: str = "synthetic"
     staffing_rules: Any = None
     time_limit_s: float = 60.0
+    seconds_per_1000_buildings: float | None = 10.0
     seed: int = 0
     progress: bool = True
 
@@ -136,6 +148,16 @@ class PlanConfig:
                 and v > 0
             ):
                 raise InputError(f"{name} must be a positive finite number, got {v!r}")
+        v = self.seconds_per_1000_buildings
+        if v is not None and not (
+            isinstance(v, (int, float, np.number))
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and v > 0
+        ):
+            raise InputError(
+                f"seconds_per_1000_buildings must be a positive finite number or None, got {v!r}"
+            )
         if self.n_stations is not None and (
             not isinstance(self.n_stations, (int, np.integer)) or self.n_stations < 1
         ):
@@ -175,6 +197,19 @@ class PlanConfig:
     def replace(self, **changes: Any) -> PlanConfig:
         """A copy with some fields changed (for scenario comparisons)."""
         return dataclasses.replace(self, **changes)
+
+    def stage_limit_s(self, n_buildings: int) -> float:
+        """Time limit of the stations and staff stages for an area of ``n_buildings``.
+
+        Examples
+        --------
+        >>> PlanConfig().stage_limit_s(700), PlanConfig().stage_limit_s(100_000)
+        (7.0, 60.0)
+        """
+        if self.seconds_per_1000_buildings is None:
+            return float(self.time_limit_s)
+        scaled = max(MIN_STAGE_S, self.seconds_per_1000_buildings * n_buildings / 1000.0)
+        return float(min(self.time_limit_s, scaled))
 
 
 @dataclass(frozen=True)
@@ -407,7 +442,7 @@ def plan(
             objective=cfg.station_objective,
             walk_speed_m_per_min=cfg.walk_speed_m_per_min,
             seed=cfg.seed,
-            time_limit_s=cfg.time_limit_s,
+            time_limit_s=cfg.stage_limit_s(len(frame)),
         )
         _check_reachable(stations, frame, cfg)
 
@@ -672,7 +707,11 @@ def _assign_staff(roster: Any, partition: Any, cfg: PlanConfig) -> Any:
     from gridopt.staffing import assign_staff
 
     return assign_staff(
-        partition, roster, rules=_rules(cfg), time_limit_s=cfg.time_limit_s, seed=cfg.seed
+        partition,
+        roster,
+        rules=_rules(cfg),
+        time_limit_s=cfg.stage_limit_s(len(partition.labels)),
+        seed=cfg.seed,
     )
 
 
