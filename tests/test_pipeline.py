@@ -112,6 +112,27 @@ def test_same_seed_same_plan(p):
     assert q.buildings["station"].equals(p.buildings["station"])
 
 
+def test_grid_starts_reaches_the_partition(monkeypatch):
+    import gridopt.partition
+
+    seen = {}
+    real = gridopt.partition.partition_grids
+
+    def spy(*args, **kwargs):
+        seen["max_starts"] = kwargs.get("max_starts")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gridopt.partition, "partition_grids", spy)
+    c = synthetic_city(120, seed=11)
+    q = gridopt.plan(
+        c.buildings,
+        streets=c.streets,
+        config={**FAST, "grid_starts": 1, "staff_when_missing": "skip"},
+    )
+    assert seen["max_starts"] == 1
+    assert q.buildings["grid_id"].notna().all()
+
+
 def test_input_frames_not_mutated():
     c = synthetic_city(120, seed=11)
     buildings, streets = c.buildings.copy(), c.streets.copy()
@@ -189,6 +210,8 @@ def test_stage_limit_scales_with_the_area_and_is_capped():
     assert cfg.replace(seconds_per_1000_buildings=None).stage_limit_s(100) == 30.0
     with pytest.raises(InputError, match="seconds_per_1000_buildings"):
         PlanConfig(seconds_per_1000_buildings=0)
+    with pytest.raises(InputError, match="grid_starts"):
+        PlanConfig(grid_starts=0)
 
 
 # --------------------------------------------------------------------------- bad input

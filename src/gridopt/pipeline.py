@@ -89,6 +89,12 @@ class PlanConfig:
         A :class:`gridopt.StaffingRules`, a dict of its fields, or ``None`` (Dalian).
     time_limit_s
         Time limit of each optimising stage (grids, stations, staff), seconds.
+    grid_starts
+        Starts of the grid heuristic per component (``max_starts`` of
+        :func:`gridopt.partition_grids`); ``None`` keeps its default (8). Fewer starts are
+        faster and less compact: on six street offices of a 10,000-building synthetic
+        city (3,813 buildings) 8 starts took 15.4 s CPU, 3 starts 7.9 s (objective +5%),
+        1 start 3.8 s (+14%), all grids inside the band.
     seconds_per_1000_buildings
         The stations and staff stages get at most this many seconds per 1,000
         buildings (at least :data:`MIN_STAGE_S`), capped by ``time_limit_s``: their
@@ -117,6 +123,7 @@ class PlanConfig:
     staff_when_missing: str = "synthetic"
     staffing_rules: Any = None
     time_limit_s: float = 60.0
+    grid_starts: int | None = None
     seconds_per_1000_buildings: float | None = 10.0
     seed: int = 0
     progress: bool = True
@@ -148,6 +155,14 @@ class PlanConfig:
                 and v > 0
             ):
                 raise InputError(f"{name} must be a positive finite number, got {v!r}")
+        if self.grid_starts is not None and (
+            not isinstance(self.grid_starts, (int, np.integer))
+            or isinstance(self.grid_starts, bool)
+            or self.grid_starts < 1
+        ):
+            raise InputError(
+                f"grid_starts must be a positive whole number or None, got {self.grid_starts!r}"
+            )
         v = self.seconds_per_1000_buildings
         if v is not None and not (
             isinstance(v, (int, float, np.number))
@@ -426,6 +441,7 @@ def plan(
                 seed=cfg.seed,
                 time_limit_s=cfg.time_limit_s,
                 client=client,
+                **({} if cfg.grid_starts is None else {"max_starts": int(cfg.grid_starts)}),
             )
 
     with run.stage("walking network"):

@@ -129,7 +129,12 @@ def _pipeline_ready() -> bool:
 
 
 def _city(
-    name: str, n: int, workdir: pathlib.Path, time_limit_s: float, client: Any
+    name: str,
+    n: int,
+    workdir: pathlib.Path,
+    time_limit_s: float,
+    client: Any,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Synthetic city from GeoParquet to plan.gpkg + map.html of one street office."""
     import geopandas as gpd
@@ -156,7 +161,7 @@ def _city(
         if _pipeline_ready():
             cp = plan_city(
                 buildings, by="street", streets=streets, client=client,
-                config={"time_limit_s": time_limit_s, "progress": False},
+                config={"time_limit_s": time_limit_s, "progress": False, **(config or {})},
             )  # fmt: skip
             times["plan"] = time.perf_counter() - t
             t = time.perf_counter()
@@ -192,6 +197,7 @@ def _city(
         f"{what}{households:,} households, {offices} street offices; {inside:.1%} of regular grids in band; "
         f"stages: {_stages(times)}; summed over offices: {_stages(stage_sums)}; "
         f"{'2-worker LocalCluster' if client is not None else 'sequential'}; {load_before}"
+        + "".join(f"; {k}={v}" for k, v in (config or {}).items())
     )
     return _row(
         name, f"n={n:,} buildings", objective=len(grids), seconds=seconds, peak_mb=peak.peak,
@@ -307,6 +313,7 @@ def run(
     progress: Callable[[str], None] | None = None,
     instances: tuple[str, ...] | None = None,
     client: Any = None,
+    config: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the scale benchmark; one row per instance.
 
@@ -331,6 +338,9 @@ def run(
     client
         ``None``: the cities run sequentially (the measured default on 2 cores);
         ``"local"`` or a Dask client: on that cluster.
+    config
+        Extra :class:`gridopt.PlanConfig` fields for the ``city-*`` instances (e.g.
+        ``{"grid_starts": 3}``); said in the row's notes.
     """
     del instances_dir, peers
     default = QUICK_TIME_LIMIT_S if quick else DEFAULT_TIME_LIMIT_S
@@ -349,9 +359,9 @@ def run(
                         from gridopt.parallel import local_client
 
                         with local_client(2) as local:
-                            rows.append(_city(name, _size(parts[1]), workdir, limit, local))
+                            rows.append(_city(name, _size(parts[1]), workdir, limit, local, config))
                     else:
-                        rows.append(_city(name, _size(parts[1]), workdir, limit, client))
+                        rows.append(_city(name, _size(parts[1]), workdir, limit, client, config))
                 elif name == "monaco":
                     rows.append(_monaco(workdir, limit))
                 elif parts[0] == "partition" and len(parts) in (2, 3):
