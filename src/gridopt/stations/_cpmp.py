@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gridopt._errors import InfeasibleError
-from gridopt.stations._cpmp_flow import flow_start
+from gridopt.stations._cpmp_flow import assign_to, flow_start, lagrangian_medians
 from gridopt.stations._cpmp_la import gap_assign, location_allocation
 from gridopt.stations._pm_data import Instance, evaluate
 from gridopt.stations._pm_local import greedy, local_search
@@ -30,6 +30,7 @@ log = logging.getLogger("gridopt")
 
 FULL_MODEL_MAX_ENTRIES = 40_000
 NEAREST_K = 20
+LAGR_HEURISTIC_MIN_N = 100
 
 
 def _precheck(inst: Instance) -> None:
@@ -192,12 +193,50 @@ def solve_capacitated(
     budget = max(deadline - t0, 0.0)
     steps = ["regret"]
     assign = _initial(inst, deadline=t0 + 0.2 * budget, flow_deadline=t0 + 0.4 * budget)
+    full = len(inst.row) <= FULL_MODEL_MAX_ENTRIES
+    # beyond the sizes SCIP settles, Lagrangian median sets beat local moves (SJC4a:
+    # 3.9% -> 1.6% above the best known)
+    lagr_stage = not full or inst.n > LAGR_HEURISTIC_MIN_N
     if assign is not None:
+        la_end = t0 + (0.35 if lagr_stage else 0.5) * budget
         assign = location_allocation(
-            inst, assign, deadline=max(t0 + 0.5 * budget, time.perf_counter() + 0.1 * budget)
+            inst, assign, deadline=max(la_end, time.perf_counter() + 0.05 * budget)
         )
         steps.append("location-allocation")
-    full = len(inst.row) <= FULL_MODEL_MAX_ENTRIES
+    best_bound = -math.inf
+    bound_done = False
+    if lagr_stage:
+        sets: list[np.ndarray] = []
+        best_bound = capacitated_bound(
+            inst,
+            upper=_objective(inst, assign) if assign is not None else math.inf,
+            deadline=time.perf_counter() + 0.15 * budget,
+            sets=sets,
+        )
+        bound_done = True
+        steps.append("lagrangian-knapsack")
+        stage_end = t0 + 0.75 * budget
+        tried = 0
+        # cheap first: every promising median set through transport + relocation,
+        # then the expensive allocation MIP only on the best two
+        pool = []
+        for medians in lagrangian_medians(inst, sets[-60:]):
+            if time.perf_counter() > t0 + 0.55 * budget:
+                break
+            cand = assign_to(inst, medians, deadline=time.perf_counter() + 0.05 * budget)
+            if cand is not None:
+                tried += 1
+                pool.append((_objective(inst, cand), tried, cand))
+        pool.sort(key=lambda t: (t[0], t[1]))
+        for _obj, _i, cand in pool[:2]:
+            if time.perf_counter() > stage_end:
+                break
+            cand = location_allocation(
+                inst, cand, deadline=min(stage_end, time.perf_counter() + 0.1 * budget)
+            )
+            if assign is None or _objective(inst, cand) < _objective(inst, assign):
+                assign = cand
+        steps.append(f"lagrangian-heuristic({tried})")
     if full:
         keep = np.ones(len(inst.row), dtype=bool)
         bound_time = 0.0
@@ -206,16 +245,15 @@ def solve_capacitated(
         if assign is not None:
             # the hint's pairs must be in the model
             keep[inst.entry_of(assign)] = True
-        bound_time = 0.2 * budget
+        bound_time = 0.0 if bound_done else 0.2 * budget
     remaining = deadline - time.perf_counter() - bound_time
-    best_bound = -math.inf
     new, bound, optimal = _mip(inst, keep=keep, hint=assign, time_limit_s=remaining, full=full)
     steps.append("scip-full" if full else "scip-knearest")
     if new is not None and (new >= 0).all():
         if assign is None or _objective(inst, new) <= _objective(inst, assign):
             assign = new
     best_bound = max(best_bound, bound)
-    if not optimal:
+    if not optimal and not bound_done:
         lb = capacitated_bound(
             inst,
             upper=_objective(inst, assign) if assign is not None else math.inf,

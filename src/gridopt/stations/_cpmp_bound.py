@@ -50,9 +50,18 @@ def _knapsacks(inst: Instance, red: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 
 def capacitated_bound(
-    inst: Instance, *, upper: float, deadline: float, max_iter: int = 2000
+    inst: Instance,
+    *,
+    upper: float,
+    deadline: float,
+    max_iter: int = 2000,
+    sets: list[np.ndarray] | None = None,
 ) -> float:
-    """Best Lagrangian bound reached by subgradient steps before the deadline."""
+    """Best Lagrangian bound reached by subgradient steps before the deadline.
+
+    ``sets``: when given, the relaxation's chosen sites at every improvement of the
+    bound are appended (good median sets for a Lagrangian heuristic).
+    """
     wc = inst.wcost
     # start from the cheapest allowed weighted cost of each client
     lam = wc[inst.indptr[:-1]].copy()
@@ -69,6 +78,8 @@ def capacitated_bound(
         if value > best + 1e-12 * max(1.0, abs(value)):
             best = value
             since = 0
+            if sets is not None:
+                sets.append(chosen.copy())
         else:
             since += 1
             if since >= 20:

@@ -20,7 +20,7 @@ import numpy as np
 
 from gridopt.stations._pm_data import Instance
 
-__all__ = ["flow_start"]
+__all__ = ["flow_start", "lagrangian_medians"]
 
 _SCALE = 1000.0  # cost units per flow cost unit: integer arc costs for the flow solver
 
@@ -300,3 +300,31 @@ def _flow_start(
     if (assign < 0).any():
         return None, is_open
     return _repair(inst, assign, is_open), is_open
+
+
+def lagrangian_medians(
+    inst: Instance, sets: list[np.ndarray], *, k: int = 20, keep: int = 15
+) -> list[np.ndarray]:
+    """The ``keep`` median sets of a Lagrangian run with the cheapest transport cost."""
+    dem, cap = _integral_amounts(inst)
+    scored = []
+    seen: set[bytes] = set()
+    for is_open in sets:
+        key = np.packbits(is_open).tobytes()
+        if key in seen or int(is_open.sum()) != inst.p:
+            continue
+        seen.add(key)
+        if cap[is_open].sum() < dem.sum():
+            continue
+        _ent, _fl, overflow, cost = _flow(inst, is_open, k, dem, cap)
+        if overflow.sum() == 0:
+            scored.append((cost, len(scored), is_open))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    return [s for _c, _i, s in scored[:keep]]
+
+
+def assign_to(
+    inst: Instance, is_open: np.ndarray, *, deadline: float, k: int = 20
+) -> np.ndarray | None:
+    """Single-source assignment from these medians: transport + relocation + rounding."""
+    return flow_start(inst, is_open, deadline=deadline, k=k)
