@@ -296,3 +296,17 @@ def test_flow_start_packs_tight_capacity():
     assert (assign >= 0).all() and len(np.unique(assign)) <= p
     load = np.bincount(assign, weights=demand, minlength=n)
     assert np.all(load <= cap + 1e-9)
+
+
+def test_capacitated_lagrangian_stage_gives_feasible_answer_and_valid_bound():
+    # n > 100 takes the Lagrangian heuristic stage (median sets of the relaxation)
+    rng = np.random.default_rng(12)
+    n, p = 130, 8
+    pts = rng.random((n, 2)) * 100
+    cost = np.linalg.norm(pts[:, None] - pts[None], axis=2)
+    demand = rng.integers(1, 20, n).astype(float)
+    cap = np.full(n, np.ceil(demand.sum() / (0.8 * p)))
+    res = solve_p_median(cost, p=p, demand=demand, capacity=cap, time_limit_s=6)
+    check_solution(res, cost, p, demand=demand, capacity=cap)
+    assert "lagrangian-heuristic" in res.method
+    assert res.bound > 0.9 * res.objective  # the knapsack bound is close on such data
