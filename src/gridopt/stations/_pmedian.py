@@ -1,9 +1,13 @@
 """Matrix-level p-median solver: :func:`solve_p_median` and :class:`PMedianResult`.
 
-Uncapacitated: greedy + swap local search for a good solution, a Lagrangian bound
-with reduced-cost fixing, then Elloumi's formulation with a MIP solver to prove the
-optimum (``_pm_local``, ``_lagr``, ``_pm_exact``). Capacitated single-source:
-``_cpmp``.
+Uncapacitated: greedy + swap local search for a good solution, then a proof. For up
+to ``TREE_MAX_P`` free medians a Lagrangian branch-and-bound (``_lagr_bb``, numba)
+closes the LP gap of about 1% that small p leaves; above it the root Lagrangian bound
+is nearly tight and reduced-cost fixing plus Elloumi's formulation with a MIP solver
+proves the optimum (``_pm_local``, ``_lagr``, ``_lagr_bb``, ``_pm_exact``).
+Capacitated single-source: ``_cpmp`` (start by packing or min-cost flow,
+``_cpmp_flow``; location-allocation, ``_cpmp_la``; Lagrangian knapsack bound and
+median sets, ``_cpmp_bound``; SCIP).
 """
 
 from __future__ import annotations
