@@ -46,6 +46,8 @@ _KIND_ORDER = {"regular": 0, "undersized": 1, "oversized": 2, "exclusive": 3}
 # hundred buildings, where local optima differ most) gets up to max_starts starts per
 # component, a city of thousands of buildings one (its speed matters more there).
 _SEARCH_BUDGET = 4000
+# calls of up to this many buildings get the exact polish (gridopt.partition._polish)
+_POLISH_MAX_CALL = 150
 
 
 def partition_grids(
@@ -392,10 +394,17 @@ def partition_grids(
 
 def _starts(max_starts: int | None, n_solve: int) -> dict:
     """Start settings of the heuristic for a call over ``n_solve`` buildings."""
+    # the exact polish of grid pairs/triples only on small inputs (where it closes the
+    # last few percent to the optimum; on cities it would cost seconds per block)
+    polish = int(n_solve) <= _POLISH_MAX_CALL
     if max_starts is None:
-        return {"max_starts": 8, "call_starts": max(1, _SEARCH_BUDGET // max(1, int(n_solve)))}
+        return {
+            "max_starts": 8,
+            "call_starts": max(1, _SEARCH_BUDGET // max(1, int(n_solve))),
+            "polish": polish,
+        }
     k = max(1, int(max_starts))
-    return {"max_starts": k, "call_starts": k, "start_work": 10**12}
+    return {"max_starts": k, "call_starts": k, "start_work": 10**12, "polish": polish}
 
 
 def _validate(

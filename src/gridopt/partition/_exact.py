@@ -124,10 +124,9 @@ def solve_exact(
     n = len(comp.w)
     w = comp.w.astype(np.int64)
     xy = comp.xy
-    lo, hi = p.min_households, p.max_households
+    lo = p.min_households
     graph = _Graph(comp)
     rng = np.random.default_rng([p.seed, comp.key, 1])
-    total = int(w.sum())
 
     # heuristic start: the hint, the upper bound for the pruning, the fallback
     labels0 = _bisect(comp, graph, p, rng, deadline)
@@ -142,6 +141,47 @@ def solve_exact(
             EXACT_MAX_BUILDINGS,
         )
         return best, "feasible", None
+    labels, status, bound_units, slack, cuts = _solve_model(
+        comp, graph, p, best, best_cost, deadline, workers=EXACT_WORKERS
+    )
+    pockets = bool((np.bincount(best, weights=w)[np.unique(best)] < lo).any())
+    if labels is not None:
+        best = labels
+    log.debug("exact component %d: %s after %d contiguity cuts", comp.key, status, cuts)
+    if status == "optimal":
+        return best, status, float(_total_cost(xy, w, best, p) - _pocket_sum(best, w, p))
+    if bound_units is None or pockets:
+        return best, status, None
+    return best, status, max((bound_units - slack) / _SCALE, 0.0)
+
+
+def _solve_model(
+    comp: _Component,
+    graph: _Graph,
+    p: _Params,
+    best: np.ndarray,
+    best_cost: float,
+    deadline: float,
+    *,
+    workers: int,
+    det_time: float | None = None,
+    max_d2: float | None = None,
+) -> tuple[np.ndarray | None, str, float | None, float, int]:
+    """The CP-SAT model of one component, hinted with ``best`` (cost ``best_cost``).
+
+    Returns the best connected labels found (``None`` where none beat ``best``), the
+    status (``"optimal"`` or ``"time_limit"``), CP-SAT's bound in model units, the
+    rounding slack in model units and the number of contiguity cuts. ``det_time`` limits
+    each solve in CP-SAT's deterministic time (reproducible with one worker). ``max_d2``
+    (squared metres) keeps only centres that close to a building (a restriction for the
+    polish, not exact).
+    """
+    n = len(comp.w)
+    w = comp.w.astype(np.int64)
+    xy = comp.xy
+    lo, hi = p.min_households, p.max_households
+    total = int(w.sum())
+    found = None
     h_best = np.bincount(best, weights=w)
     pockets = bool((h_best[np.unique(best)] < lo).any())
 
@@ -152,6 +192,8 @@ def solve_exact(
         d2 = ((xy[js] - xy[i]) ** 2).sum(axis=1)
         c = w[i] * d2
         keep = (c <= best_cost * (1 + 1e-9)) | (js == i) if not pockets else np.ones(len(js), bool)
+        if max_d2 is not None:
+            keep &= (d2 <= max_d2) | (js == i)
         cand.append(dict(zip(js[keep].tolist(), c[keep].tolist(), strict=False)))
 
     m = cp_model.CpModel()
@@ -226,7 +268,9 @@ def solve_exact(
         # the LP-based workers of a portfolio with the stronger linear relaxation prove
         # these p-median models many times faster than a single worker (measured: 36
         # buildings optimal in 5 s with 8 workers, 23% gap left after 30 s with 2)
-        solver.parameters.num_workers = EXACT_WORKERS
+        solver.parameters.num_workers = workers
+        if det_time is not None:
+            solver.parameters.max_deterministic_time = det_time
         solver.parameters.linearization_level = 2
         code = solver.solve(m)
         if code == cp_model.INFEASIBLE:  # pragma: no cover - the hint is feasible
@@ -242,7 +286,7 @@ def solve_exact(
         if not cut_off:
             cost = _total_cost(xy, w, labels, p)
             if cost <= best_cost:
-                best, best_cost = labels, cost
+                best, best_cost, found = labels, cost, labels
             if code == cp_model.OPTIMAL:
                 status = "optimal"
             break
@@ -256,12 +300,7 @@ def solve_exact(
                     cuts += 1
         if code != cp_model.OPTIMAL:
             break  # out of time with a plan that is not connected: keep the best connected
-    log.debug("exact component %d: %s after %d contiguity cuts", comp.key, status, cuts)
-    if status == "optimal":
-        return best, status, float(_total_cost(xy, w, best, p) - _pocket_sum(best, w, p))
-    if bound_units is None or pockets:
-        return best, status, None
-    return best, status, max((bound_units - slack) / _SCALE, 0.0)
+    return found, status, bound_units, slack, cuts
 
 
 def _pocket_sum(labels: np.ndarray, w: np.ndarray, p: _Params) -> float:

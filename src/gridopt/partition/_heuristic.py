@@ -63,6 +63,13 @@ class _Params:
     start_work: int = 300
     call_starts: int = 8  # the call's budget: further starts only on small inputs
     start_patience: int = 3
+    # exact re-division of touching grid pairs/triples (small inputs only, see _polish)
+    polish: bool = False
+    polish_max_nodes: int = 30
+    polish_det_time: float = 0.5
+    polish_sweeps: int = 4
+    polish_reach: float = 1.2  # centres within this many times the widest grid's radius
+    polish_max_n: int = 150
 
 
 @dataclass(frozen=True)
@@ -772,6 +779,20 @@ def _multi_start(
         rounds, timed_out = _improve(best_state, rng, deadline, p)
         stats["rounds"] += rounds
         best = np.asarray(best_state.lab, dtype=np.int64)
+    if p.polish and n <= p.polish_max_n and best is not None and not timed_out:
+        from gridopt.partition._polish import exact_polish
+
+        state = _State(comp, graph, best, p)
+        for _ in range(3):  # polish, then the cheap moves again while the polish gains
+            info = exact_polish(state, p, deadline)
+            for k, v in info.items():
+                stats[k] = stats.get(k, 0) + v
+            if not info["polish_gains"] or time.perf_counter() > deadline:
+                break
+            _, timed_out = _improve(state, rng, deadline, p)
+            if timed_out:
+                break
+        best = np.asarray(state.lab, dtype=np.int64)
     return best, timed_out, stats
 
 
