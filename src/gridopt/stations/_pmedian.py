@@ -38,6 +38,9 @@ log = logging.getLogger("gridopt")
 # finds and proves the optimum faster (pmed30, p = 200: the tree's depth-first
 # search wanders among equal bounds)
 TREE_MAX_P = 20
+# building and starting a MIP costs about this much even when it stops at once: with
+# less time left, the answer is returned instead of overrunning the limit
+MIN_MIP_S = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -391,7 +394,7 @@ def _solve_uncapacitated(inst: Instance, *, deadline: float) -> tuple[np.ndarray
     # solution of cost <= target is small when the bound is tight. If its optimum is
     # within the target it is the global optimum; if not, the bound rises to the target.
     delta = max(5e-4 * abs(bound), 1.0 if integral else 1e-6 * max(1.0, abs(bound)))
-    while not proven and not closed_gap() and time.perf_counter() < deadline:
+    while not proven and not closed_gap() and time.perf_counter() < deadline - MIN_MIP_S:
         target = bound + delta
         final = target >= upper or not feasible
         if final:
