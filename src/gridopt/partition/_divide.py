@@ -130,6 +130,11 @@ def partition_grids(
         component), one on larger ones, where speed matters more; an integer: up to that
         many on every component (on a synthetic city of 3,200 buildings, 8 starts gave an
         8% lower objective in 3.6 times the CPU time).
+        On inputs of up to 150 buildings the best plan is then polished exactly: groups
+        of touching grids (up to 30 buildings) are re-divided with the CP-SAT model of
+        ``method="exact"`` (one worker, deterministic time limit, so still reproducible)
+        while that lowers the cost; measured gap to the proven optimum on 40-80-building
+        lattices 0-1.3% (was 1-8%), at some seconds per call.
     progress
         Optional callable receiving short progress messages.
 
