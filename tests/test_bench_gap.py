@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 from gridopt.bench import gap
+from gridopt.bench.runner import ROW_KEYS
 
-KEYS = {
-    "family",
-    "instance",
-    "size",
-    "objective",
-    "best_known",
-    "gap_pct",
-    "seconds",
-    "peak_mb",
-    "status",
-    "peer",
-    "peer_objective",
-    "peer_seconds",
-    "ratio",
-    "notes",
-}
+KEYS = set(ROW_KEYS)  # the row keys every family shares
 
 
 def test_quick_rows_reach_published_optimum():

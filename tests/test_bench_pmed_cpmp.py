@@ -6,23 +6,9 @@ import numpy as np
 import pytest
 
 from gridopt.bench import cpmp, pmed
+from gridopt.bench.runner import ROW_KEYS
 
-KEYS = {
-    "family",
-    "instance",
-    "size",
-    "objective",
-    "best_known",
-    "gap_pct",
-    "seconds",
-    "peak_mb",
-    "status",
-    "peer",
-    "peer_objective",
-    "peer_seconds",
-    "ratio",
-    "notes",
-}
+KEYS = set(ROW_KEYS)  # the row keys every family shares
 
 
 def test_load_pmed_last_duplicate_edge_wins():

@@ -8,6 +8,9 @@ user's machine must hold); ``rss_start_mb`` is the RSS before it, for context.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +19,7 @@ from typing import Any
 
 import psutil
 
-__all__ = ["Measured", "measure"]
+__all__ = ["Measured", "measure", "run_peer_script"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +65,26 @@ def measure(fn: Callable[[], Any], *, interval_s: float = 0.01) -> Measured:
     peak[0] = max(peak[0], proc.memory_info().rss)
     mb = 1024.0 * 1024.0
     return Measured(value, seconds, (peak[0]) / mb, start_rss / mb)
+
+
+def run_peer_script(script: str, arg: str, *, timeout_s: float) -> dict[str, Any]:
+    """Run a peer's solve in a fresh Python process and return its last JSON line.
+
+    Peers run apart from gridopt because OR-Tools and ``highspy`` cannot be
+    loaded in one process, and so that a hung peer can be stopped. The script
+    receives ``arg`` as ``sys.argv[1]`` and prints one JSON object per result;
+    failures come back as ``{"error": ...}``, never as an exception.
+    """
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", script, arg],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"peer process did not return within {timeout_s:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        return {"error": f"peer failed: {proc.stderr.strip().splitlines()[-1:]}"}
+    return json.loads(lines[-1])

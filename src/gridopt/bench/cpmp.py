@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gridopt._errors import InfeasibleError
-from gridopt.bench._measure import measure
+from gridopt.bench._measure import measure, run_peer_script
 
 __all__ = ["CpmpInstance", "load_cpmp", "run"]
 
@@ -173,19 +171,8 @@ def run_peer(inst: CpmpInstance, *, time_limit_s: float) -> dict:
             files[key] = str(pathlib.Path(tmp) / f"{key}.npy")
             np.save(files[key], arr)
         arg = json.dumps({**files, "p": inst.p, "time_limit_s": time_limit_s})
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-c", _peer_script(), arg],
-                capture_output=True,
-                text=True,
-                timeout=time_limit_s + 180,
-            )
-        except subprocess.TimeoutExpired:
-            return {"error": f"peer process did not return within {time_limit_s + 180:.0f} s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if not lines:
-        return {"error": f"peer failed: {proc.stderr.strip().splitlines()[-1:]}"}
-    return json.loads(lines[-1])
+        # The temporary folder must outlive the peer process, hence inside the with.
+        return run_peer_script(_peer_script(), arg, timeout_s=time_limit_s + 180)
 
 
 def run(

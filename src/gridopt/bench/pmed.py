@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from gridopt.bench._measure import measure
+from gridopt.bench._measure import measure, run_peer_script
 
 __all__ = ["PmedInstance", "load_pmed", "load_pmed_optima", "run"]
 
@@ -130,19 +128,8 @@ def run_peer(inst: PmedInstance, *, time_limit_s: float) -> dict:
         cost_path = pathlib.Path(tmp) / "cost.npy"
         np.save(cost_path, inst.cost)
         arg = json.dumps({"cost": str(cost_path), "p": inst.p, "time_limit_s": time_limit_s})
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-c", _peer_script(), arg],
-                capture_output=True,
-                text=True,
-                timeout=time_limit_s + 120,
-            )
-        except subprocess.TimeoutExpired:
-            return {"error": f"peer process did not return within {time_limit_s + 120:.0f} s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if not lines:
-        return {"error": f"peer failed: {proc.stderr.strip().splitlines()[-1:]}"}
-    return json.loads(lines[-1])
+        # The temporary folder must outlive the peer process, hence inside the with.
+        return run_peer_script(_peer_script(), arg, timeout_s=time_limit_s + 120)
 
 
 def run(
