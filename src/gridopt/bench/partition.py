@@ -440,23 +440,12 @@ def _graph_arrays(inst: _Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 def _row(inst: _Instance) -> dict:
     n = len(inst.buildings)
+    # The table's columns come from COLUMNS, so key order here does not matter.
     return {
-        "family": "partition",
-        "instance": inst.name,
+        **_row_stub(inst.name),
         "size": f"n={n}",
         "buildings": n,
         "households": int(inst.buildings["households"].sum()),
-        "objective": None,
-        "best_known": None,
-        "gap_pct": None,
-        "seconds": None,
-        "peak_mb": None,
-        "status": None,
-        "peer": None,
-        "peer_objective": None,
-        "peer_seconds": None,
-        "ratio": None,
-        "notes": "",
     }
 
 
