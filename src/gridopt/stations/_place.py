@@ -728,6 +728,40 @@ def _add_capacity(chosen: np.ndarray, cap: np.ndarray, demand: float) -> np.ndar
     return np.flatnonzero(mask)
 
 
+def _add_single_source_capacity(
+    model: Any, y: list[Any], ctx: _Context, *, every_client: bool
+) -> Any:
+    """Single-source assignment of households to open sites within the walk limit.
+
+    Adds x_ij (client i at site j, only for pairs within the limit) with x_ij -> y_j
+    and each site's load within its capacity. ``every_client``: each client with a
+    site in reach is assigned exactly once (covering); otherwise at most once
+    (maximal covering). Returns the households assigned, as a linear expression.
+    """
+    within = ctx.within
+    load: list[list[tuple[int, Any]]] = [[] for _ in range(len(y))]
+    served = []
+    for i in range(within.shape[0]):
+        sites_i = within.indices[within.indptr[i] : within.indptr[i + 1]]
+        if len(sites_i) == 0:
+            continue
+        xs = []
+        for j in sites_i:
+            x = model.new_bool_var("")
+            model.add_implication(x, y[j])
+            load[j].append((round(ctx.w[i]), x))
+            xs.append(x)
+            served.append(round(ctx.w[i]) * x)
+        if every_client:
+            model.add_exactly_one(xs)
+        else:
+            model.add_at_most_one(xs)
+    for j, terms in enumerate(load):
+        if terms:
+            model.add(sum(d * x for d, x in terms) <= int(ctx.cap[j]) * y[j])
+    return sum(served)
+
+
 def _cover_model(
     ctx: _Context, *, capacitated: bool, capacity_sum: bool = True, share: float
 ) -> tuple[np.ndarray, str, float, float] | None:
@@ -740,22 +774,7 @@ def _cover_model(
         model.add(y[j] == 1)
     rows, _ = _coverage_rows(ctx.within, ctx.w)
     if capacitated:
-        within = ctx.within
-        load: list[list[tuple[int, Any]]] = [[] for _ in range(n_sites)]
-        for i in range(within.shape[0]):
-            sites_i = within.indices[within.indptr[i] : within.indptr[i + 1]]
-            if len(sites_i) == 0:
-                continue
-            xs = []
-            for j in sites_i:
-                x = model.new_bool_var("")
-                model.add_implication(x, y[j])
-                load[j].append((round(ctx.w[i]), x))
-                xs.append(x)
-            model.add_exactly_one(xs)
-        for j in range(n_sites):
-            if load[j]:
-                model.add(sum(d * x for d, x in load[j]) <= int(ctx.cap[j]) * y[j])
+        _add_single_source_capacity(model, y, ctx, every_client=True)
     else:
         for row in rows:
             model.add_bool_or([y[j] for j in row])
@@ -833,25 +852,7 @@ def _max_cover_model(
         model.add(y[j] == 1)
     model.add(sum(y) == p)
     if capacitated:
-        within = ctx.within
-        load: list[list[tuple[int, Any]]] = [[] for _ in range(n_sites)]
-        terms = []
-        for i in range(within.shape[0]):
-            sites_i = within.indices[within.indptr[i] : within.indptr[i + 1]]
-            if len(sites_i) == 0:
-                continue
-            xs = []
-            for j in sites_i:
-                x = model.new_bool_var("")
-                model.add_implication(x, y[j])
-                load[j].append((round(ctx.w[i]), x))
-                xs.append(x)
-                terms.append(round(ctx.w[i]) * x)
-            model.add_at_most_one(xs)
-        for j in range(n_sites):
-            if load[j]:
-                model.add(sum(d * x for d, x in load[j]) <= int(ctx.cap[j]) * y[j])
-        model.maximize(sum(terms))
+        model.maximize(_add_single_source_capacity(model, y, ctx, every_client=False))
     else:
         rows, weight = _coverage_rows(ctx.within, ctx.w)
         z = [model.new_bool_var(f"z{i}") for i in range(len(rows))]
