@@ -222,8 +222,11 @@ def _map_on_dask(
         raise InputError(f"sizes has {len(size_arr)} entries for {n} tasks")
     threads = sum(client.nthreads().values()) or 1
     groups = _batches(np.maximum(size_arr, 1e-9), min(n, max(1, threads * tasks_per_worker)))
-    # Shared arguments travel once, as a hashed (deterministic) scattered future.
-    shared = client.scatter(list(args), broadcast=True, hash=True) if args else []
+    # Shared arguments travel once, as scattered futures. Not hash=True: a second call with
+    # equal arguments would reuse the key while the scheduler is still releasing the first
+    # call's data, and its tasks then fail with "lost dependencies" (seen in CI-like runs).
+    # Purity does not need it: each batch's key already hashes the arguments' content.
+    shared = client.scatter(list(args), broadcast=True, hash=False) if args else []
     futures = []
     for rank, grp in enumerate(groups):
         batch = [tasks[k] for k in grp]
