@@ -495,21 +495,9 @@ def _build_map(data: _MapData, *, buildings_on: bool, catchments: bool, tiles: b
         st["radius"] = _station_radius(cap.to_numpy())
         if "site" not in st.columns:
             st["site"] = st.index.astype(str)
-        s_fields = [
-            c
-            for c in (
-                "site",
-                "floor_area_m2",
-                "capacity_households",
-                "households_served",
-                "buildings_served",
-                "utilisation",
-                "mean_walk_m",
-                "max_walk_m",
-                "existing",
-            )
-            if c in st.columns
-        ]
+        from gridopt.stations._place import STATION_COLUMNS
+
+        s_fields = [c for c in STATION_COLUMNS if c in st.columns]
         folium.GeoJson(
             _web(st, [*s_fields, "radius"], tolerance_m=0.0),
             name="Service stations",

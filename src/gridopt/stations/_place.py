@@ -181,6 +181,20 @@ class StationPlan:
 # ---------------------------------------------------------------------------
 
 
+#: Columns of ``StationPlan.stations`` besides the geometry (the map shows the same).
+STATION_COLUMNS: tuple[str, ...] = (
+    "site",
+    "floor_area_m2",
+    "capacity_households",
+    "households_served",
+    "buildings_served",
+    "utilisation",
+    "mean_walk_m",
+    "max_walk_m",
+    "existing",
+)
+
+
 def place_stations(
     buildings: gpd.GeoDataFrame,
     *,
@@ -1388,20 +1402,7 @@ def _build_plan(
         hh_served > 0, wsum / np.where(hh_served > 0, hh_served, 1), np.nan
     )
     st["max_walk_m"] = np.where(b_served > 0, maxw[open_idx], np.nan)
-    st = st[
-        [
-            "site",
-            "floor_area_m2",
-            "capacity_households",
-            "households_served",
-            "buildings_served",
-            "utilisation",
-            "mean_walk_m",
-            "max_walk_m",
-            "existing",
-            "geometry",
-        ]
-    ]
+    st = st[[*STATION_COLUMNS, "geometry"]]
 
     # Metrics.
     total = float(hh.sum())
