@@ -148,10 +148,39 @@ def test_tabu_portfolio_directly():
     cost, weight, capacity = read_instance(INSTANCES / "chu1997" / "c10100")
     allowed = weight <= capacity[:, None]
     lower, red = _lp(cost, weight, capacity, allowed)
-    sol, val = tabu_portfolio(
+    sol, val, proven = tabu_portfolio(
         cost, weight, capacity, red, allowed, np.argmin(red, axis=0),
         deadline=time.perf_counter() + 1.0, seed=1, threads=2,
     )  # fmt: skip
     assert sol is not None
+    assert not proven  # no LP bound given: the CP-SAT thread never proves
     assert val == cost[sol, np.arange(100)].sum()
     assert lower <= 1402 <= val <= 1402 * 1.02  # published optimum 1402
+
+
+def test_easy_instance_is_proven_early():
+    # Type A: the CP-SAT thread proves the reduced-cost-fixed model optimal
+    # long before the 30 s limit (it used to run the whole search phase).
+    cost, weight, capacity = read_instance(INSTANCES / "chu1997" / "a20200")
+    r = solve_gap(cost, weight, capacity, time_limit_s=30)
+    assert r.status == "optimal" and r.objective == 2339
+    assert r.runtime_s < 15
+
+
+def test_yagiura_1600_jobs_returns_feasible_answer_under_short_limit():
+    # Regression: 40 x 1600 type D used to come back with no assignment at
+    # 8-10 s on a loaded machine. The compiled greedy runs first, so even a
+    # limit shorter than the LP's solve time returns a feasible answer with
+    # an honest bound.
+    cost, weight, capacity = read_instance(INSTANCES / "yagiura2004" / "d401600")
+    m, n = cost.shape
+    for limit in (0.5, 3.0):
+        r = solve_gap(cost, weight, capacity, time_limit_s=limit)
+        assert r.status in ("feasible", "optimal")
+        assert (r.assign >= 0).all()
+        load = np.bincount(r.assign, weights=weight[r.assign, np.arange(n)], minlength=m)
+        assert (load <= capacity).all()
+        assert r.objective == cost[r.assign, np.arange(n)].sum()
+        assert r.bound <= 97105 <= r.objective  # best known 97105
+        assert np.isfinite(r.gap)
+        assert r.runtime_s < limit + 2.0
