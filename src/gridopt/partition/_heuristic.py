@@ -24,7 +24,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 from scipy.sparse import csgraph
+
+from gridopt.partition import _kernels as _k
 
 log = logging.getLogger("gridopt")
 
@@ -125,17 +128,10 @@ def _distance_to_feasible(weight: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 def _grid_cost(xy: np.ndarray, w: np.ndarray, members: np.ndarray, p: _Params) -> tuple[float, int]:
     """Cost of one grid and its centre (position in ``members``)."""
-    pts = xy[members]
-    ww = w[members].astype(float)
-    h = ww.sum()
-    s1 = ww @ pts
-    s2 = float(ww @ (pts * pts).sum(axis=1))
-    per_centre = s2 - 2.0 * (pts @ s1) + h * (pts * pts).sum(axis=1)
-    c = int(np.argmin(per_centre))
-    cost = max(float(per_centre[c]), 0.0) + p.balance_weight_m2 * abs(h - p.target)
-    if h < p.min_households:
-        cost += _POCKET_PENALTY * (p.min_households - h)
-    return cost, c
+    return _k.grid_cost(
+        xy, w, np.asarray(members, dtype=np.int64), p.balance_weight_m2, p.target,
+        p.min_households, _POCKET_PENALTY,
+    )  # fmt: skip
 
 
 def _total_cost(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, p: _Params) -> float:
@@ -212,21 +208,43 @@ def _random_tree(
 def _py_tree(
     graph: _Graph, nodes: np.ndarray, w: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_random_tree` in pure Python: faster than scipy's overhead on small regions."""
-    nl = nodes.tolist()
-    k = len(nl)
+    """:func:`_random_tree` for small regions: Kruskal on random keys, compiled.
+
+    scipy's per-call overhead dominates on regions of a few hundred buildings, and this
+    is the innermost call of the bisection (thousands of trees per street office).
+    """
+    k = len(nodes)
     pos = graph.pos
     pos[nodes] = np.arange(k)
     li, lj = pos[graph.ei], pos[graph.ej]
     pos[nodes] = -1  # the scratch array stays all -1 between calls
     sel = np.flatnonzero((li >= 0) & (lj >= 0))
     key = rng.random(len(sel)) + graph.tree_bias[sel]
-    order = np.argsort(key, kind="stable")
-    sel = sel[order]
-    parent = list(range(k))
-    adj: list[list[tuple[int, int]]] = [[] for _ in nl]
+    sel = sel[np.argsort(key, kind="stable")]
+    root = int(rng.integers(k))
+    order, pred, subw, eid = _kruskal_bfs(
+        li[sel], lj[sel], sel.astype(np.int64), k, root, w[nodes].astype(np.int64)
+    )
+    if order[-1] < 0:  # pragma: no cover - callers pass connected regions
+        raise RuntimeError("region is not connected")
+    return order, pred, subw, eid
+
+
+@njit(cache=True)
+def _kruskal_bfs(
+    a_of: np.ndarray, b_of: np.ndarray, e_of: np.ndarray, k: int, root: int, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Spanning tree from edges in key order, then BFS order, predecessors, subtree sums."""
+    parent = np.arange(k)
+    # adjacency of the tree as a linked list: head[v] -> (nbr, edge, next)
+    head = np.full(k, -1, np.int64)
+    nbr = np.empty(2 * k, np.int64)
+    edge = np.empty(2 * k, np.int64)
+    nxt = np.empty(2 * k, np.int64)
+    used = 0
     joined = 0
-    for a, b, e in zip(li[sel].tolist(), lj[sel].tolist(), sel.tolist(), strict=False):
+    for t in range(len(a_of)):
+        a, b = a_of[t], b_of[t]
         ra = a
         while parent[ra] != ra:
             parent[ra] = parent[parent[ra]]
@@ -237,36 +255,46 @@ def _py_tree(
             rb = parent[rb]
         if ra != rb:
             parent[ra] = rb
-            adj[a].append((b, e))
-            adj[b].append((a, e))
+            # prepend would reverse the neighbour order of the Python version; append keeps it
+            for u, x in ((a, b), (b, a)):
+                nbr[used], edge[used], nxt[used] = x, e_of[t], -1
+                if head[u] < 0:
+                    head[u] = used
+                else:
+                    c = head[u]
+                    while nxt[c] >= 0:
+                        c = nxt[c]
+                    nxt[c] = used
+                used += 1
             joined += 1
             if joined == k - 1:
                 break
-    root = int(rng.integers(len(nl)))
-    pred = [-9999] * len(nl)
-    eid = [-1] * len(nl)
-    pred[root] = -9999
-    order = [root]
-    seen = [False] * len(nl)
+    pred = np.full(k, -9999, np.int64)
+    eid = np.full(k, -1, np.int64)
+    order = np.full(k, -1, np.int64)
+    seen = np.zeros(k, np.bool_)
+    order[0] = root
     seen[root] = True
-    for u in order:
-        for x, e in adj[u]:
+    n_order = 1
+    i = 0
+    while i < n_order:
+        u = order[i]
+        c = head[u]
+        while c >= 0:
+            x = nbr[c]
             if not seen[x]:
                 seen[x] = True
                 pred[x] = u
-                eid[x] = e
-                order.append(x)
-    if len(order) != len(nl):  # pragma: no cover - callers pass connected regions
-        raise RuntimeError("region is not connected")
-    subw = w[nodes].astype(np.int64).tolist()
-    for v in reversed(order[1:]):
+                eid[x] = edge[c]
+                order[n_order] = x
+                n_order += 1
+            c = nxt[c]
+        i += 1
+    subw = w.copy()
+    for t in range(n_order - 1, 0, -1):
+        v = order[t]
         subw[pred[v]] += subw[v]
-    return (
-        np.asarray(order, dtype=np.int64),
-        np.asarray(pred, dtype=np.int64),
-        np.asarray(subw, dtype=np.int64),
-        np.asarray(eid, dtype=np.int64),
-    )
+    return order, pred, subw, eid
 
 
 def _subtree(order: np.ndarray, pred: np.ndarray, v: int) -> np.ndarray:
@@ -284,32 +312,15 @@ def _subtree(order: np.ndarray, pred: np.ndarray, v: int) -> np.ndarray:
 def _choose_cut(
     sizes: np.ndarray, total: int, eids: np.ndarray, graph: _Graph, p: _Params, k_shift: int = 0
 ) -> tuple[int, float]:
-    """Best cut position in ``sizes`` and its score (lower is better; inf = none)."""
-    lo, hi = p.min_households, p.max_households
-    a, b = sizes, total - sizes
-    fa, fb = _feasible(a, lo, hi), _feasible(b, lo, hi)
-    if _feasible(total, lo, hi):
-        ok = fa & fb
-        # aim for about half of the expected number of grids on each side
-        kmin, kmax = -(-total // hi), total // lo
-        k = int(min(max(round(total / p.target) + k_shift, kmin), kmax))
-        ideal = total * (k // 2) / k
-        score = np.abs(a - ideal) / p.target
-    else:
-        # the total cannot make whole grids: cut off the smallest possible pocket
-        ok = (fa & (b < lo) & (b > 0)) | (fb & (a < lo) & (a > 0))
-        score = np.where(fa, b, a) / p.target
-    if not ok.any():
-        # building granularity: no cut leaves both sides feasible; get as close as possible
-        dist = _distance_to_feasible(a, lo, hi) + _distance_to_feasible(b, lo, hi)
-        score = 1e6 + dist.astype(float)
-        ok = (a > 0) & (b > 0)
-        if not ok.any():
-            return -1, math.inf
-    score = score + 0.25 * ~graph.street[eids] - 0.5 * graph.barrier[eids]
-    score = np.where(ok, score, np.inf)
-    k = int(np.argmin(score))
-    return k, float(score[k])
+    """Best cut position in ``sizes`` and its score (lower is better; inf = none).
+
+    See :func:`gridopt.partition._kernels.choose_cut` for the rule.
+    """
+    return _k.choose_cut(
+        np.asarray(sizes, dtype=np.int64), int(total), np.asarray(eids, dtype=np.int64),
+        graph.street, graph.barrier, int(p.min_households), int(p.max_households),
+        float(p.target), int(k_shift),
+    )  # fmt: skip
 
 
 def _bisect(
@@ -555,33 +566,12 @@ def _small_tree_cut(
         order, pred, _, _ = _py_tree(state.graph, arr, state.w, rng)
     except RuntimeError:  # not connected
         return None
-    xy = state.xy[arr]
-    w = state.w[arr].astype(float)
     # subtree sums of households, w x, w y, w |x|^2: SSE of each side in O(1) per cut
-    acc = np.column_stack([w, w * xy[:, 0], w * xy[:, 1], w * (xy * xy).sum(axis=1)])
-    rows = acc.tolist()
-    pred_l = pred.tolist()
-    for u in order[:0:-1].tolist():
-        r, t = rows[u], rows[pred_l[u]]
-        t[0] += r[0]
-        t[1] += r[1]
-        t[2] += r[2]
-        t[3] += r[3]
-    sub = np.asarray(rows)
-    tot = sub[order[0]]
-    cand = order[1:]
-    s1 = sub[cand]
-    s2 = tot - s1
-    h1, h2 = s1[:, 0], s2[:, 0]
-    ok = (h1 >= lo) & (h1 <= hi) & (h2 >= lo) & (h2 <= hi)
-    if not ok.any():
+    v = _k.best_balanced_cut(
+        order, pred, state.xy[arr], state.w[arr], lo, hi, state.p.balance_weight_m2, state.p.target
+    )
+    if v < 0:
         return None
-    bw, tgt = state.p.balance_weight_m2, state.p.target
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sse1 = s1[:, 3] - (s1[:, 1] ** 2 + s1[:, 2] ** 2) / h1
-        sse2 = s2[:, 3] - (s2[:, 1] ** 2 + s2[:, 2] ** 2) / h2
-    val = np.where(ok, sse1 + sse2 + bw * (np.abs(h1 - tgt) + np.abs(h2 - tgt)), np.inf)
-    v = int(cand[int(np.argmin(val))])
     side = _subtree(order, pred, v)
     return set(arr[side].tolist())
 
