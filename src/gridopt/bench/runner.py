@@ -15,7 +15,8 @@ reported as such (a row with status ``unavailable``) and never stops the others.
 ``benchmarks/RESULTS.md`` holds one section per family between HTML comment markers.
 Writing a family's results replaces only that family's section (each section carries its
 own date, command, machine load and versions, because families run at different times);
-``all`` rewrites the whole file.
+``all`` writes each family's section as soon as that family finishes (so a run that
+stops midway keeps what it measured) and rewrites the whole file at the end.
 """
 
 from __future__ import annotations
@@ -340,6 +341,9 @@ def run_bench(
         sections[fam] = markdown_section(rows, facts, command=command)
         tables[fam] = format_table(rows, _columns(rows, facts))
         all_rows.extend(rows)
+        if out is not None and len(families) > 1:
+            # a long ``all`` run that stops midway keeps the families it finished
+            update_results(pathlib.Path(out), {fam: sections[fam]}, command=command)
     if out is not None:
         update_results(pathlib.Path(out), sections, command=command, replace_all=family == "all")
     df = pd.DataFrame(all_rows)
