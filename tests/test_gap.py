@@ -18,6 +18,15 @@ from gridopt.staffing import GapResult, solve_gap
 INSTANCES = Path(__file__).resolve().parents[1] / "benchmarks" / "instances" / "gap"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _compiled():
+    # numba compiles the search on first use (seconds in a fresh checkout):
+    # not part of any time limit asserted below
+    from gridopt.staffing._gap_ts import warmup
+
+    warmup()
+
+
 def brute_force(cost, weight, capacity):
     m, n = cost.shape
     best = None

@@ -663,8 +663,9 @@ def _restricted_cpsat(
 def warmup() -> None:
     """Compile (or load from numba's cache) the search on a 2 x 3 instance.
 
-    Benchmarks call this before timing so that a one-off compilation (a few
-    seconds in a fresh environment) is not charged to the first instance.
+    Benchmarks (and the tests) call this before timing so that a one-off
+    compilation (a few seconds in a fresh environment) is not charged to the
+    first instance.
     """
     c = np.array([[1, 2, 3], [3, 2, 1]], dtype=np.int64)
     a = np.ones((2, 3), dtype=np.int64)
@@ -678,3 +679,5 @@ def warmup() -> None:
         np.int64(1), np.int64(1), 1.05, 0.98, 0.01, 100.0,
         np.array([np.uint64(1)], dtype=np.uint64), True,
     )  # fmt: skip
+    sol = regret_greedy(c.astype(np.float64), a, b)
+    shift_swap_descent(c, a, b, sol, True)
