@@ -338,6 +338,10 @@ def solve_street(
     }
 
 
+#: relative gap at which the grid-worker MIP stops (the status says 'optimal' within it)
+MIP_REL_GAP = 1e-4
+
+
 def _workers_milp(
     wp: np.ndarray,
     wg: np.ndarray,
@@ -432,12 +436,14 @@ def _workers_milp(
                 -1.0,
             )
     a = coo_array((vals, (rows, cols)), shape=(r, nv)).tocsr()
+    # stop at 0.01% of the bound: on six street offices of the synthetic 10k city the
+    # objective was the same as at 1e-6, and HiGHS took 3.1 s instead of 4.5 s in all
     res = milp(
         c,
         constraints=LinearConstraint(a, -np.inf, np.array(rhs)),
         integrality=integrality,
         bounds=Bounds(lb, ub),
-        options={"time_limit": max(0.1, time_limit_s), "disp": False, "mip_rel_gap": 1e-6},
+        options={"time_limit": max(0.1, time_limit_s), "disp": False, "mip_rel_gap": MIP_REL_GAP},
     )
     if res.x is None:
         return None, np.zeros(K, dtype=np.int64), math.inf, -math.inf, "time_limit"
