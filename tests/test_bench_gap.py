@@ -36,3 +36,13 @@ def test_no_peers_and_custom_dir(tmp_path):
     rows = gap.run(tmp_path, peers=False, time_limit_s=5)
     assert [r["instance"] for r in rows] == ["gap1-0 (max)"]
     assert rows[0]["peer"] is None and rows[0]["ratio"] is None
+
+
+def test_instance_filter_and_default_limits():
+    rows = gap.run(peers=False, instances=["gap2-0", "cattrysse1994/gap3-1"])
+    assert [r["instance"] for r in rows] == ["gap2-0 (max)", "gap3-1 (max)"]
+    assert all("limit 10s" in r["notes"] for r in rows)
+    assert gap._group("chu1997/d20100") == "chu_cd"
+    assert gap._group("chu1997/a05100") == "chu_ab"
+    assert gap._group("yagiura2004/e801600") == "yagiura"
+    assert gap.DEFAULT_TIME_LIMITS_S["chu_cd"] == 30.0  # the figure
