@@ -191,3 +191,43 @@ def test_cli_staff(tmp_path, grids, staff, capsys):
     names = [n for n, _ in pyogrio.list_layers(out)]
     assert {"staff", "shortfall"} <= set(names)
     assert len(gpd.read_file(out, layer="staff")) == len(staff)
+
+
+def _river_town():
+    """Two grids; a home 40 m from the first, 60 m from the second, but the only walk
+    to the first is a 1.5 km detour (no bridge), while a street leads straight to the second."""
+    from shapely.geometry import LineString, Point
+
+    grids = gpd.GeoDataFrame(
+        {"grid_id": ["west", "east"], "households": [200, 200], "community": ["c", "c"]},
+        geometry=[box(0, 0, 200, 200), box(300, 0, 500, 200)],
+        crs=32651,
+    )
+    staff = gpd.GeoDataFrame(
+        {"staff_id": ["w1"], "role": ["grid_worker"], "full_time": [True]},
+        geometry=[Point(240, 100)],
+        crs=32651,
+    )
+    streets = gpd.GeoDataFrame(
+        geometry=[
+            LineString([(240, 100), (400, 100)]),
+            LineString([(240, 100), (240, 800), (100, 800), (100, 100)]),
+        ],
+        crs=32651,
+    )
+    return grids, staff, streets
+
+
+def test_streets_make_travel_a_walk():
+    grids, staff, streets = _river_town()
+    straight = assign_staff(grids, staff, time_limit_s=10)
+    walked = assign_staff(grids, staff, streets=streets, time_limit_s=10)
+    post = lambda p: p.assignments.set_index("staff_id").at["w1", "grid_id"]  # noqa: E731
+    assert post(straight) == "west"  # 40 m as the crow flies
+    assert post(walked) == "east"  # the walk west is 1.5 km
+    travel = walked.assignments.set_index("staff_id").at["w1", "travel_m"]
+    assert 150 <= travel <= 200  # 160 m along the street to the grid's centre (400, 100)
+    assert walked.metrics["travel_method"] == "network"
+    assert straight.metrics["travel_method"] == "straight_line"
+    # both plans still report the grid left without a worker
+    assert (walked.shortfall["role"] == "grid_worker").any()

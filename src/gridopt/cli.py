@@ -186,6 +186,9 @@ def _add_staff(sub: argparse._SubParsersAction) -> None:
     p.add_argument("grids", help="grids file (GeoPackage with a `grids` layer, or any polygon file)")
     p.add_argument("staff", help="staff CSV with x/y (grids' CRS) or a point file")
     p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers staff, shortfall)")
+    p.add_argument(
+        "--streets", default=None, help="street lines or .osm.pbf: travel is walked (default: straight line)"
+    )
     p.add_argument("--time-limit-s", type=float, default=60.0)
     p.set_defaults(handler=_run_staff)
 
@@ -199,7 +202,7 @@ def _run_staff(args: argparse.Namespace) -> int:
 
     layers = [name for name, _ in pyogrio.list_layers(args.grids)]
     grids = gpd.read_file(args.grids, layer="grids" if "grids" in layers else None)
-    plan = assign_staff(grids, args.staff, time_limit_s=args.time_limit_s)
+    plan = assign_staff(grids, args.staff, streets=args.streets, time_limit_s=args.time_limit_s)
     print(plan.summary())
     write_layers(args.out, {"staff": plan.assignments, "shortfall": plan.shortfall})
     print(f"wrote {len(plan.assignments)} staff and {len(plan.shortfall)} shortfall rows to {args.out}")

@@ -464,7 +464,7 @@ def plan(
 
     with run.stage("staff"):
         roster = _roster(staff, partition, cfg, run)
-        staff_plan = _assign_staff(roster, partition, cfg)
+        staff_plan = _assign_staff(roster, partition, cfg, network)
 
     return run.finish(frame, partition, stations, staff_plan, lines)
 
@@ -716,8 +716,11 @@ def _roster(staff: Any, partition: Any, cfg: PlanConfig, run: _Run) -> Any:
     return synthetic_staff(partition.grids, seed=cfg.seed, rules=_rules(cfg))
 
 
-def _assign_staff(roster: Any, partition: Any, cfg: PlanConfig) -> Any:
-    """Staff posted to the grids (:func:`gridopt.assign_staff`), or None when skipped."""
+def _assign_staff(roster: Any, partition: Any, cfg: PlanConfig, network: Any) -> Any:
+    """Staff posted to the grids (:func:`gridopt.assign_staff`), or None when skipped.
+
+    With a walking network, travel from home to post is walked over it.
+    """
     if roster is None:
         return None
     from gridopt.staffing import assign_staff
@@ -726,6 +729,7 @@ def _assign_staff(roster: Any, partition: Any, cfg: PlanConfig) -> Any:
         partition,
         roster,
         rules=_rules(cfg),
+        streets=network if network is not None and network.number_of_nodes() else None,
         time_limit_s=cfg.stage_limit_s(len(partition.labels)),
         seed=cfg.seed,
     )

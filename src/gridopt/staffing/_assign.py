@@ -120,6 +120,14 @@ class StaffPlan:
                 m.get("people_moved", 0),
             )
         )
+        how = m.get("travel_method", "straight_line")
+        if how == "straight_line":
+            lines.append("  travel: straight line from home to the grid (no streets given)")
+        else:
+            lines.append(
+                f"  travel: walked over the street network; {m.get('travel_pairs_straight_line', 0)} "
+                "pair(s) off the network measured as straight line x detour"
+            )
         return "\n".join(lines)
 
 
@@ -337,6 +345,66 @@ def _shortfall(st: Street, res: dict[str, Any], people: pd.DataFrame, rules: Sta
 # --------------------------------------------------------------------------
 
 
+#: walks longer than this are not searched on the network (straight line x detour instead)
+WALK_CUTOFF_M = 5_000.0
+
+
+@dataclass(frozen=True)
+class _WalkTravel:
+    """Walking metres from every person's home to every grid, for the staffing models."""
+
+    matrix: Any  # csr (people x grids): metres within WALK_CUTOFF_M, 1 mm for a true 0
+    homes: np.ndarray  # shapely points, by person position
+    grids: np.ndarray  # shapely polygons, by grid position
+    detour_factor: float
+    method: str
+    fallback_pairs: int
+
+    @classmethod
+    def build(cls, people: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, streets: Any) -> _WalkTravel:
+        import networkx as nx
+
+        from gridopt.network import walk_network, walking_distances
+
+        graph = streets if isinstance(streets, nx.Graph) else walk_network(streets, crs=grids.crs)
+        wd = walking_distances(graph, people.geometry, grids.geometry, max_walk_m=WALK_CUTOFF_M)
+        return cls(
+            matrix=wd.matrix.tocsr(),
+            homes=people.geometry.to_numpy(),
+            grids=grids.geometry.to_numpy(),
+            detour_factor=wd.detour_factor,
+            method=wd.method,
+            fallback_pairs=int(wd.fallback.nnz),
+        )
+
+    def metres(self, people: np.ndarray, grids: np.ndarray) -> np.ndarray:
+        """Walking metres of each (person position, grid position) pair."""
+        people = np.asarray(people, dtype=np.int64)
+        grids = np.asarray(grids, dtype=np.int64)
+        out = np.asarray(self.matrix[people, grids], dtype=float).ravel()
+        beyond = out == 0  # not stored: beyond the cutoff (a true 0 is stored as 1 mm)
+        if beyond.any():
+            straight = shapely.distance(self.homes[people[beyond]], self.grids[grids[beyond]])
+            out[beyond] = np.maximum(straight * self.detour_factor, WALK_CUTOFF_M)
+        return np.where(out <= 0.001, 0.0, out)
+
+    def for_grids(self, positions: np.ndarray) -> Any:
+        """``travel(people, local grid positions)`` for one street office's grids."""
+        positions = np.asarray(positions, dtype=np.int64)
+        return lambda people, local: self.metres(people, positions[np.asarray(local)])
+
+    def nearest_grid(self, people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each person's nearest grid on foot and its metres (-1 where none is in reach)."""
+        grid = np.full(len(people), -1, dtype=np.int64)
+        metres = np.full(len(people), np.nan)
+        for t, i in enumerate(np.asarray(people, dtype=np.int64)):
+            a, b = self.matrix.indptr[i], self.matrix.indptr[i + 1]
+            if b > a:
+                k = a + int(np.argmin(self.matrix.data[a:b]))
+                grid[t], metres[t] = self.matrix.indices[k], float(self.matrix.data[k])
+        return grid, metres
+
+
 def assign_staff(
     grids: Any,
     staff: Any,
@@ -365,7 +433,14 @@ def assign_staff(
     rules
         The staffing standard (default :class:`StaffingRules`, Dalian).
     streets
-        Reserved for walking distances; travel is straight-line for now.
+        Street lines (GeoDataFrame, or a graph from :func:`gridopt.walk_network`):
+        travel is then the walk from home over the network to the grid (0 m for a
+        home inside it; to a community: to the nearest of its grids), and a party
+        member living outside every grid joins the grid nearest on foot. Pairs
+        further than :data:`WALK_CUTOFF_M` on foot, or off the network, are measured
+        as the straight line times the detour factor (1.3), and
+        ``metrics["travel_pairs_straight_line"]`` counts them. Without streets,
+        travel is the straight line from home to the grid.
     time_limit_s
         Wall-clock limit shared by the street offices (in proportion to size).
     seed
@@ -419,8 +494,7 @@ def assign_staff(
     if not len(g):
         raise InputError("`grids` is empty; there is nothing to staff.")
     s = _read_staff(staff, g.crs)
-    if streets is not None:
-        log.info("assign_staff: walking distances are not used yet; travel is straight-line")
+    walk = _WalkTravel.build(s, g, streets) if streets is not None else None
 
     # Home grid of everyone (containing polygon, else nearest).
     home_grid = np.full(len(s), -1, dtype=np.int64)
@@ -436,6 +510,13 @@ def assign_staff(
             home_dist[rest[ip]] = shapely.distance(
                 s.geometry.iloc[rest[ip]].to_numpy(), g.geometry.iloc[ig].to_numpy()
             )
+    if walk is not None:
+        # outside every grid: the branch of the grid nearest on foot (where one is in reach)
+        rest = np.flatnonzero(home_dist > 0)
+        near_grid, near_m = walk.nearest_grid(rest)
+        found = near_grid >= 0
+        home_grid[rest[found]] = near_grid[found]
+        home_dist[rest[found]] = near_m[found]
     s["_home_grid"] = home_grid
     # A person belongs to the street office of their current post if it is
     # one; else of their home. This keeps the street models independent.
@@ -477,7 +558,10 @@ def assign_staff(
         cgeom = {
             c: shapely.union_all(sg.loc[sg["community"] == c].geometry.to_numpy()) for c in comms
         }
-        st = Street(name, sg, comms, cgeom, shapely.union_all(list(cgeom.values())))
+        travel = None
+        if walk is not None:
+            travel = walk.for_grids(np.flatnonzero(g["street"].to_numpy() == name))
+        st = Street(name, sg, comms, cgeom, shapely.union_all(list(cgeom.values())), travel)
         share = time_limit_s * weight[name] / total_w
         remaining = time_limit_s - (time.perf_counter() - t0)
         res = solve_street(
@@ -602,6 +686,9 @@ def assign_staff(
         ]
     )
     metrics = _metrics(g, assignments, shortfall)
+    metrics["travel_method"] = walk.method if walk is not None else "straight_line"
+    if walk is not None:
+        metrics["travel_pairs_straight_line"] = walk.fallback_pairs
     return StaffPlan(
         assignments=assignments,
         shortfall=shortfall,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,9 @@ class Street:
     communities: list[str]
     community_geom: dict[str, Any]
     street_geom: Any
+    # travel metres of (people index labels, grid positions in ``grids``) pairs; None:
+    # straight line from home to the grid (0 inside it)
+    travel: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 def _candidates(homes: np.ndarray, grids: gpd.GeoDataFrame, k: int) -> np.ndarray:
@@ -148,7 +152,10 @@ def solve_street(
             pp.append(np.full(u.size, r))
             gg.append(u)
         pp_a, gg_a = np.concatenate(pp), np.concatenate(gg)
-        dist = shapely.distance(frame.geometry.to_numpy()[pp_a], geoms[gg_a])
+        if st.travel is not None:
+            dist = st.travel(frame.index.to_numpy()[pp_a], gg_a)
+        else:
+            dist = shapely.distance(frame.geometry.to_numpy()[pp_a], geoms[gg_a])
         cost = travel_pts(dist) + np.where((cur[pp_a] >= 0) & (cur[pp_a] != gg_a), move, 0)
         return pp_a, gg_a, dist, cost
 
@@ -191,8 +198,16 @@ def solve_street(
     need = [rules.mediators_per_community] * len(st.communities) + [rules.mediators_per_street]
     w_med = round(rules.missing_mediator_weight)
     mp, mu, mdist, mcost = [], [], [], []
-    for r, (_, person) in enumerate(mediators.iterrows()):
-        d = shapely.distance(person.geometry, unit_geom)
+    # a unit's grids (for walking travel: to a community = to the nearest of its grids)
+    unit_grids = [np.flatnonzero(g["community"].to_numpy() == c) for c in st.communities]
+    unit_grids.append(np.arange(G))
+    for r, (label, person) in enumerate(mediators.iterrows()):
+        if st.travel is not None:
+            d = np.array(
+                [st.travel(np.full(len(ug), label), ug).min() for ug in unit_grids], dtype=float
+            )
+        else:
+            d = shapely.distance(person.geometry, unit_geom)
         cur = person["current_post"]
         for ui in range(len(units)):
             mp.append(r)
