@@ -20,7 +20,7 @@ import numpy as np
 
 from gridopt.stations._pm_data import Instance
 
-__all__ = ["flow_start", "lagrangian_medians"]
+__all__ = ["flow_round", "flow_start", "lagrangian_medians"]
 
 _SCALE = 1000.0  # cost units per flow cost unit: integer arc costs for the flow solver
 
@@ -328,3 +328,20 @@ def assign_to(
 ) -> np.ndarray | None:
     """Single-source assignment from these medians: transport + relocation + rounding."""
     return flow_start(inst, is_open, deadline=deadline, k=k)
+
+
+def flow_round(inst: Instance, is_open: np.ndarray, *, k: int = 20) -> np.ndarray | None:
+    """Single sources for fixed open sites: transport, then round and repair (or None)."""
+    dem, cap = _integral_amounts(inst)
+    if cap[is_open].sum() < dem.sum():
+        return None
+    ent, fl, overflow, _cost = _flow(inst, is_open, k, dem, cap)
+    if overflow.sum() > 0:
+        return None
+    rounded = _round(inst, ent, fl, dem, is_open)
+    if rounded is not None:
+        return rounded
+    assign = _primary(inst, ent, fl)
+    if (assign < 0).any():
+        return None
+    return _repair(inst, assign, is_open)

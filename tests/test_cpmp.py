@@ -1,0 +1,108 @@
+"""Capacitated p-median internals: knapsack Lagrangian, fixing, exact and large paths."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+
+import numpy as np
+import pytest
+
+from gridopt.bench import cpmp
+from gridopt.stations import solve_p_median
+from gridopt.stations._cpmp_knap import (
+    fixing,
+    knapsack_lagrangian,
+    knapsack_ready,
+    pack_sites,
+)
+from gridopt.stations._pmedian import _build_instance
+
+
+def _random(seed: int, n: int = 7, cap_share: float = 0.45):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100, size=(n, 2))
+    cost = np.floor(np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1)))
+    demand = rng.integers(1, 10, size=n).astype(float)
+    cap = np.full(n, float(np.ceil(demand.sum() * cap_share)))
+    return cost, demand, cap
+
+
+def _brute(cost, p, demand, cap):
+    """Optimum by enumerating every site set and every single-source assignment."""
+    n, m = cost.shape
+    best = math.inf
+    best_assign = None
+    for sites in itertools.combinations(range(m), p):
+        for choice in itertools.product(range(p), repeat=n):
+            assign = np.array([sites[c] for c in choice])
+            load = np.bincount(assign, weights=demand, minlength=m)
+            if np.any(load > cap + 1e-9):
+                continue
+            val = cost[np.arange(n), assign].sum()
+            if val < best:
+                best, best_assign = val, assign
+    return best, best_assign
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_knapsack_bound_is_valid_and_fixing_keeps_the_optimum(seed):
+    cost, demand, cap = _random(seed)
+    inst = _build_instance(cost, 3, None, demand, cap, None)
+    assert knapsack_ready(inst)
+    opt, opt_assign = _brute(cost, 3, demand, cap)
+    lag = knapsack_lagrangian(inst, upper=opt, deadline=time.perf_counter() + 2)
+    assert lag.bound <= opt + 1e-6
+    # reduced-cost fixing never removes the optimum (every solution <= upper stays)
+    site_closed, _site_open, entry_out = fixing(inst, lag, upper=opt)
+    assert not site_closed[np.unique(opt_assign)].any()
+    assert not entry_out[inst.entry_of(opt_assign)].any()
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_exact_path_matches_brute_force(seed):
+    cost, demand, cap = _random(seed)
+    opt, _ = _brute(cost, 3, demand, cap)
+    res = solve_p_median(cost, p=3, demand=demand, capacity=cap, time_limit_s=10)
+    assert res.objective == pytest.approx(opt)
+    assert res.status == "optimal"
+    assert res.bound <= res.objective + 1e-9
+    load = np.bincount(res.assign, weights=demand, minlength=len(cap))
+    assert np.all(load <= cap + 1e-9)
+
+
+def test_osman_christofides_instance_proven_quickly():
+    inst = cpmp.load_cpmp(cpmp.default_dir() / "osman_christofides" / "pmedcap02.txt")
+    res = solve_p_median(
+        inst.cost(), p=inst.p, demand=inst.demand, capacity=inst.capacity, time_limit_s=10
+    )
+    assert res.objective == inst.best_known
+    assert res.status == "optimal"
+    assert res.runtime_s < 5
+
+
+def test_pack_sites_opens_p_sites_and_keeps_fixed():
+    cost, demand, cap = _random(5, n=30, cap_share=0.15)
+    inst = _build_instance(cost, 8, None, demand, cap, [4])
+    lag = knapsack_lagrangian(inst, upper=math.inf, deadline=time.perf_counter() + 1)
+    is_open = pack_sites(inst, lag.lam, overlap=0.4)
+    assert is_open.sum() == 8
+    assert is_open[4]
+
+
+def test_large_path_gives_feasible_answer_and_valid_bound():
+    rng = np.random.default_rng(7)
+    n, p = 1200, 240
+    xy = rng.uniform(0, 1000, size=(n, 2))
+    demand = rng.integers(1, 10, size=n).astype(float)
+    cap = np.full(n, float(np.ceil(demand.sum() / (0.85 * p))))
+    sub = cpmp.CpmpInstance("syn", xy, demand, cap, p, False, None)
+    cost = sub.sparse_cost(30)
+    res = solve_p_median(cost, p=p, demand=demand, capacity=cap, time_limit_s=8)
+    load = np.bincount(res.assign, weights=demand, minlength=n)
+    assert np.all(load <= cap + 1e-9)
+    assert len(np.unique(res.assign)) <= p
+    assert res.bound <= res.objective + 1e-6
+    assert res.gap < 0.10
+    assert "knapsack-lagrangian" in res.method
