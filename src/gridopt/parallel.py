@@ -554,6 +554,10 @@ def _partition_piece(
     return partition_grids(buildings, streets=streets, time_limit_s=time_limit_s, **options)
 
 
+#: the least time limit a piece of :func:`partition_city` gets (seconds)
+MIN_PIECE_S = 30.0
+
+
 def partition_city(
     buildings: gpd.GeoDataFrame,
     *,
@@ -664,8 +668,13 @@ def partition_city(
         if line_tree is not None:
             box = shapely.box(*part.total_bounds).buffer(max_gap_m)
             near = streets.iloc[np.sort(line_tree.query(box))]
+        # a share of the city's limit by size, but never below MIN_PIECE_S: a small piece
+        # gets the exact polish (<= 150 buildings) and a piece stops once it converges,
+        # so the floor costs time only where it buys quality (measured: a 131-building
+        # office of the 47k city, 10,209 households, compactness 2,876 m at 5 s and
+        # 1,321 m at 30 s, where it finished in 12 s)
         share = time_limit_s * threads * len(grp) / max(n, 1)
-        tasks.append((part, near, float(min(time_limit_s, max(1.0, share)))))
+        tasks.append((part, near, float(min(time_limit_s, max(MIN_PIECE_S, share)))))
     say(f"partitioning {n:,} buildings in {len(tasks):,} pieces")
     t = time.perf_counter()
     results = map_components(
@@ -746,6 +755,10 @@ def _stitch(
         if vals:
             details[key] = float(sum(vals)) if key.endswith("_s") else int(sum(vals))
     details["piece_seconds_max"] = max((r.runtime_s for r in results), default=0.0)
+    # which pieces stopped at their time limit (their grids are valid, maybe less compact)
+    details["pieces_time_limit"] = [
+        str(piece) for piece, r in zip(names, results, strict=True) if r.status == "time_limit"
+    ]
     return partition_cls(
         labels=labels,
         grids=grids,
