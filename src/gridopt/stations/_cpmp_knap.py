@@ -35,6 +35,8 @@ __all__ = [
 # a knapsack DP costs (items x capacity) per site and iteration: above this many
 # capacity units the fractional bound of ``_cpmp_bound`` is used instead
 MAX_CAPACITY_UNITS = 5_000
+# multipliers of the last improving iterations kept for Lagrangian heuristics
+KEEP_LAMS = 8
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class KnapsackLagrangian:
         ``table[j, q]``: knapsack value of site ``j`` with capacity ``q`` at ``lam``.
     sets
         Site sets of the relaxation at the improving iterations (for heuristics).
+    lams
+        Multipliers of the last improving iterations (at most ``KEEP_LAMS``, oldest
+        first; the last is ``lam``).
     iterations
         Subgradient iterations run.
     """
@@ -65,6 +70,7 @@ class KnapsackLagrangian:
     chosen: np.ndarray
     table: np.ndarray
     sets: list[np.ndarray]
+    lams: list[np.ndarray]
     iterations: int
 
 
@@ -197,6 +203,7 @@ def knapsack_lagrangian(
     dummy = np.zeros((1, qmax + 1))
     best, best_lam = -math.inf, lam.copy()
     sets: list[np.ndarray] = []
+    lams: list[np.ndarray] = []
     theta, since, it = theta0, 0, 0
     while it < max_iter:
         it += 1
@@ -207,6 +214,8 @@ def knapsack_lagrangian(
             best, best_lam = value, lam.copy()
             since = 0
             sets.append(chosen.copy())
+            lams.append(best_lam)
+            del lams[:-KEEP_LAMS]
         else:
             since += 1
             if since >= patience:
@@ -225,7 +234,7 @@ def knapsack_lagrangian(
     table = np.zeros((inst.m, qmax + 1))
     _knapsacks(sptr, sent, srow, wc, dem, cap, best_lam, v, take, True, table)
     chosen = _choose(inst, v)
-    return KnapsackLagrangian(best, best_lam, v.copy(), chosen, table, sets, it)
+    return KnapsackLagrangian(best, best_lam, v.copy(), chosen, table, sets, lams, it)
 
 
 def fixing(
