@@ -156,7 +156,7 @@ def test_tabu_portfolio_directly():
 
     cost, weight, capacity = read_instance(INSTANCES / "chu1997" / "c10100")
     allowed = weight <= capacity[:, None]
-    lower, red = _lp(cost, weight, capacity, allowed)
+    lower, red, _ = _lp(cost, weight, capacity, allowed)
     sol, val, proven = tabu_portfolio(
         cost, weight, capacity, red, allowed, np.argmin(red, axis=0),
         deadline=time.perf_counter() + 1.0, seed=1, threads=2,
@@ -193,3 +193,33 @@ def test_yagiura_1600_jobs_returns_feasible_answer_under_short_limit():
         assert r.bound <= 97105 <= r.objective  # best known 97105
         assert np.isfinite(r.gap)
         assert r.runtime_s < limit + 2.0
+
+
+def test_knapsack_min_matches_brute_force():
+    from gridopt.staffing._gap_ts import knapsack_min
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        n = int(rng.integers(1, 9))
+        r = rng.normal(0, 5, size=n)
+        w = rng.integers(0, 10, size=n)
+        cap = int(rng.integers(0, 20))
+        out = np.zeros(n, dtype=np.int64)
+        val = knapsack_min(r, w, cap, out)
+        best = min(
+            sum(r[j] for j in range(n) if s >> j & 1)
+            for s in range(2**n)
+            if sum(w[j] for j in range(n) if s >> j & 1) <= cap
+        )
+        assert val == pytest.approx(best)
+        assert out @ w <= cap and out @ r == pytest.approx(val)
+
+
+def test_knapsack_bound_beats_lp_bound():
+    from gridopt.staffing._gap import _lp, knapsack_bound
+
+    cost, weight, capacity = read_instance(INSTANCES / "chu1997" / "d20100")
+    allowed = weight <= capacity[:, None]
+    lower, _, duals = _lp(cost, weight, capacity, allowed)
+    kb = knapsack_bound(cost, weight, capacity, allowed, duals, 6300, time.perf_counter() + 5)
+    assert lower + 20 < kb <= 6185  # LP 6142.5, optimum 6185

@@ -22,6 +22,7 @@ pays a few seconds of compilation, later processes load the cached code.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -326,6 +327,40 @@ def shift_swap_descent(
                 improved = True
 
 
+@njit(cache=True, nogil=True)
+def knapsack_min(r: np.ndarray, w: np.ndarray, cap: int, out: np.ndarray) -> float:
+    """Minimise ``sum r_j x_j`` subject to ``sum w_j x_j <= cap`` (0-1, exact).
+
+    Dynamic programme over the capacity, on the items with ``r_j < 0`` only;
+    ``out`` receives the chosen items (0/1), the return value is the minimum.
+    """
+    n = r.shape[0]
+    idx = np.empty(n, dtype=np.int64)
+    k = 0
+    for j in range(n):
+        out[j] = 0
+        if r[j] < 0 and w[j] <= cap:
+            idx[k] = j
+            k += 1
+    val = np.zeros(cap + 1)
+    keep = np.zeros((k, cap + 1), dtype=np.bool_)
+    for t in range(k):
+        j = idx[t]
+        wj = w[j]
+        pj = -r[j]
+        for q in range(cap, wj - 1, -1):
+            v = val[q - wj] + pj
+            if v > val[q]:
+                val[q] = v
+                keep[t, q] = True
+    q = cap
+    for t in range(k - 1, -1, -1):
+        if keep[t, q]:
+            out[idx[t]] = 1
+            q -= w[idx[t]]
+    return -val[cap]
+
+
 @njit(cache=True, inline="always")
 def _move(c, a, assign, load, members, count, pos, j, q):
     p = assign[j]
@@ -384,6 +419,14 @@ class _Elite:
         self.proven: np.ndarray | None = None
         self.items: list[tuple[int, np.ndarray]] = []
         self.lock = threading.Lock()
+
+    def raise_target(self, target: int) -> None:
+        """A better lower bound: stop everybody if the best solution reaches it."""
+        with self.lock:
+            if self.target is None or target > self.target:
+                self.target = target
+            if self.items and self.items[0][0] <= self.target:
+                self.done = True
 
     def best(self) -> np.ndarray | None:
         with self.lock:
@@ -505,6 +548,8 @@ def tabu_portfolio(
     prove_from: float | None = None,
     prove_until: float | None = None,
     build_s_per_pair: float = 6e-5,
+    duals: np.ndarray | None = None,
+    info: dict | None = None,
 ) -> tuple[np.ndarray | None, int, bool]:
     """Best feasible assignment found by ``threads`` tabu searches before ``deadline``.
 
@@ -522,7 +567,11 @@ def tabu_portfolio(
     of the limit and stops everybody. It skips that step when the model
     would take more than a tenth of the time left to build (Python holds
     the GIL the searches need), at ``build_s_per_pair`` seconds per pair.
-    Then it runs a heuristic model on each job's few cheapest pairs.
+    Next, given the LP ``duals``, it computes the knapsack Lagrangian bound
+    (:func:`gridopt.staffing._gap.knapsack_bound`, stored in
+    ``info["knapsack_bound"]``), which becomes the searches' stopping target
+    when higher. Then it runs a heuristic model on each job's few cheapest
+    pairs.
 
     Returns ``(assignment, cost, proven)``: ``(None, huge, False)`` when no
     search found a feasible assignment; ``proven`` when CP-SAT proved the
@@ -542,7 +591,9 @@ def tabu_portfolio(
         if n_ts < threads:
             cp_args = (c, a, b, red, allowed, deadline, seed, elite, lower)
             futures.append(
-                pool.submit(_cp_thread, *cp_args, prove_from, prove_until, build_s_per_pair)
+                pool.submit(
+                    _cp_thread, *cp_args, prove_from, prove_until, build_s_per_pair, duals, info
+                )
             )
         results = [f.result() for f in futures]
     if elite.proven is not None:
@@ -565,6 +616,8 @@ def _cp_thread(
     prove_from: float | None,
     prove_until: float | None,
     build_s_per_pair: float,
+    duals: np.ndarray | None = None,
+    info: dict | None = None,
 ) -> tuple[np.ndarray | None, int]:
     """Exact CP-SAT on the fixed model until ``prove_until``, then the heuristic one."""
     from ortools.sat.python import cp_model
@@ -599,6 +652,16 @@ def _cp_thread(
                 elite.add(_cost(c, sol), sol)
             if elite.done:
                 return (sol, _cost(c, sol)) if sol is not None else (None, huge)
+    best = elite.best()
+    if duals is not None and best is not None and not elite.done:
+        from gridopt.staffing._gap import knapsack_bound
+
+        kb = knapsack_bound(c, a, b, allowed, duals, _cost(c, best), deadline)
+        if info is not None:
+            info["knapsack_bound"] = kb
+        elite.raise_target(math.ceil(kb - 1e-6))
+        if elite.done:
+            return None, huge
     return _restricted_cpsat(c, a, b, red, allowed, deadline, seed, elite)
 
 
