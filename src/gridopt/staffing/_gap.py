@@ -8,38 +8,61 @@ How :func:`solve_gap` works, and why:
 
 0. Up to 600 pairs (OR-Library gap1-12 are at most 10 x 60): CP-SAT alone,
    which proves these optimal in about a second.
-1. *LP relaxation* (HiGHS): a lower bound, and reduced costs. They rank each
-   job's agents for the search (good solutions use pairs of small reduced
-   cost) and fix variables to 0 once an incumbent is known (a job can only
-   go to agent ``i`` in a solution better than the incumbent if the LP bound
-   plus the reduced cost of ``x_ij`` stays below it).
-2. *Regret greedy* (Martello and Toth) with shift/swap descent: a feasible
-   start (skipped above m n^2 = 2e7, where it alone would take seconds).
-3. *Tabu search portfolio* (:mod:`gridopt.staffing._gap_ts`, numba) for 80%
-   of the time: one search per core but one, each through infeasible space
-   with adaptive capacity penalties, shifts, swaps and two-shift ejection
-   chains over each job's cheapest agents by reduced cost, restarting from
-   crossovers of an elite pool; the last core runs a one-worker CP-SAT on
-   the ~2.5 cheapest pairs per job, whose solutions join the pool. All stop
-   once one reaches the LP bound.
+1. *Regret greedy* (Martello and Toth, compiled in
+   :mod:`gridopt.staffing._gap_ts`) under four desirability measures, with
+   shift/swap descent: a feasible answer within milliseconds even at
+   80 x 1600, before anything slow starts. Before it existed, Yagiura
+   d401600, d801600 and e801600 came back with no solution at 8-10 s on a
+   loaded machine (the LP and the search's first feasible point took the
+   whole limit).
+2. *Bound and reduced costs*: the LP relaxation (HiGHS) up to 20,000 pairs;
+   above, the Lagrangian of the capacity constraints (subgradient), which
+   reaches the same rounded bound on every Yagiura instance in 0.1-0.25 s
+   where HiGHS needs 1-3 s. The reduced costs rank each job's agents for
+   the search and fix pairs once an incumbent is known (a job can only go to
+   agent ``i`` in a solution better than the incumbent if the bound plus the
+   reduced cost of ``x_ij`` stays below it). The greedy is run once more on
+   the reduced costs (1% above the bound on e801600, where the plain greedy
+   is 350% above).
+3. *Tabu search portfolio* (numba) for 80% of the time (97% when the final
+   CP-SAT model would be too big to build): one search per core but one,
+   each through infeasible space with adaptive capacity penalties, shifts,
+   swaps and two-shift ejection chains over each job's cheapest agents by
+   reduced cost, restarting from crossovers of an elite pool. The last core
+   runs a one-worker CP-SAT: from 5% to 35% of the phase, the exact
+   reduced-cost-fixed model hinted with the best solution so far, which
+   proves the easy instances optimal and stops everybody (Chu-Beasley
+   a10100 in 2 s instead of 24 s); then the *knapsack Lagrangian bound*
+   (assignment constraints relaxed, exact knapsacks by dynamic programming,
+   from the LP duals), stronger than the LP bound (d20100: 6,177 against
+   6,143, optimum 6,185), which also becomes the searches' stopping
+   target; then a heuristic CP-SAT model on the ~2.5 cheapest pairs per
+   job, whose solutions join the pool.
 4. *CP-SAT* on the reduced-cost-fixed model with the best solution as hint
-   for the rest: proves optimality where it can and supplies the bound (the
-   reported bound is the better of CP-SAT's and the LP's). Skipped when the
-   model is too large to build in the time left (80 x 1600).
+   for the rest: proves optimality where it can and supplies a bound (the
+   reported bound is the best of CP-SAT's, the LP's or Lagrangian's, and
+   the knapsack bound). Skipped when the model is too large to build in
+   the time left.
 
-Measured (``gap.run(time_limit_s=30)``, Chu-Beasley C and D, 2 cores shared
-with a load average of 6-12): all six type C and d05100, d05200, d10200
-within 0.5% of the best known; d10100 0.52%, d20200 0.63%, d20100 0.78%
-(plain CP-SAT in the same run: 0.52%, 1.13%, 1.81%). The CP-SAT phase after
-the search never improved a type D solution in these runs, which is why the
-search has most of the time.
+Measured: see ``gridopt.bench.gap`` and the ``## gap`` section of
+benchmarks/RESULTS.md. On type D the search stagnates about 0.6-0.75% above
+the best known on d20100 and d20200 whatever the time (10 or 40 CPU
+seconds of one search give the same values), which is why those two miss
+the 0.5% goal.
 
 Tried and dropped: an agent-subset LNS re-solving 2-8 agents exactly with
 CP-SAT (d20100 from 6,262 only to 6,252 in 12 s: good type D solutions
 differ from a local optimum across many agents, not within a few);
 CP-SAT with the tabu solution as hint on the full or reduced-cost-fixed
-model (no improvement in 12 s, with 2 or 8 workers or LNS only); penalty,
-tenure, kick and restart settings of the search (all within noise).
+model (no improvement in 12 s, with 2 or 8 workers or LNS only); CP-SAT
+(1 worker, or 8 interleaved workers) and HiGHS MIP on the 2.5-4 cheapest
+pairs per job (6,261-6,325 on d20100 in 12-20 s); penalty, tenure, kick,
+restart, crossover and candidate-width settings of the search, random cost
+perturbation after restarts, per-agent penalty decay, two searches instead
+of search + CP-SAT (all within noise, 0.63-0.75% mean over d20100/d20200
+and three seeds at 10 CPU seconds; wider candidate lists worse); greedy
+repair of the knapsack-Lagrangian solutions as starts (30-50 jobs
+violated, 3-5% above the optimum after repair).
 """
 
 from __future__ import annotations
