@@ -106,3 +106,12 @@ def test_large_path_gives_feasible_answer_and_valid_bound():
     assert res.bound <= res.objective + 1e-6
     assert res.gap < 0.10
     assert "knapsack-lagrangian" in res.method
+
+
+def test_bench_runs_a_named_subset():
+    rows = cpmp.run(names=["pmedcap02"], peers=False, time_limit_s=5)
+    assert [r["instance"] for r in rows] == ["pmedcap02"]
+    assert rows[0]["objective"] == rows[0]["best_known"]
+    assert rows[0]["status"] == "optimal"
+    with pytest.raises(ValueError, match="unknown cpmp instances"):
+        cpmp.run(names=["pmedcap99"], peers=False)

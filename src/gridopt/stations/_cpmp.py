@@ -1,11 +1,22 @@
 """Capacitated single-source p-median.
 
-A heuristic start (uncapacitated medians, regret assignment under capacity), then
-SCIP on the single-source assignment model with that start as a hint: all allowed
-pairs when the instance is small (the answer is then proven), the ``k`` cheapest
-sites per client otherwise (a heuristic). The lower bound comes from SCIP on the
-full model, or from a Lagrangian relaxation of the assignment constraints with a
-fractional knapsack per site (``_cpmp_bound``).
+Three paths, chosen by size and data:
+
+* exact (integer demands, up to ``EXACT_MAX_ENTRIES`` client-site pairs; the
+  Osman-Christofides instances, SJC1-2): a packing/location-allocation start, the
+  Lagrangian relaxation of the assignment constraints with an integer 0-1 knapsack
+  per site (``_cpmp_knap``, above the LP bound), a Lagrangian heuristic on the
+  relaxation's site sets, reduced-cost fixing at the incumbent, and HiGHS on the
+  remaining pairs. Every solution no worse than the incumbent survives the fixing,
+  so HiGHS' proof on the reduced model is a proof for the whole problem, and the run
+  stops as soon as it has one.
+* large (integer demands, ``LARGE_MIN_N`` clients or more; p3038): the same
+  Lagrangian, its knapsack clusters packed without much overlap into ``p`` sites,
+  a transport + iterative rounding start, an allocation MIP (SCIP, hinted) and
+  location-allocation. The Lagrangian value is the stated bound.
+* otherwise (SJC3-4 sizes, or fractional demands): the earlier heuristic path,
+  start, location-allocation, Lagrangian median sets and SCIP on the ``k`` cheapest
+  sites per client (all pairs when small), with the best Lagrangian bound.
 """
 
 from __future__ import annotations
@@ -49,6 +60,11 @@ NEAREST_K = 20
 # the Lagrangian stage also helps the n = 100 Osman-Christofides cases SCIP cannot
 # prove in 30 s (pmedcap11 1007 -> 1006 = optimum, pmedcap15 1096 -> 1094 of 1091)
 LAGR_HEURISTIC_MIN_N = 50
+# client-site pairs up to which the exact path (knapsack Lagrangian, fixing, HiGHS)
+# runs: SJC2 (n = 200, 40,000 pairs) is proven optimal there in 25 s under load 6;
+# at n = 300-402 (SJC3a/4a/4b) it ends 1.1-4% above the best known in 30 s, where
+# the heuristic path below gets within 0.6%
+EXACT_MAX_ENTRIES = 40_000
 # Lagrangian heuristic of the exact path: at most this many site sets of the
 # relaxation, allocated exactly, within this share of the time limit
 EXACT_HEURISTIC_SETS = 8
@@ -57,6 +73,9 @@ EXACT_HEURISTIC_SHARE = 0.3
 # proof with / without the stage: pmedcap07 (gap 1.1%) 5.4 / 2.7 s, pmedcap16 (0.4%)
 # 5.3 / 3.8 s, pmedcap10 (5%) 9.5 / 13.4 s, pmedcap12 (3%) 10.0 / 11.2 s)
 EXACT_HEURISTIC_MIN_GAP = 0.015
+# site sets from packing the knapsack clusters of the last improving multipliers,
+# tried before the relaxation's own sets
+EXACT_PACKED = 3
 # clients from which the cluster-packing path replaces the flow start (p3038)
 LARGE_MIN_N = 1000
 # cluster overlaps tried by the packing, best first (p3038_800/1000 after the
@@ -255,7 +274,8 @@ def _exact(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     seen: set[bytes] = set()
     tried = 0
     stage_end = t0 + EXACT_HEURISTIC_SHARE * budget
-    for is_open in [lag.chosen, *lag.sets[::-1]]:
+    packed = [pack_sites(inst, lam, overlap=0.4) for lam in lag.lams[::-1][:EXACT_PACKED]]
+    for is_open in [*packed, lag.chosen, *lag.sets[::-1]]:
         if upper - bound <= EXACT_HEURISTIC_MIN_GAP * upper:
             break  # the incumbent is good enough for the fixing
         if time.perf_counter() > stage_end or tried >= EXACT_HEURISTIC_SETS:
@@ -371,7 +391,7 @@ def solve_capacitated(
 ) -> tuple[np.ndarray, float, str, bool]:
     """(assign, bound, method, proven) for the capacitated single-source p-median."""
     _precheck(inst)
-    if knapsack_ready(inst) and len(inst.row) <= FULL_MODEL_MAX_ENTRIES:
+    if knapsack_ready(inst) and len(inst.row) <= EXACT_MAX_ENTRIES:
         return _exact(inst, deadline=deadline)
     if knapsack_ready(inst) and inst.n >= LARGE_MIN_N:
         return _large(inst, deadline=deadline)

@@ -37,6 +37,8 @@ __all__ = [
 MAX_CAPACITY_UNITS = 5_000
 # multipliers of the last improving iterations kept for Lagrangian heuristics
 KEEP_LAMS = 8
+# HiGHS primal heuristic effort on the reduced model (HiGHS default 0.05)
+HEURISTIC_EFFORT = 0.05
 
 
 @dataclass(frozen=True)
@@ -287,14 +289,19 @@ def reduced_mip(
     site_open: np.ndarray,
     upper: float,
     time_limit_s: float,
-    cutoff_row: bool = True,
+    cutoff_row: bool = False,
 ) -> tuple[np.ndarray | None, float, bool]:
     """HiGHS on the single-source model restricted to the entries in ``keep``.
 
-    Only solutions cheaper than ``upper`` are sought (HiGHS' objective bound), so
-    the reduced-cost fixing of :func:`fixing` is exact. Returns ``(assign, bound,
-    finished)``: the best assignment found (None when none beats ``upper``), the
-    solver's lower bound over the restricted model, and whether it finished.
+    Only solutions of value at most ``upper`` are sought (the objective enters as a
+    row: HiGHS' own ``objective_bound`` option did not prune in the version
+    measured), so with the fixing of :func:`fixing` at the same ``upper`` the
+    restricted model holds every such solution and its optimum is the global one.
+    The row keeps the incumbent's value feasible: HiGHS proves an optimum it has
+    found far faster than the absence of a better one (pmedcap01: 0.3 s against
+    7.3 s). Returns ``(assign, bound, finished)``: the best assignment found (None
+    when none), the solver's lower bound over the restricted model, and whether it
+    finished (an infeasible restricted model means nothing is at most ``upper``).
     """
     from ortools.linear_solver.python import model_builder as mb
 
@@ -336,7 +343,7 @@ def reduced_mip(
         model.helper.set_var_integrality(j, True)
     solver = mb.Solver("highs")
     solver.enable_output(False)
-    params = ["log_to_console=false", "threads=1"]
+    params = ["log_to_console=false", "threads=1", f"mip_heuristic_effort={HEURISTIC_EFFORT}"]
     if inst.integral:
         # integer objective: a gap below 1 is closed
         params.append("mip_abs_gap=0.999")
