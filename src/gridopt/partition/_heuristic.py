@@ -37,8 +37,9 @@ _BARRIER_TREE_WEIGHT = 10.0
 # A pocket (grid below the minimum) costs this much per missing household, far above any
 # compactness difference, so improvement first fills pockets, then makes grids compact.
 _POCKET_PENALTY = 1e12
-# Regions up to this many buildings get their spanning trees from pure Python.
-_PY_TREE_MAX = 2000
+# Regions up to this many buildings get their spanning trees from the compiled Kruskal
+# (_kruskal_bfs); larger ones from scipy, whose per-call overhead no longer matters there.
+_COMPILED_TREE_MAX = 2000
 
 
 @dataclass(frozen=True)
@@ -115,17 +116,6 @@ def _feasible(weight: np.ndarray | int, lo: int, hi: int) -> np.ndarray:
     return (kmin <= kmax) & (weight > 0)
 
 
-def _distance_to_feasible(weight: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Households missing or in excess to the nearest feasible total (0 when feasible)."""
-    weight = np.asarray(weight, dtype=np.int64)
-    k = np.maximum(weight // lo, 1)
-    below = np.where(weight < lo, lo - weight, 0)
-    # between k hi and (k+1) lo: distance to either end
-    gap = np.minimum(np.maximum(weight - k * hi, 0), np.maximum((k + 1) * lo - weight, 0))
-    gap = np.where(weight < lo, below, gap)
-    return np.where(_feasible(weight, lo, hi), 0, gap)
-
-
 def _grid_cost(xy: np.ndarray, w: np.ndarray, members: np.ndarray, p: _Params) -> tuple[float, int]:
     """Cost of one grid and its centre (position in ``members``)."""
     return _k.grid_cost(
@@ -183,8 +173,8 @@ def _random_tree(
     Returns the BFS order, the predecessor of each position, the subtree weight of each
     position and, for each position, the id of the edge to its predecessor (-1 at the root).
     """
-    if len(nodes) <= _PY_TREE_MAX:
-        return _py_tree(graph, nodes, w, rng)
+    if len(nodes) <= _COMPILED_TREE_MAX:
+        return _compiled_tree(graph, nodes, w, rng)
     sub = graph.csr[nodes][:, nodes]
     edge_ids = sub.data.astype(np.int64) - 1
     rnd = rng.random(len(graph.barrier))
@@ -205,7 +195,7 @@ def _random_tree(
     return order, pred, subw, eid
 
 
-def _py_tree(
+def _compiled_tree(
     graph: _Graph, nodes: np.ndarray, w: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_random_tree` for small regions: Kruskal on random keys, compiled.
@@ -563,7 +553,7 @@ def _small_tree_cut(
     """Random spanning tree of a small node set; the most compact cut with both sides in band."""
     arr = np.asarray(nodes, dtype=np.int64)
     try:
-        order, pred, _, _ = _py_tree(state.graph, arr, state.w, rng)
+        order, pred, _, _ = _compiled_tree(state.graph, arr, state.w, rng)
     except RuntimeError:  # not connected
         return None
     # subtree sums of households, w x, w y, w |x|^2: SSE of each side in O(1) per cut
