@@ -99,7 +99,7 @@ def test_large_path_gives_feasible_answer_and_valid_bound():
     cap = np.full(n, float(np.ceil(demand.sum() / (0.85 * p))))
     sub = cpmp.CpmpInstance("syn", xy, demand, cap, p, False, None)
     cost = sub.sparse_cost(30)
-    res = solve_p_median(cost, p=p, demand=demand, capacity=cap, time_limit_s=8)
+    res = solve_p_median(cost, p=p, demand=demand, capacity=cap, time_limit_s=4)
     load = np.bincount(res.assign, weights=demand, minlength=n)
     assert np.all(load <= cap + 1e-9)
     assert len(np.unique(res.assign)) <= p

@@ -248,7 +248,7 @@ def _lower_bound(inst: Instance, *, upper: float, deadline: float) -> float:
     return capacitated_bound(inst, upper=upper, deadline=deadline)
 
 
-def _exact(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, bool]:
+def _exact(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, bool] | None:
     """Small instances: knapsack Lagrangian, reduced-cost fixing, HiGHS on the rest.
 
     The Lagrangian bound (integer knapsacks) is above the LP bound, and at a good
@@ -260,13 +260,7 @@ def _exact(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     steps = ["regret"]
     assign = _initial(inst, deadline=t0 + 0.05 * budget, flow_deadline=t0 + 0.1 * budget)
     if assign is None:
-        raise InfeasibleError(
-            f"no assignment of the clients to {inst.p} sites within capacity was found "
-            "(total capacity is enough, but single-source packing failed). Raise p or "
-            "the capacities, or allow more time.",
-            demand=float(inst.demand.sum()),
-            p=float(inst.p),
-        )
+        return None  # no start: the heuristic path lets SCIP search for one
     assign = location_allocation(inst, assign, deadline=t0 + 0.1 * budget)
     steps.append("location-allocation")
     upper = _objective(inst, assign)
@@ -401,7 +395,9 @@ def solve_capacitated(
     """(assign, bound, method, proven) for the capacitated single-source p-median."""
     _precheck(inst)
     if knapsack_ready(inst) and len(inst.row) <= EXACT_MAX_ENTRIES:
-        return _exact(inst, deadline=deadline)
+        out = _exact(inst, deadline=deadline)
+        if out is not None:
+            return out
     if knapsack_ready(inst) and inst.n >= LARGE_MIN_N:
         return _large(inst, deadline=deadline)
     t0 = time.perf_counter()

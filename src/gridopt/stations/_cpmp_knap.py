@@ -35,6 +35,9 @@ __all__ = [
 # a knapsack DP costs (items x capacity) per site and iteration: above this many
 # capacity units the fractional bound of ``_cpmp_bound`` is used instead
 MAX_CAPACITY_UNITS = 5_000
+# ... and above this many (pair x capacity unit) cells over all sites, a bound on
+# one iteration's DP work (p3038 with 60 sites per client: 5.8e7)
+MAX_DP_CELLS = 2e8
 # multipliers of the last improving iterations kept for Lagrangian heuristics
 KEEP_LAMS = 8
 # HiGHS primal heuristic effort on the reduced model (HiGHS default 0.05)
@@ -83,7 +86,10 @@ def knapsack_ready(inst: Instance) -> bool:
     d = inst.demand
     if not np.all(np.abs(d - np.round(d)) < 1e-9):
         return False
-    return float(np.max(inst.capacity)) <= MAX_CAPACITY_UNITS
+    if float(np.max(inst.capacity)) > MAX_CAPACITY_UNITS:
+        return False
+    pairs = np.bincount(inst.site, minlength=inst.m)
+    return float(pairs @ np.floor(inst.capacity + 1e-9)) <= MAX_DP_CELLS
 
 
 @njit(cache=True)
