@@ -61,14 +61,13 @@ BEST_KNOWN_LS = {
     "p3038_1000": 85854.05,
 }
 # Default limits: ``gridopt bench cpmp --peers`` must finish in about 12 minutes on
-# an idle 2-core machine (``bench all --peers`` within an hour). Measured: with
-# 15 s on Osman-Christofides the whole run took 10 min 44 s wall at load 3.4-5.3
-# (the process got 74% of a core); 20 s adds at most 2 x 5 s on each of the
-# n = 100 instances that run to the limit. Osman-Christofides: gridopt and the peer
-# both 20 s (equal limits keep the ratio honest where neither proves the optimum;
-# thirteen of twenty are proven by gridopt in 0.03-13 s); SJC 30 s (SJC1-2 proven in
-# 8-22 s, SJC3b settles early); p3038 30 s; the peer runs only on SJC1 of the
-# Lorena-Senne set.
+# an idle 2-core machine (``bench all --peers`` within an hour). Measured with these
+# defaults: 10 min 11 s wall at load 2.0-2.9 (the process got 97% of a core; gridopt
+# 403 s of it). Osman-Christofides: gridopt and the peer both 20 s (equal limits keep
+# the ratio honest where neither proves the optimum; gridopt proves 16 of 20 in
+# 0.02-17.3 s); SJC 30 s (SJC1-2 proven in 4-13 s, SJC3b settles early); p3038 30 s
+# (more time did not help: p3038_1000 2.19% at 30 s and at 40 s); the peer runs only
+# on SJC1 of the Lorena-Senne set.
 DEFAULT_TIME_LIMIT_S = 20.0
 DEFAULT_SJC_TIME_LIMIT_S = 30.0
 DEFAULT_P3038_TIME_LIMIT_S = 30.0
