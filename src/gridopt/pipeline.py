@@ -101,8 +101,11 @@ class PlanConfig:
         heuristics find the plan in the first seconds, and the exact solvers after them
         rarely improve it, only its bound (on a 700-building street office the station
         MIP spent 30 s to move the proven gap from 0.67% to 0.39% without changing the
-        plan). ``None`` gives every stage the whole ``time_limit_s``. The grids get
-        ``time_limit_s`` (their heuristic stops by itself when it converges).
+        plan). Default 5: on six offices of the synthetic 10,000-building city the
+        stations stage took 9.5 s instead of 12.5 s at 10, with the same proven gaps
+        (0.58%, 0.19% and four proven optimal). ``None`` gives every stage the whole
+        ``time_limit_s``. The grids get ``time_limit_s`` (their heuristic stops by
+        itself when it converges).
     seed
         Seed of every randomised part; the same seed gives the same plan.
     progress
@@ -124,7 +127,7 @@ class PlanConfig:
     staffing_rules: Any = None
     time_limit_s: float = 60.0
     grid_starts: int | None = None
-    seconds_per_1000_buildings: float | None = 10.0
+    seconds_per_1000_buildings: float | None = 5.0
     seed: int = 0
     progress: bool = True
 
@@ -219,7 +222,7 @@ class PlanConfig:
         Examples
         --------
         >>> PlanConfig().stage_limit_s(700), PlanConfig().stage_limit_s(100_000)
-        (7.0, 60.0)
+        (5.0, 60.0)
         """
         if self.seconds_per_1000_buildings is None:
             return float(self.time_limit_s)

@@ -321,7 +321,7 @@ def summarize(rows: list[dict[str, Any]], *, peers: bool = False) -> str:
         nb = int(str(b["size"]).split("=")[1].split()[0].replace(",", ""))
         parts.append(f"time x{b['seconds'] / a['seconds']:.1f} for buildings x{nb / na:.0f}")
     for r in ok:
-        if not str(r["instance"]).startswith("city-") or str(r["instance"]).endswith("-cluster"):
+        if r not in cities:
             parts.append(f"{r['instance']} {r['seconds']:.0f} s")
     bad = [r["instance"] for r in rows if r.get("status") in ("error", "unknown instance")]
     if bad:
