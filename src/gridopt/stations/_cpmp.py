@@ -379,13 +379,7 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     if polished:
         steps.append(f"location-allocation({polished})")
     if assign is None:
-        raise InfeasibleError(
-            f"no assignment of the clients to {inst.p} sites within capacity was found in "
-            "the time limit (total capacity is enough, but single-source packing failed). "
-            "Raise p or the capacities, or allow more time.",
-            demand=float(inst.demand.sum()),
-            p=float(inst.p),
-        )
+        raise _no_packing(inst)
     return assign, bound, "+".join(steps), _closed(inst, _objective(inst, assign), bound)
 
 
@@ -479,14 +473,19 @@ def solve_capacitated(
         steps.append("lagrangian-knapsack")
         best_bound = max(best_bound, lb)
     if assign is None:
-        raise InfeasibleError(
-            f"no assignment of the clients to {inst.p} sites within capacity was found in "
-            "the time limit (total capacity is enough, but single-source packing failed). "
-            "Raise p or the capacities, or allow more time.",
-            demand=float(inst.demand.sum()),
-            p=float(inst.p),
-        )
+        raise _no_packing(inst)
     return assign, best_bound, "+".join(steps), optimal
+
+
+def _no_packing(inst: Instance) -> InfeasibleError:
+    """The error of both paths when no single-source packing was found in time."""
+    return InfeasibleError(
+        f"no assignment of the clients to {inst.p} sites within capacity was found in "
+        "the time limit (total capacity is enough, but single-source packing failed). "
+        "Raise p or the capacities, or allow more time.",
+        demand=float(inst.demand.sum()),
+        p=float(inst.p),
+    )
 
 
 def _objective(inst: Instance, assign: np.ndarray) -> float:
