@@ -4,41 +4,23 @@ Goal (issue 5): solved within 1% of its bound in under 60 s on 2 cores.
 
 Run: ``.venv/bin/python benchmarks/staff_street_office.py [--rows 25 --cols 24 --coverage 0.95 --seed 0]``
 
-The street office is a lattice of 150 m square grids of 200-300 households in
-communities of 12 grids; the staff come from :func:`gridopt.staffing.synthetic_staff`
-(homes near their grids, 10% part-time grid workers, officers at 1 per 75
-households, 2% unavailable, 70% holding a current post), times ``coverage``.
+The same instance is the ``street-office-600`` row of ``gridopt bench gap``. The
+street office (:func:`gridopt.bench.gap.street_office`) is a lattice of 150 m
+square grids of 200-300 households in communities of 12 grids, with streets
+along every grid edge; the staff come from
+:func:`gridopt.staffing.synthetic_staff` (homes near their grids, 10% part-time
+grid workers, officers at 1 per 75 households, 2% unavailable, 70% holding a
+current post), times ``coverage``. Travel walks the streets unless
+``--straight-line``.
 """
 
 from __future__ import annotations
 
 import argparse
 
-import geopandas as gpd
-import numpy as np
-from shapely.geometry import box
-
 from gridopt.bench._measure import measure
+from gridopt.bench.gap import street_office
 from gridopt.staffing import assign_staff, synthetic_staff
-
-
-def street_office(rows: int, cols: int, seed: int) -> gpd.GeoDataFrame:
-    rng = np.random.default_rng(seed)
-    polys, comm = [], []
-    for r in range(rows):
-        for c in range(cols):
-            polys.append(box(c * 150, r * 150, (c + 1) * 150, (r + 1) * 150))
-            comm.append(f"c{r // 4}_{c // 3}")
-    return gpd.GeoDataFrame(
-        {
-            "grid_id": [f"g{i}" for i in range(len(polys))],
-            "households": rng.integers(200, 301, len(polys)),
-            "community": comm,
-            "street": "street-1",
-        },
-        geometry=polys,
-        crs=32651,
-    )
 
 
 def main() -> None:
@@ -48,11 +30,21 @@ def main() -> None:
     ap.add_argument("--coverage", type=float, default=0.95)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--time-limit-s", type=float, default=60.0)
+    ap.add_argument(
+        "--straight-line", action="store_true", help="travel by straight line, not the streets"
+    )
     args = ap.parse_args()
-    grids = street_office(args.rows, args.cols, args.seed)
+    grids, streets = street_office(args.rows, args.cols, seed=args.seed)
     staff = synthetic_staff(grids, seed=args.seed, coverage=args.coverage)
     planned = staff[staff["role"] != "party_member"]
-    m = measure(lambda: assign_staff(grids, staff, time_limit_s=args.time_limit_s))
+    m = measure(
+        lambda: assign_staff(
+            grids,
+            staff,
+            streets=None if args.straight_line else streets,
+            time_limit_s=args.time_limit_s,
+        )
+    )
     plan = m.value
     print(
         f"grids {len(grids)}, households {int(grids['households'].sum())}, staff {len(staff)} "

@@ -46,3 +46,21 @@ def test_instance_filter_and_default_limits():
     assert gap._group("chu1997/a05100") == "chu_ab"
     assert gap._group("yagiura2004/e801600") == "yagiura"
     assert gap.DEFAULT_TIME_LIMITS_S["chu_cd"] == 30.0  # the issue's figure
+
+
+def test_street_office_row_meets_the_issue_goal():
+    # the issue's street office: 600 grids, ~3,000 staff, within 1% of its bound
+    rows = gap.run(peers=False, instances=[gap.OFFICE_NAME], time_limit_s=30)
+    assert [r["instance"] for r in rows] == [gap.OFFICE_NAME]
+    row = rows[0]
+    assert row["size"].startswith("600 grids")
+    assert row["gap_pct"] <= 1.0
+    assert row["status"] in ("optimal", "feasible")
+    assert "network" in row["notes"]  # travel over the streets, not straight lines
+
+
+def test_street_office_is_a_lattice_with_streets():
+    grids, streets = gap.street_office(4, 6, seed=1)
+    assert len(grids) == 24 and grids["households"].between(200, 300).all()
+    assert len(streets) == 5 + 7
+    assert grids["community"].nunique() == 2
