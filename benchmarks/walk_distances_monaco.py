@@ -10,6 +10,8 @@ gridopt.network.walking_distances with gridopt.bench._measure.measure. With
 ``--extra-candidates N`` it also adds N seeded random buildings as candidates
 (a stress case: Monaco's OSM tags mark few public buildings); with
 ``--place-time-limit-s T`` it also times a whole place_stations run.
+The ``monaco-walk`` row of ``gridopt bench scale`` measures the same with 2,000
+extra candidates.
 Data: (c) OpenStreetMap contributors, ODbL 1.0.
 """
 
@@ -18,11 +20,9 @@ from __future__ import annotations
 import argparse
 import warnings
 
-import numpy as np
-import pandas as pd
-
 import gridopt
 from gridopt.bench._measure import measure
+from gridopt.bench.scale import monaco_candidates
 from gridopt.network import walk_network, walking_distances
 
 
@@ -45,12 +45,7 @@ def main() -> None:
     buildings = read.value
     net = measure(lambda: walk_network(path, crs=buildings.crs))
     graph = net.value
-    candidates = buildings[buildings["station_candidate"]]
-    if args.extra_candidates:
-        rng = np.random.default_rng(args.seed)
-        rest = buildings.index.difference(candidates.index)
-        pick = rng.choice(len(rest), size=min(args.extra_candidates, len(rest)), replace=False)
-        candidates = pd.concat([candidates, buildings.loc[rest[np.sort(pick)]]])
+    candidates = monaco_candidates(buildings, extra=args.extra_candidates, seed=args.seed)
     dist = measure(
         lambda: walking_distances(graph, buildings, candidates, max_walk_m=args.max_walk_m)
     )
