@@ -223,3 +223,73 @@ def test_knapsack_bound_beats_lp_bound():
     lower, _, duals = _lp(cost, weight, capacity, allowed)
     kb = knapsack_bound(cost, weight, capacity, allowed, duals, 6300, time.perf_counter() + 5)
     assert lower + 20 < kb <= 6185  # LP 6142.5, optimum 6185
+
+
+def test_knapsack_forced_matches_brute_force():
+    from gridopt.staffing._gap_fix import knapsack_forced
+
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        n = int(rng.integers(1, 8))
+        r = rng.integers(-20, 10, size=n).astype(float)
+        w = rng.integers(0, 10, size=n)
+        cap = int(rng.integers(0, 20))
+        ok = rng.random(n) < 0.8
+        z_in, z_out = np.empty(n), np.empty(n)
+        z = knapsack_forced(r, w, cap, ok, z_in, z_out)
+        best, best_in, best_out = np.inf, np.full(n, np.inf), np.full(n, np.inf)
+        for x in itertools.product([0, 1], repeat=n):
+            x = np.array(x)
+            if (x.astype(bool) & ~ok).any() or w @ x > cap:
+                continue
+            v = r @ x
+            best = min(best, v)
+            best_in = np.where(x == 1, np.minimum(best_in, v), best_in)
+            best_out = np.where(x == 0, np.minimum(best_out, v), best_out)
+        assert z == pytest.approx(best)
+        np.testing.assert_allclose(z_in, best_in)
+        np.testing.assert_allclose(z_out, best_out)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_penalties_and_fixing_never_cut_off_the_optimum(seed):
+    # tiny instances: every optimal assignment (brute force) costs at least
+    # L + pen[i, j] for each of its pairs, and fix_pairs with the optimum + 1
+    # as incumbent neither drops one of its pairs nor forces another
+    from gridopt.staffing._gap import _lp
+    from gridopt.staffing._gap_fix import fix_pairs, knapsack_penalties
+
+    rng = np.random.default_rng(seed)
+    m, n = 3, 6
+    cost = rng.integers(1, 30, size=(m, n))
+    weight = rng.integers(1, 10, size=(m, n))
+    capacity = np.full(m, int(weight.sum() * 0.8 / m))
+    allowed = weight <= capacity[:, None]
+    optima, best = [], None
+    for assign in itertools.product(range(m), repeat=n):
+        load = np.zeros(m)
+        for j, i in enumerate(assign):
+            load[i] += weight[i, j]
+        if (load <= capacity).all():
+            val = sum(cost[i, j] for j, i in enumerate(assign))
+            if best is None or val < best:
+                optima, best = [assign], val
+            elif val == best:
+                optima.append(assign)
+    if best is None:
+        return
+    lp = _lp(cost, weight, capacity, allowed)
+    duals = lp[2] if lp is not None else np.zeros(n)
+    lag, u, pen = knapsack_penalties(
+        cost, weight, capacity, allowed, duals, best + 5, time.perf_counter() + 5
+    )
+    assert lag <= best + 1e-6
+    _, drop, force = fix_pairs(cost, weight, capacity, allowed, u, best + 1)
+    for assign in optima:
+        for j, i in enumerate(assign):
+            assert lag + pen[i, j] <= best + 1e-6
+            assert not drop[i, j]
+        for i in range(m):
+            for j in range(n):
+                assert not (force[i, j] and assign[j] != i)

@@ -104,6 +104,10 @@ _TS_SHARE = 0.8
 # second) before it turns to the heuristic model; it waits for the searches
 # first because a better incumbent fixes more pairs.
 _PROVE_FROM, _PROVE_SHARE = 0.05, 0.35
+# Rank the searches' candidate agents by the knapsack Lagrangian's penalties
+# (where the dynamic programmes are cheap), computed in at most this share of
+# the limit before the searches start.
+_PEN, _PEN_SHARE = True, 0.05
 # Rough Python cost of building the CP-SAT model, seconds per (agent, job) pair.
 _BUILD_S_PER_PAIR = 6e-5
 
@@ -567,6 +571,7 @@ def solve_gap(
     # every job at its cheapest agent: the bound reported if the LP fails
     lower = float(np.where(allowed, c, np.iinfo(np.int64).max).min(axis=0).sum())
     red = None
+    knap_fix = None  # (bound, penalties) of the knapsack Lagrangian, where computed
 
     if m * n > _SMALL_PAIRS:
         # The compiled greedy first (milliseconds): whatever happens to the
@@ -598,6 +603,23 @@ def solve_gap(
         from gridopt.staffing._gap_ts import tabu_portfolio
 
         score = red if red is not None else np.where(allowed, c - c.min(axis=0), np.inf)
+        rank_lower = lower
+        knap_duals = duals if duals is not None and _knapsack_ok(a, b) else None
+        if _PEN and knap_duals is not None and incumbent is not None:
+            # The knapsack Lagrangian's forced-pair penalties rank each job's
+            # agents better than the LP reduced costs (d20200: 12,299 against
+            # 12,318 mean over three seeds, 10 s of one search) and fix pairs
+            # from a stronger bound.
+            from gridopt.staffing._gap_fix import knapsack_penalties
+
+            kb, _, pen = knapsack_penalties(
+                c, a, b, allowed, knap_duals, _val(c, incumbent),
+                time.perf_counter() + _PEN_SHARE * time_limit_s,
+            )  # fmt: skip
+            stats["knapsack_bound"] = kb
+            stats["knapsack_end_s"] = round(time.perf_counter() - t0, 3)
+            score, rank_lower, knap_duals = pen, max(lower, kb), None
+            knap_fix = (kb, pen)
         start = np.argmin(np.where(allowed, score, np.inf), axis=0)
         now = time.perf_counter()
         ts_deadline = t0 + _TS_SHARE * (deadline - t0)
@@ -608,12 +630,12 @@ def solve_gap(
         sol_ts, val_ts, proven = tabu_portfolio(
             c, a, b, np.where(allowed, score, np.inf), allowed, start,
             deadline=ts_deadline, seed=seed, threads=workers,
-            target=math.ceil(lower - 1e-6) if math.isfinite(lower) else None,
-            incumbent=incumbent, lower=lower if red is not None else None,
+            target=math.ceil(rank_lower - 1e-6) if math.isfinite(rank_lower) else None,
+            incumbent=incumbent, lower=rank_lower if red is not None else None,
             prove_from=now + _PROVE_FROM * (ts_deadline - now),
             prove_until=now + _PROVE_SHARE * (ts_deadline - now),
             build_s_per_pair=_BUILD_S_PER_PAIR,
-            duals=duals if duals is not None and _knapsack_ok(a, b) else None,
+            duals=knap_duals,
             info=stats,
         )  # fmt: skip
         kbound = stats.get("knapsack_bound") or -math.inf
@@ -642,6 +664,9 @@ def solve_gap(
             # Any solution cheaper than the incumbent uses only pairs whose
             # reduced cost keeps the LP bound at or below it (1e-6: LP tolerance).
             restrict = allowed & (lower + red <= upper + 1e-6)
+            if knap_fix is not None:
+                # the same argument with the knapsack bound's penalties
+                restrict &= knap_fix[0] + knap_fix[1] <= upper + 1e-6
             stats["fixed_pairs"] = int(allowed.sum() - restrict.sum())
 
     status_cp, sol, cp_bound = cp_model.UNKNOWN, None, -math.inf
