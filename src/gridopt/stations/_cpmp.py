@@ -5,9 +5,9 @@ Three paths, chosen by size and data:
 * exact (integer demands, up to ``EXACT_MAX_ENTRIES`` client-site pairs; the
   Osman-Christofides instances, SJC1-2): a packing/location-allocation start, the
   Lagrangian relaxation of the assignment constraints with an integer 0-1 knapsack
-  per site (``_cpmp_knap``, above the LP bound), a Lagrangian heuristic on the
-  relaxation's site sets, reduced-cost fixing at the incumbent, and HiGHS on the
-  remaining pairs. Every solution no worse than the incumbent survives the fixing,
+  per site (``_cpmp_knap``, above the LP bound), a tabu search over site swaps
+  started from the relaxation's packed site sets (``_cpmp_tabu``), reduced-cost
+  fixing at the incumbent, and HiGHS on the remaining pairs. Every solution no worse than the incumbent survives the fixing,
   so HiGHS' proof on the reduced model is a proof for the whole problem, and the run
   stops as soon as it has one.
 * large (integer demands, ``LARGE_MIN_N`` clients or more; p3038): the same
@@ -46,6 +46,7 @@ from gridopt.stations._cpmp_knap import (
     reduced_mip,
 )
 from gridopt.stations._cpmp_la import gap_assign, location_allocation
+from gridopt.stations._cpmp_tabu import site_tabu
 from gridopt.stations._pm_data import Instance, evaluate
 from gridopt.stations._pm_local import greedy, local_search
 
@@ -65,18 +66,28 @@ LAGR_HEURISTIC_MIN_N = 50
 # at n = 300-402 (SJC3a/4a/4b) it ends 1.1-4% above the best known in 30 s, where
 # the heuristic path below gets within 0.6%
 EXACT_MAX_ENTRIES = 40_000
-# Lagrangian heuristic of the exact path: at most this many site sets (packed
-# knapsack clusters first, then the relaxation's own sets), each allocated exactly,
-# within this share of the time limit
-EXACT_HEURISTIC_SETS = 30
+# heuristic stage of the exact path, within this share of the time limit: a tabu
+# search over site swaps from the packed knapsack clusters (then the relaxation's own
+# sets). 20 s, load ~2, against the earlier stage (each set allocated by SCIP, the
+# fallback below): pmedcap15 1093 -> 1091, pmedcap18 1047 -> 1043, pmedcap20 1013 ->
+# 1005 (all three optimal, each found from the first start, 0.5-1 s into the
+# search); the other 17 unchanged (optimal). The price is the time the search takes
+# (5 or more starts of ~0.5 s at n = 100) before HiGHS starts its proof: pmedcap14
+# proven at 24.9 s instead of 16.4 s (now "feasible" at 20 s), 17 14.5-16.0 s (9.1),
+# 19 16.2-16.9 s (10.4), SJC1 5.0 s (4.0), SJC2 16.4 s (13.2).
 EXACT_HEURISTIC_SHARE = 0.5
+# fallback where the tabu search does not run (dense matrix too large): at most this
+# many site sets, each allocated exactly by SCIP
+EXACT_HEURISTIC_SETS = 30
 # ... and only while the incumbent is this far above the bound (measured, time to the
 # proof with / without the stage: pmedcap07 (gap 1.1%) 5.4 / 2.7 s, pmedcap16 (0.4%)
-# 5.3 / 3.8 s, pmedcap10 (5%) 9.5 / 13.4 s, pmedcap12 (3%) 10.0 / 11.2 s)
+# 5.3 / 3.8 s, pmedcap10 (5%) 9.5 / 13.4 s, pmedcap12 (3%) 10.0 / 11.2 s). The tabu
+# search cannot use such a gate: pmedcap15 and 18 start 1.3% above the bound.
 EXACT_HEURISTIC_MIN_GAP = 0.015
-# packed sets: the clusters of the last EXACT_PACKED improving multipliers at each
-# overlap (20 s, load 2: pmedcap08 822 -> 820 with 8 x (0.4, 0.2, 0.6) against
-# 3 x (0.4,); pmedcap17 and 19 proven at 9-10 s once packed sets were tried at all)
+# packed sets, the starts of the tabu search: the clusters of the last EXACT_PACKED
+# improving multipliers (newest first) at each overlap. Measured with the earlier
+# SCIP stage (20 s, load 2): pmedcap08 822 -> 820 with 8 x (0.4, 0.2, 0.6) against
+# 3 x (0.4,); pmedcap17 and 19 proven at 9-10 s once packed sets were tried at all
 EXACT_PACKED = 8
 EXACT_OVERLAPS = (0.4, 0.2, 0.6)
 # clients from which the cluster-packing path replaces the flow start (p3038)
@@ -269,33 +280,34 @@ def _exact(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     bound = lag.bound
     if _closed(inst, upper, bound):
         return assign, bound, "+".join(steps), True
-    # Lagrangian heuristic: the relaxation's site sets, allocated exactly (small GAP)
-    seen: set[bytes] = set()
-    tried = 0
-    stage_end = t0 + EXACT_HEURISTIC_SHARE * budget
+    # newest multipliers first, each at every overlap
     packed = [
         pack_sites(inst, lam, overlap=ov)
-        for ov in EXACT_OVERLAPS
         for lam in lag.lams[::-1][:EXACT_PACKED]
+        for ov in EXACT_OVERLAPS
     ]
-    for is_open in [*packed, lag.chosen, *lag.sets[::-1]]:
-        if upper - bound <= EXACT_HEURISTIC_MIN_GAP * upper:
-            break  # the incumbent is good enough for the fixing
-        if time.perf_counter() > stage_end or tried >= EXACT_HEURISTIC_SETS:
-            break
-        key = np.packbits(is_open).tobytes()
-        if key in seen:
-            continue
-        seen.add(key)
-        tried += 1
-        left = stage_end - time.perf_counter()
-        cand = gap_assign(inst, is_open, k=inst.p, time_limit_s=max(0.1, left), hint=None)
-        if cand is None:
-            continue
-        cand = location_allocation(inst, cand, deadline=min(stage_end, time.perf_counter() + 1))
-        if _objective(inst, cand) < upper:
-            assign, upper = cand, _objective(inst, cand)
-    steps.append(f"lagrangian-heuristic({tried})")
+    sets = _distinct([*packed, lag.chosen, *lag.sets[::-1]])
+    stage_end = t0 + EXACT_HEURISTIC_SHARE * budget
+    # tabu search over site swaps from the packed sets (the older heuristic below,
+    # each set allocated by SCIP, only where the dense matrix is too large for it)
+    target = math.ceil(bound - 1e-6) if inst.integral else bound
+    found, value, used, iters, _segments = site_tabu(inst, sets, deadline=stage_end, target=target)
+    if found is not None:
+        steps.append(f"site-tabu({used} starts, {iters} it)")
+        # the tabu's allocation is a heuristic: its best site set allocated exactly
+        is_open = np.zeros(inst.m, dtype=bool)
+        is_open[found] = True
+        left = max(0.1, min(1.0, deadline - time.perf_counter()))
+        exact = gap_assign(inst, is_open, k=inst.p, time_limit_s=left, hint=found)
+        if exact is not None and _objective(inst, exact) < value:
+            found, value = exact, _objective(inst, exact)
+        if value < upper - 1e-9:
+            assign, upper = found, _objective(inst, found)
+        sets = []
+    tried = _lagrangian_heuristic(inst, sets, assign, upper, bound, stage_end)
+    if tried:
+        assign, upper = tried[0], _objective(inst, tried[0])
+        steps.append(f"lagrangian-heuristic({tried[1]})")
     if _closed(inst, upper, bound):
         return assign, bound, "+".join(steps), True
     site_closed, site_open, entry_out = fixing(inst, lag, upper=upper)
@@ -321,6 +333,47 @@ def _exact(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     if math.isfinite(mip_bound):
         bound = max(bound, min(mip_bound, upper))
     return assign, bound, "+".join(steps), finished or _closed(inst, upper, bound)
+
+
+def _distinct(sets: list[np.ndarray]) -> list[np.ndarray]:
+    """The site masks in order, each once."""
+    seen: set[bytes] = set()
+    out = []
+    for is_open in sets:
+        key = np.packbits(is_open).tobytes()
+        if key not in seen:
+            seen.add(key)
+            out.append(is_open)
+    return out
+
+
+def _lagrangian_heuristic(
+    inst: Instance,
+    sets: list[np.ndarray],
+    assign: np.ndarray,
+    upper: float,
+    bound: float,
+    stage_end: float,
+) -> tuple[np.ndarray, int] | None:
+    """The relaxation's site sets, each allocated exactly (SCIP), then polished.
+
+    Returns (best assignment, sets tried), None when no set was tried.
+    """
+    tried = 0
+    for is_open in sets:
+        if upper - bound <= EXACT_HEURISTIC_MIN_GAP * upper:
+            break  # the incumbent is good enough for the fixing
+        if time.perf_counter() > stage_end or tried >= EXACT_HEURISTIC_SETS:
+            break
+        tried += 1
+        left = stage_end - time.perf_counter()
+        cand = gap_assign(inst, is_open, k=inst.p, time_limit_s=max(0.1, left), hint=None)
+        if cand is None:
+            continue
+        cand = location_allocation(inst, cand, deadline=min(stage_end, time.perf_counter() + 1))
+        if _objective(inst, cand) < upper:
+            assign, upper = cand, _objective(inst, cand)
+    return (assign, tried) if tried else None
 
 
 def _closed(inst: Instance, upper: float, bound: float) -> bool:
