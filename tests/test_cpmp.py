@@ -11,13 +11,14 @@ import pytest
 
 from gridopt.bench import cpmp
 from gridopt.stations import solve_p_median
+from gridopt.stations._cpmp import _initial
 from gridopt.stations._cpmp_knap import (
     fixing,
     knapsack_lagrangian,
     knapsack_ready,
     pack_sites,
 )
-from gridopt.stations._cpmp_tabu import site_tabu
+from gridopt.stations._cpmp_tabu import region_search, site_tabu
 from gridopt.stations._pmedian import _build_instance
 
 
@@ -159,3 +160,23 @@ def test_site_tabu_finds_pmedcap20_optimum_from_packed_sets():
     )
     assert value == ci.best_known
     assert inst.objective(assign) == ci.best_known
+
+
+def test_region_search_keeps_feasibility_and_never_worsens():
+    rng = np.random.default_rng(11)
+    n, p = 300, 40
+    xy = rng.uniform(0, 1000, size=(n, 2))
+    demand = rng.integers(1, 10, size=n).astype(float)
+    cap = np.full(n, float(np.ceil(demand.sum() / (0.85 * p))))
+    sub = cpmp.CpmpInstance("syn", xy, demand, cap, p, False, None)
+    inst = _build_instance(sub.sparse_cost(30), p, None, demand, cap, [7])
+    now = time.perf_counter()
+    start = _initial(inst, deadline=now + 2, flow_deadline=now + 3)
+    assert start is not None
+    new, improved, tried = region_search(inst, start, deadline=time.perf_counter() + 3, q=5)
+    assert tried >= 1
+    assert inst.objective(new) <= inst.objective(start) + 1e-9
+    assert improved == 0 or inst.objective(new) < inst.objective(start)
+    assert np.all(np.bincount(new, weights=demand, minlength=n) <= cap + 1e-9)
+    assert len(np.unique(new)) <= p
+    assert 7 in set(new.tolist())

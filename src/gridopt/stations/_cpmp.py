@@ -12,8 +12,9 @@ Three paths, chosen by size and data:
   stops as soon as it has one.
 * large (integer demands, ``LARGE_MIN_N`` clients or more; p3038): the same
   Lagrangian, its knapsack clusters packed without much overlap into ``p`` sites,
-  a transport + iterative rounding start, an allocation MIP (SCIP, hinted) and
-  location-allocation. The Lagrangian value is the stated bound.
+  a transport + iterative rounding start, an allocation MIP (SCIP, hinted),
+  location-allocation while time allows, then the site tabu search region by
+  region (``_cpmp_tabu.region_search``). The Lagrangian value is the stated bound.
 * otherwise (SJC3-4 sizes, or fractional demands): the earlier heuristic path,
   start, location-allocation, Lagrangian median sets and SCIP on the ``k`` cheapest
   sites per client (all pairs when small), with the best Lagrangian bound.
@@ -46,7 +47,7 @@ from gridopt.stations._cpmp_knap import (
     reduced_mip,
 )
 from gridopt.stations._cpmp_la import gap_assign, location_allocation
-from gridopt.stations._cpmp_tabu import site_tabu
+from gridopt.stations._cpmp_tabu import region_search, site_tabu
 from gridopt.stations._pm_data import Instance, evaluate
 from gridopt.stations._pm_local import greedy, local_search
 
@@ -95,12 +96,24 @@ LARGE_MIN_N = 1000
 # cluster overlaps tried by the packing, best first (p3038_800/1000 after the
 # allocation MIP: 0.4 gives 4.3%/3.4% above the best known, 0.2 fails/5.4%, 0.6 fails/6.9%),
 # each at the last LARGE_LAMS improving multipliers (p3038_1000 after the allocation
-# MIP: 3.4%, 3.4%, 3.2%, 3.1%; final answer at 30 s 2.40% with 3 multipliers, 2.19%
-# with 6, and 2.19% at 40 s too: the site sets, not the time, limit it)
+# MIP: 3.4%, 3.4%, 3.2%, 3.1%; final answer at 30 s before the region search: 2.40%
+# with 3 multipliers, 2.19% with 6, and 2.19% at 40 s too: the site sets, not the
+# time, limited it)
 LARGE_OVERLAPS = (0.4, 0.2)
 LARGE_LAMS = 6
 # open sites per client in the allocation MIP of the large path
 LARGE_GAP_K = 5
+# the packing candidates are made until this share of the large path's time, the
+# region search (regions of LARGE_REGION_SITES neighbouring open sites) has the last
+# LARGE_REGION_SHARE of it. p3038_1000 at 30 s, load ~2, % above the best known:
+# before the region search (location-allocation to the end) 2.19; region share
+# 0.4 / pool 0.45: 1.51 (location-allocation ran once); 0.6 / 0.45: 1.45 (it did
+# not run); 0.6 / 0.3: 1.18 (3 candidates); 0.75 / 0.2: 1.40 (2 candidates). At
+# 0.6 / 0.3: p3038_600 1.00 -> 0.78, 700 1.21 -> 0.89, 800 1.77 -> 1.14, 900 1.63 ->
+# 1.11, 1000 2.19 -> 1.18.
+LARGE_POOL_SHARE = 0.3
+LARGE_REGION_SHARE = 0.6
+LARGE_REGION_SITES = 6
 
 
 def _precheck(inst: Instance) -> None:
@@ -388,7 +401,8 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     The relaxation's knapsack clusters are close to a solution (p3038: bound within
     0.8% of the best known); packing them without overlap gives the sites, a
     transport + rounding gives a single-source start, SCIP allocates the clients to
-    their ``k`` nearest open sites from that start, and location-allocation polishes.
+    their ``k`` nearest open sites from that start, location-allocation polishes, and
+    the site tabu search improves one region of neighbouring sites at a time.
     """
     t0 = time.perf_counter()
     budget = max(deadline - t0, 0.0)
@@ -398,7 +412,7 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     pool: list[tuple[float, int, np.ndarray]] = []
     tries = [(lam, ov) for ov in LARGE_OVERLAPS for lam in lag.lams[::-1][:LARGE_LAMS]]
     for t, (lam, overlap) in enumerate(tries):
-        if pool and time.perf_counter() > t0 + 0.45 * budget:
+        if pool and time.perf_counter() > t0 + LARGE_POOL_SHARE * budget:
             break
         is_open = pack_sites(inst, lam, overlap=overlap)
         start = iterative_round(inst, is_open)
@@ -422,10 +436,11 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
         pool = [] if assign is None else [(_objective(inst, assign), 0, assign)]
     # polish the best candidate; when location-allocation settles early, the next
     polished = 0
+    la_end = deadline - LARGE_REGION_SHARE * budget
     for _obj, _t, cand in pool:
-        if time.perf_counter() >= deadline - 0.02 * budget:
+        if time.perf_counter() >= la_end - 0.02 * budget:
             break
-        cand = location_allocation(inst, cand, deadline=deadline)
+        cand = location_allocation(inst, cand, deadline=la_end)
         polished += 1
         if _objective(inst, cand) < _objective(inst, assign):
             assign = cand
@@ -433,6 +448,9 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
         steps.append(f"location-allocation({polished})")
     if assign is None:
         raise _no_packing(inst)
+    # the site tabu search of the exact path, on one region of the solution at a time
+    assign, improved, tried = region_search(inst, assign, deadline=deadline, q=LARGE_REGION_SITES)
+    steps.append(f"region-tabu({improved} of {tried})")
     return assign, bound, "+".join(steps), _closed(inst, _objective(inst, assign), bound)
 
 
