@@ -24,6 +24,17 @@ How :func:`solve_gap` works, and why:
    reduced cost of ``x_ij`` stays below it). The greedy is run once more on
    the reduced costs (1% above the bound on e801600, where the plain greedy
    is 350% above).
+2b. *Knapsack Lagrangian penalties* (:mod:`gridopt.staffing._gap_fix`,
+   where the knapsack dynamic programmes are cheap, at most 5% of the
+   limit): subgradient on the Lagrangian with the assignment constraints
+   relaxed, from the LP duals, then for every pair the rise of that bound
+   when ``x_ij`` is forced to 1 (one forward and one backward knapsack DP
+   per agent). These penalties replace the LP reduced costs for ranking the
+   searches' candidate agents and for the CP-SAT thread's fixing, and the
+   final model drops the pairs they fix as well (Posta, Ferland and
+   Michelon 2012). On type D they fix nothing at our incumbents: the
+   largest penalty on d20100 is 23 while the incumbent is 40+ above the
+   bound; they pay off as a ranking.
 3. *Tabu search portfolio* (numba) for 80% of the time (97% when the final
    CP-SAT model would be too big to build): one search per core but one,
    each through infeasible space with adaptive capacity penalties, shifts,
@@ -32,12 +43,12 @@ How :func:`solve_gap` works, and why:
    runs a one-worker CP-SAT: from 5% to 35% of the phase, the exact
    reduced-cost-fixed model hinted with the best solution so far, which
    proves the easy instances optimal and stops everybody (Chu-Beasley
-   a10100 in 2 s instead of 24 s); then the *knapsack Lagrangian bound*
-   (assignment constraints relaxed, exact knapsacks by dynamic programming,
-   from the LP duals), stronger than the LP bound (d20100: 6,177 against
-   6,143, optimum 6,185), which also becomes the searches' stopping
-   target; then a heuristic CP-SAT model on the ~2.5 cheapest pairs per
-   job, whose solutions join the pool.
+   a10100 in 2 s instead of 24 s); then, unless step 2b computed it, the
+   *knapsack Lagrangian bound* (assignment constraints relaxed, exact
+   knapsacks by dynamic programming, from the LP duals), stronger than the
+   LP bound (d20100: 6,177 against 6,143, optimum 6,185), which also
+   becomes the searches' stopping target; then a heuristic CP-SAT model on
+   the ~2.5 cheapest pairs per job, whose solutions join the pool.
 4. *CP-SAT* on the reduced-cost-fixed model with the best solution as hint
    for the rest: proves optimality where it can and supplies a bound (the
    reported bound is the best of CP-SAT's, the LP's or Lagrangian's, and
@@ -45,10 +56,22 @@ How :func:`solve_gap` works, and why:
    the time left.
 
 Measured: see ``gridopt.bench.gap`` and the ``## gap`` section of
-benchmarks/RESULTS.md. On type D the search stagnates about 0.6-0.75% above
-the best known on d20100 and d20200 whatever the time (10 or 40 CPU
-seconds of one search give the same values), which is why those two miss
-the 0.5% goal.
+benchmarks/RESULTS.md. On type D the search stagnates whatever the time (10
+or 25-40 CPU seconds of one search give the same values). Ranking the
+candidates by the knapsack penalties instead of the LP reduced costs (one
+search, 10 s, seeds 0-2): d20200 12,304/12,300/12,293 against
+12,324/12,314/12,316, d20100 6,223/6,232/6,227 against 6,229/6,222/6,225;
+in the 30 s benchmark (load 2.2-2.9) d20200 went from 12,316 (0.61%) to
+12,299-12,301 in four runs (0.47-0.49%, goal met), while d20100 stays at
+6,213-6,229 (0.45-0.71%, best known 6,185): it still misses the 0.5% goal
+most of the time. Same runs: types A/B all optimal, faster (b05200 2.6 s
+instead of 8.9 s); Yagiura at 3 s mostly better (e20100 0.96% -> 0.45%,
+e20200 0.58% -> 0.20%, e40400 0.62% -> 0.23%, d20400 0.66% -> 0.53%), a few
+within +0.02% (d801600 97,203 against 97,186); gap1-12 all optimal.
+Why d20100 is hard for local search: with the knapsack multipliers, an
+assignment's cost is the bound plus each agent's knapsack gap; the optimum's
+gaps sum to 9, a 6,237 tabu solution's to 61, spread over all 20 agents
+(2-8 each), so it differs from the optimum on every agent.
 
 Tried and dropped: an agent-subset LNS re-solving 2-8 agents exactly with
 CP-SAT (d20100 from 6,262 only to 6,252 in 12 s: good type D solutions
@@ -63,6 +86,24 @@ of search + CP-SAT (all within noise, 0.63-0.75% mean over d20100/d20200
 and three seeds at 10 CPU seconds; wider candidate lists worse); greedy
 repair of the knapsack-Lagrangian solutions as starts (30-50 jobs
 violated, 3-5% above the optimum after repair).
+Also dropped (knapsack-Lagrangian era): exact Lagrangian variable fixing as
+a solve step (d20100 at incumbent 6,220: 0 of 2,000 pairs fixed; even with
+the optimum 6,185 as incumbent 1,106 pairs stay free and CP-SAT, 2
+workers, finds nothing at or below 6,185 in 20 s); enumerating every
+agent's knapsack sets within a gap ``G`` of its Lagrangian optimum and
+solving the set-partitioning model (exact for ``G`` = incumbent - bound;
+d20100: 3,528 / 30,719 / 153,907 columns at ``G`` = 3 / 6 / 9, neither
+HiGHS nor CP-SAT finds any solution in 20-30 s; d20200 has 2.4 million at
+``G`` = 4); an elite-driven LNS in the CP-SAT thread (free the jobs where
+the best and another elite solution differ plus random ones, 30-48 jobs,
+one-worker CP-SAT on 4 candidates each: every sub-problem proved the
+incumbent locally optimal, d20100 6,213-6,229 as without it); ranking by
+LP reduced cost plus penalty (d20100 6,230-6,235, d20200 12,308-12,315);
+candidate widths 2.0 / 3.5 / 5 with the penalties (d20100 6,230-6,235 at
+10 s, worse than 2.5); three-cycle ejection moves (j1 p -> q, j2 q -> r,
+j3 r -> p) in the search (one search, 10 s: d20100 6,215/6,227/6,214, but
+in the 30 s benchmark d20100 6,217-6,228 and d20200 12,304-12,318 against
+12,299-12,301 without: slower iterations at 10 jobs per agent).
 """
 
 from __future__ import annotations

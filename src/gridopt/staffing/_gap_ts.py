@@ -7,9 +7,10 @@ is feasible), the strategic oscillation of Yagiura, Ibaraki and Glover and of
 Diaz and Fernandez (2001). Moves are shifts (one job to another agent) and
 ejection chains of two shifts (job ``j1`` moves into agent ``q``, pushing a
 job of ``q`` on to a third agent or back into ``j1``'s place, a swap). Each
-job only considers its candidate agents, those of smallest LP reduced cost,
-which keeps the neighbourhood ``O(n k^2 n/m)`` and the search on the pairs
-good solutions use. A move that hands a job back to the agent it recently
+job only considers its candidate agents, those of smallest LP reduced cost
+(or knapsack-Lagrangian penalty, :mod:`gridopt.staffing._gap_fix`), which
+keeps the neighbourhood ``O(n k^2 n/m)`` and the search on the pairs good
+solutions use. A move that hands a job back to the agent it recently
 left is tabu unless it gives a new best feasible solution. A search that has
 not improved for a while restarts from its best solution with a random kick.
 
@@ -553,7 +554,8 @@ def tabu_portfolio(
 ) -> tuple[np.ndarray | None, int, bool]:
     """Best feasible assignment found by ``threads`` tabu searches before ``deadline``.
 
-    ``red`` holds LP reduced costs (``inf`` where ``allowed`` is False); the
+    ``red`` holds LP reduced costs or knapsack-Lagrangian penalties, with
+    ``lower`` the matching bound (``inf`` where ``allowed`` is False); the
     searches differ in seed and in how many candidate agents each job gets.
     ``incumbent`` (a feasible assignment, optional) joins the elite pool.
     All stop as soon as one reaches ``target`` (a proven lower bound).
