@@ -64,10 +64,14 @@ BEST_KNOWN_LS = {
 # an idle 2-core machine (``bench all --peers`` within an hour). Measured with these
 # defaults: 10 min 11 s wall at load 2.0-2.9 (the process got 97% of a core; gridopt
 # 403 s of it). Osman-Christofides: gridopt and the peer both 20 s (equal limits keep
-# the ratio honest where neither proves the optimum; gridopt proves 16 of 20 in
-# 0.02-17.3 s); SJC 30 s (SJC1-2 proven in 4-13 s, SJC3b settles early); p3038 30 s
-# (more time did not help: p3038_1000 2.19% at 30 s and at 40 s); the peer runs only
-# on SJC1 of the Lorena-Senne set.
+# the ratio honest where neither proves the optimum; gridopt reaches all 20 optima
+# and proves 15 in 0.02-16.9 s, load ~2: the site tabu search finds pmedcap15/18/20's
+# optima but costs pmedcap14 its proof, which now comes at ~25 s); SJC 30 s (SJC1-2
+# proven in 4-17 s, SJC3b settles early); p3038 30 s (before the region search more
+# time did not help, p3038_1000 2.19% at 30 s and at 40 s; with it 1.18% at 30 s);
+# the peer runs only on SJC1 of the Lorena-Senne set. The bench time of the
+# 10 min 11 s above was measured before the tabu search (which adds ~4 s of
+# unproven time per instance where it keeps a proof from finishing).
 DEFAULT_TIME_LIMIT_S = 20.0
 DEFAULT_SJC_TIME_LIMIT_S = 30.0
 DEFAULT_P3038_TIME_LIMIT_S = 30.0
