@@ -306,7 +306,7 @@ def _exact(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     target = math.ceil(bound - 1e-6) if inst.integral else bound
     found, value, used, iters, _segments = site_tabu(inst, sets, deadline=stage_end, target=target)
     if found is not None:
-        steps.append(f"site-tabu({used} starts, {iters} it)")
+        steps.append(f"lagrangian-heuristic(site-tabu, {used} starts, {iters} it)")
         # the tabu's allocation is a heuristic: its best site set allocated exactly
         is_open = np.zeros(inst.m, dtype=bool)
         is_open[found] = True
