@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from gridopt import datasets
 from gridopt._errors import (
     GridoptError,
     GridoptWarning,
@@ -16,17 +17,16 @@ from gridopt._errors import (
     RepairWarning,
     SolverError,
 )
-from gridopt import datasets
-from gridopt.households import estimate_households
 from gridopt.adjacency import building_graph
+from gridopt.households import estimate_households
 from gridopt.io import read_buildings, read_streets
 from gridopt.mapping import plan_map
 from gridopt.network import walk_network
-from gridopt.partition import Partition, partition_grids
 from gridopt.parallel import partition_city, plan_city, read_buildings_chunked, split_city
+from gridopt.partition import Partition, partition_grids
 from gridopt.pipeline import Plan, PlanConfig, plan
-from gridopt.stations import StationPlan, place_stations
 from gridopt.staffing import StaffingRules, StaffPlan, assign_staff
+from gridopt.stations import StationPlan, place_stations
 from gridopt.synthetic import synthetic_city
 
 try:
@@ -35,33 +35,33 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
-    "Plan",
-    "PlanConfig",
-    "plan",
-    "plan_map",
-    "Partition",
-    "building_graph",
-    "partition_grids",
-    "partition_city",
-    "plan_city",
-    "read_buildings_chunked",
-    "split_city",
-    "datasets",
-    "estimate_households",
-    "read_buildings",
-    "read_streets",
-    "synthetic_city",
-    "walk_network",
-    "place_stations",
-    "StationPlan",
-    "StaffPlan",
-    "StaffingRules",
-    "assign_staff",
     "GridoptError",
     "GridoptWarning",
     "InfeasibleError",
     "InputError",
+    "Partition",
+    "Plan",
+    "PlanConfig",
     "RepairWarning",
     "SolverError",
+    "StaffPlan",
+    "StaffingRules",
+    "StationPlan",
     "__version__",
+    "assign_staff",
+    "building_graph",
+    "datasets",
+    "estimate_households",
+    "partition_city",
+    "partition_grids",
+    "place_stations",
+    "plan",
+    "plan_city",
+    "plan_map",
+    "read_buildings",
+    "read_buildings_chunked",
+    "read_streets",
+    "split_city",
+    "synthetic_city",
+    "walk_network",
 ]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 __all__ = [
     "GridoptError",
-    "InputError",
-    "InfeasibleError",
-    "SolverError",
     "GridoptWarning",
+    "InfeasibleError",
+    "InputError",
     "RepairWarning",
+    "SolverError",
 ]
 
 

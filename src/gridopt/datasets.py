@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gridopt._errors import InputError
 
-__all__ = ["sample_data_dir", "small_town", "suzhou_buildings", "monaco"]
+__all__ = ["monaco", "sample_data_dir", "small_town", "suzhou_buildings"]
 
 _PACKAGE_DATA = Path(__file__).resolve().parent / "sample_data"
 

@@ -106,8 +106,8 @@ def synthetic_city(n_buildings: int, *, seed: int = 0, crs: int = 32651) -> Synt
             "building_id": np.arange(len(table)),
             "floors": table["floors"].to_numpy(),
             "building_type": table["building_type"].to_numpy(),
-            "community": [f"C{r:03d}-{c:03d}" for r, c in zip(table.row, table.col)],
-            "street": [f"S{r // 3:02d}-{c // 3:02d}" for r, c in zip(table.row, table.col)],
+            "community": [f"C{r:03d}-{c:03d}" for r, c in zip(table.row, table.col, strict=True)],
+            "street": [f"S{r // 3:02d}-{c // 3:02d}" for r, c in zip(table.row, table.col, strict=True)],
         },
         geometry=geometry,
         crs=crs,
@@ -194,8 +194,8 @@ def _communities(nrows: int, ncols: int, crs: int) -> gpd.GeoDataFrame:
                         (cols + 1) * SUPERBLOCK_M, (rows + 1) * SUPERBLOCK_M)
     return gpd.GeoDataFrame(
         {
-            "community": [f"C{r:03d}-{c:03d}" for r, c in zip(rows, cols)],
-            "street": [f"S{r // 3:02d}-{c // 3:02d}" for r, c in zip(rows, cols)],
+            "community": [f"C{r:03d}-{c:03d}" for r, c in zip(rows, cols, strict=True)],
+            "street": [f"S{r // 3:02d}-{c // 3:02d}" for r, c in zip(rows, cols, strict=True)],
         },
         geometry=geoms,
         crs=crs,
