@@ -180,3 +180,9 @@ def test_region_search_keeps_feasibility_and_never_worsens():
     assert np.all(np.bincount(new, weights=demand, minlength=n) <= cap + 1e-9)
     assert len(np.unique(new)) <= p
     assert 7 in set(new.tolist())
+
+
+def test_site_search_warmup_runs():
+    from gridopt.stations._cpmp_tabu import warmup
+
+    warmup()  # compiles (or loads) the numba code on a 6-client instance without error

@@ -219,6 +219,10 @@ def run(
         names = [nm for nm in OC_NAMES + LS_NAMES if nm in set(names)]
     else:
         names = list(QUICK) if quick else list(OC_NAMES + LS_NAMES)
+    if not quick:
+        from gridopt.stations._cpmp_tabu import warmup
+
+        warmup()  # numba compilation is a one-off, not part of any instance's time
     limit0 = DEFAULT_TIME_LIMIT_S if time_limit_s is None else float(time_limit_s)
     peer_limit = DEFAULT_PEER_TIME_LIMIT_S if time_limit_s is None else float(time_limit_s)
     peer_max_n = DEFAULT_PEER_MAX_N if time_limit_s is None else PEER_MAX_N
