@@ -103,7 +103,15 @@ candidate widths 2.0 / 3.5 / 5 with the penalties (d20100 6,230-6,235 at
 10 s, worse than 2.5); three-cycle ejection moves (j1 p -> q, j2 q -> r,
 j3 r -> p) in the search (one search, 10 s: d20100 6,215/6,227/6,214, but
 in the 30 s benchmark d20100 6,217-6,228 and d20200 12,304-12,318 against
-12,299-12,301 without: slower iterations at 10 jobs per agent).
+12,299-12,301 without: slower iterations at 10 jobs per agent); path
+relinking in place of the restarts' crossover (Yagiura, Ibaraki and Glover
+2006: a greedy path by penalised cost from one elite solution towards
+another, the search restarting from the path's best point between 1/4 and
+3/4 of the way, or 0.4-0.6, or from the segment's own optimum; 30 s
+benchmark, load 2-3, 14 runs over four variants: d20100 6,213-6,230, mean
+6,222, against 6,222-6,233, mean 6,226, over five runs without in the same
+session; d20200 12,291-12,301 either way: within the noise, the goal
+missed as before).
 """
 
 from __future__ import annotations
