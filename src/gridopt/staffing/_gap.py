@@ -419,35 +419,13 @@ def knapsack_bound(
     is a lower bound for any ``u``; the knapsacks are solved exactly by
     dynamic programming (:func:`gridopt.staffing._gap_ts.knapsack_min`),
     which is what makes it stronger than the LP bound (Chu-Beasley d20100:
-    6,176 against the LP's 6,142.5, optimum 6,185). Subgradient steps from
-    ``u0`` (the LP duals), Polyak's rule towards ``upper``.
+    6,176 against the LP's 6,142.5, optimum 6,185). The subgradient is
+    :func:`gridopt.staffing._gap_fix.knapsack_subgradient` (from ``u0``, the
+    LP duals, with Polyak's rule towards ``upper``).
     """
-    from gridopt.staffing._gap_ts import knapsack_min
+    from gridopt.staffing._gap_fix import knapsack_subgradient
 
-    m, n = c.shape
-    cf = np.where(allowed, c, np.inf).astype(np.float64)
-    x = np.zeros((m, n), dtype=np.int64)
-    u = np.asarray(u0, dtype=np.float64).copy()
-    best, theta, stall = -math.inf, 0.5, 0
-    for _ in range(iters):
-        if time.perf_counter() > deadline:
-            break
-        val = float(u.sum())
-        for i in range(m):
-            val += knapsack_min(cf[i] - u, a[i], int(b[i]), x[i])
-        if val > best + 1e-9:
-            best, stall = val, 0
-        else:
-            stall += 1
-            if stall >= 15:
-                theta, stall = theta / 2, 0
-        g = 1.0 - x.sum(axis=0)
-        norm = float(g @ g)
-        if norm == 0 or theta < 1e-4:
-            break  # norm 0: the knapsacks form an assignment, L is its cost
-        step = max(upper - val, 1e-3 * max(1.0, abs(val)))
-        u += theta * step / norm * g
-    return best
+    return knapsack_subgradient(c, a, b, allowed, u0, upper, deadline, iters)[0]
 
 
 # --------------------------------------------------------------------------

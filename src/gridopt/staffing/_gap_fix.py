@@ -125,7 +125,7 @@ def fix_pairs(
     return lag, drop, force
 
 
-def knapsack_penalties(
+def knapsack_subgradient(
     c: np.ndarray,
     a: np.ndarray,
     b: np.ndarray,
@@ -134,15 +134,14 @@ def knapsack_penalties(
     upper: float,
     deadline: float,
     iters: int = 300,
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """Knapsack Lagrangian bound, its multipliers, and the penalty of every pair.
+) -> tuple[float, np.ndarray]:
+    """Best knapsack Lagrangian value and its multipliers, by subgradient.
 
-    Subgradient from ``u0`` (the LP duals) with Polyak steps towards
-    ``upper``; at the best multipliers ``u``, ``pen[i, j]`` is how much the
-    bound rises when job ``j`` is forced onto agent ``i``
-    (``inf`` where not allowed): every assignment using that pair costs at
-    least ``L + pen[i, j]``, so the penalties rank and fix pairs like
-    reduced costs do, from a stronger bound.
+    ``L(u) = sum_j u_j + sum_i min {sum_j (c_ij - u_j) x_ij : sum_j a_ij x_ij <= b_i}``
+    is a lower bound for any ``u``; the knapsacks are solved exactly by
+    dynamic programming (:func:`gridopt.staffing._gap_ts.knapsack_min`).
+    Steps start from ``u0`` (the LP duals) and follow Polyak's rule towards
+    ``upper``; the step factor halves after 15 steps without improvement.
     """
     from gridopt.staffing._gap_ts import knapsack_min
 
@@ -166,9 +165,33 @@ def knapsack_penalties(
         g = 1.0 - x.sum(axis=0)
         norm = float(g @ g)
         if norm == 0 or theta < 1e-4:
-            break
+            break  # norm 0: the knapsacks form an assignment, L is its cost
         step = max(upper - val, 1e-3 * max(1.0, abs(val)))
         u += theta * step / norm * g
+    return best, best_u
+
+
+def knapsack_penalties(
+    c: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    allowed: np.ndarray,
+    u0: np.ndarray,
+    upper: float,
+    deadline: float,
+    iters: int = 300,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Knapsack Lagrangian bound, its multipliers, and the penalty of every pair.
+
+    Multipliers from :func:`knapsack_subgradient`; at the best multipliers ``u``,
+    ``pen[i, j]`` is how much the bound rises when job ``j`` is forced onto
+    agent ``i`` (``inf`` where not allowed): every assignment using that pair
+    costs at least ``L + pen[i, j]``, so the penalties rank and fix pairs like
+    reduced costs do, from a stronger bound.
+    """
+    m, n = c.shape
+    cf = np.where(allowed, c, np.inf).astype(np.float64)
+    _, best_u = knapsack_subgradient(c, a, b, allowed, u0, upper, deadline, iters)
     z_in = np.empty((m, n))
     z_out = np.empty((m, n))
     z = np.empty(m)
