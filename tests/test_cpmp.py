@@ -93,13 +93,18 @@ def test_pack_sites_opens_p_sites_and_keeps_fixed():
     assert is_open[4]
 
 
-def test_large_path_gives_feasible_answer_and_valid_bound():
-    rng = np.random.default_rng(7)
-    n, p = 1200, 240
+def _synthetic(seed, n, p):
+    """Random clients in a 1 km square, integer demands, capacity for 85% use at p sites."""
+    rng = np.random.default_rng(seed)
     xy = rng.uniform(0, 1000, size=(n, 2))
     demand = rng.integers(1, 10, size=n).astype(float)
     cap = np.full(n, float(np.ceil(demand.sum() / (0.85 * p))))
-    sub = cpmp.CpmpInstance("syn", xy, demand, cap, p, False, None)
+    return cpmp.CpmpInstance("syn", xy, demand, cap, p, False, None), demand, cap
+
+
+def test_large_path_gives_feasible_answer_and_valid_bound():
+    n, p = 1200, 240
+    sub, demand, cap = _synthetic(7, n, p)
     cost = sub.sparse_cost(30)
     res = solve_p_median(cost, p=p, demand=demand, capacity=cap, time_limit_s=4)
     load = np.bincount(res.assign, weights=demand, minlength=n)
@@ -163,12 +168,8 @@ def test_site_tabu_finds_pmedcap20_optimum_from_packed_sets():
 
 
 def test_region_search_keeps_feasibility_and_never_worsens():
-    rng = np.random.default_rng(11)
     n, p = 300, 40
-    xy = rng.uniform(0, 1000, size=(n, 2))
-    demand = rng.integers(1, 10, size=n).astype(float)
-    cap = np.full(n, float(np.ceil(demand.sum() / (0.85 * p))))
-    sub = cpmp.CpmpInstance("syn", xy, demand, cap, p, False, None)
+    sub, demand, cap = _synthetic(11, n, p)
     inst = _build_instance(sub.sparse_cost(30), p, None, demand, cap, [7])
     now = time.perf_counter()
     start = _initial(inst, deadline=now + 2, flow_deadline=now + 3)

@@ -27,18 +27,20 @@ def _compiled():
     warmup()
 
 
-def brute_force(cost, weight, capacity):
+def feasible_assignments(cost, weight, capacity):
+    """Every assignment within the capacities, with its cost (brute force)."""
     m, n = cost.shape
-    best = None
     for assign in itertools.product(range(m), repeat=n):
         load = np.zeros(m)
         for j, i in enumerate(assign):
             load[i] += weight[i, j]
         if (load <= capacity).all():
-            val = sum(cost[i, j] for j, i in enumerate(assign))
-            if best is None or val < best:
-                best = val
-    return best
+            yield assign, sum(cost[i, j] for j, i in enumerate(assign))
+
+
+def brute_force(cost, weight, capacity):
+    values = [val for _, val in feasible_assignments(cost, weight, capacity)]
+    return min(values) if values else None
 
 
 @settings(max_examples=25, deadline=None)
@@ -266,19 +268,11 @@ def test_penalties_and_fixing_never_cut_off_the_optimum(seed):
     weight = rng.integers(1, 10, size=(m, n))
     capacity = np.full(m, int(weight.sum() * 0.8 / m))
     allowed = weight <= capacity[:, None]
-    optima, best = [], None
-    for assign in itertools.product(range(m), repeat=n):
-        load = np.zeros(m)
-        for j, i in enumerate(assign):
-            load[i] += weight[i, j]
-        if (load <= capacity).all():
-            val = sum(cost[i, j] for j, i in enumerate(assign))
-            if best is None or val < best:
-                optima, best = [assign], val
-            elif val == best:
-                optima.append(assign)
-    if best is None:
+    solutions = list(feasible_assignments(cost, weight, capacity))
+    if not solutions:
         return
+    best = min(val for _, val in solutions)
+    optima = [assign for assign, val in solutions if val == best]
     lp = _lp(cost, weight, capacity, allowed)
     duals = lp[2] if lp is not None else np.zeros(n)
     lag, u, pen = knapsack_penalties(
