@@ -157,6 +157,9 @@ _PROVE_FROM, _PROVE_SHARE = 0.05, 0.35
 # (where the dynamic programmes are cheap), computed in at most this share of
 # the limit before the searches start.
 _PEN, _PEN_SHARE = True, 0.05
+# Dive over the column-generation master in the CP-SAT thread
+# (:mod:`gridopt.staffing._gap_dive`) where the knapsacks are cheap.
+_DIVE = True
 # Rough Python cost of building the CP-SAT model, seconds per (agent, job) pair.
 _BUILD_S_PER_PAIR = 6e-5
 
@@ -663,9 +666,14 @@ def solve_gap(
             prove_until=now + _PROVE_SHARE * (ts_deadline - now),
             build_s_per_pair=_BUILD_S_PER_PAIR,
             duals=knap_duals,
+            dive=_DIVE and _knapsack_ok(a, b),
             info=stats,
         )  # fmt: skip
         kbound = stats.get("knapsack_bound") or -math.inf
+        # the dive's root master LP bounds like the knapsack Lagrangian (at its optimum)
+        dive_bound = stats.get("dive_root_lp")
+        if dive_bound is not None and math.isfinite(dive_bound):
+            kbound = max(kbound, dive_bound)
         stats["tabu"] = None if sol_ts is None else val_ts
         stats["tabu_end_s"] = round(time.perf_counter() - t0, 3)
         stats["proven_early"] = proven

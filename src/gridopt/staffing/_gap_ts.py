@@ -387,6 +387,9 @@ _CHAINS = True  # two-shift ejection chains besides shifts and swaps
 _WIDTHS = (2.5, 4.0, 3.0, 6.0)  # candidate agents per job, one entry per thread
 _CROSS = True  # restarts from crossovers of elite solutions
 _CP_THREAD = True  # one of the threads runs CP-SAT on the cheapest pairs instead
+# The dive gives up when its root column generation needs more than this
+# share of the CP-SAT thread's time left (many jobs per agent: tailing off).
+_DIVE_ROOT_SHARE = 0.5
 _CP_WIDTH = 2.5  # candidate agents per job in that CP-SAT model
 
 
@@ -428,6 +431,10 @@ class _Elite:
                 self.target = target
             if self.items and self.items[0][0] <= self.target:
                 self.done = True
+
+    def best_cost(self) -> float:
+        with self.lock:
+            return float(self.items[0][0]) if self.items else math.inf
 
     def best(self) -> np.ndarray | None:
         with self.lock:
@@ -550,6 +557,7 @@ def tabu_portfolio(
     prove_until: float | None = None,
     build_s_per_pair: float = 6e-5,
     duals: np.ndarray | None = None,
+    dive: bool = False,
     info: dict | None = None,
 ) -> tuple[np.ndarray | None, int, bool]:
     """Best feasible assignment found by ``threads`` tabu searches before ``deadline``.
@@ -572,8 +580,11 @@ def tabu_portfolio(
     Next, given the LP ``duals``, it computes the knapsack Lagrangian bound
     (:func:`gridopt.staffing._gap.knapsack_bound`, stored in
     ``info["knapsack_bound"]``), which becomes the searches' stopping target
-    when higher. Then it runs a heuristic model on each job's few cheapest
-    pairs.
+    when higher. Then, with ``dive``, it dives over the column-generation
+    master (:func:`gridopt.staffing._gap_dive.dive`), whose solutions join
+    the elite pool and whose root LP bound becomes the target when higher
+    (``info["dive_root_lp"]``). With the time left it runs a heuristic model
+    on each job's few cheapest pairs.
 
     Returns ``(assignment, cost, proven)``: ``(None, huge, False)`` when no
     search found a feasible assignment; ``proven`` when CP-SAT proved the
@@ -594,7 +605,14 @@ def tabu_portfolio(
             cp_args = (c, a, b, red, allowed, deadline, seed, elite, lower)
             futures.append(
                 pool.submit(
-                    _cp_thread, *cp_args, prove_from, prove_until, build_s_per_pair, duals, info
+                    _cp_thread,
+                    *cp_args,
+                    prove_from,
+                    prove_until,
+                    build_s_per_pair,
+                    duals,
+                    info,
+                    dive,
                 )
             )
         results = [f.result() for f in futures]
@@ -602,6 +620,9 @@ def tabu_portfolio(
         sol = elite.proven
         return sol, int(c[sol, np.arange(c.shape[1])].sum()), True
     best = min(results, key=lambda r: r[1])
+    pooled = elite.best()  # the dive's solutions live only in the pool
+    if pooled is not None and _cost(c, pooled) < best[1]:
+        return pooled, _cost(c, pooled), False
     return best[0], best[1], False
 
 
@@ -620,8 +641,10 @@ def _cp_thread(
     build_s_per_pair: float,
     duals: np.ndarray | None = None,
     info: dict | None = None,
+    dive: bool = False,
 ) -> tuple[np.ndarray | None, int]:
-    """Exact CP-SAT on the fixed model until ``prove_until``, then the heuristic one."""
+    """Exact CP-SAT on the fixed model until ``prove_until``, then the dive and
+    the heuristic model."""
     from ortools.sat.python import cp_model
 
     from gridopt.staffing._gap import _cpsat
@@ -663,6 +686,18 @@ def _cp_thread(
             info["knapsack_bound"] = kb
         elite.raise_target(math.ceil(kb - 1e-6))
         if elite.done:
+            return None, huge
+    if dive and not elite.done:
+        from gridopt.staffing._gap_dive import dive as run_dive
+
+        now = time.perf_counter()
+        root = run_dive(
+            c, a, b, deadline=deadline, upper=elite.best_cost, on_solution=elite.add,
+            root_deadline=now + _DIVE_ROOT_SHARE * (deadline - now), info=info,
+        )  # fmt: skip
+        if math.isfinite(root):
+            elite.raise_target(math.ceil(root - 1e-6))
+        if elite.done or time.perf_counter() > deadline - 0.05:
             return None, huge
     return _restricted_cpsat(c, a, b, red, allowed, deadline, seed, elite)
 
