@@ -287,3 +287,53 @@ def test_penalties_and_fixing_never_cut_off_the_optimum(seed):
         for i in range(m):
             for j in range(n):
                 assert not (force[i, j] and assign[j] != i)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_dive_solutions_are_feasible_and_its_root_bounds_the_optimum(seed):
+    # tiny instances against brute force: the master LP at the root lies
+    # between the compact LP bound and the optimum, every assignment the dive
+    # reports is feasible at the cost it says, and none undercuts the optimum
+    from gridopt.staffing._gap import _lp
+    from gridopt.staffing._gap_dive import dive
+
+    rng = np.random.default_rng(seed)
+    m, n = 3, 6
+    cost = rng.integers(1, 30, size=(m, n))
+    weight = rng.integers(1, 10, size=(m, n))
+    capacity = np.full(m, int(weight.sum() * 0.8 / m))
+    best = brute_force(cost, weight, capacity)
+    if best is None or (weight > capacity[:, None]).any():
+        return
+    found = []
+    info = {}
+    root = dive(
+        cost, weight, capacity, deadline=time.perf_counter() + 10, upper=lambda: np.inf,
+        on_solution=lambda val, assign: found.append((val, assign.copy())), max_disc=3, info=info,
+    )  # fmt: skip
+    lp = _lp(cost, weight, capacity, weight <= capacity[:, None])
+    assert lp[0] - 1e-6 <= root <= best + 1e-6
+    assert info["dive_nodes"] >= 1
+    for val, assign in found:
+        assert (assign >= 0).all()
+        load = np.bincount(assign, weights=weight[assign, np.arange(n)], minlength=m)
+        assert (load <= capacity).all()
+        assert val == cost[assign, np.arange(n)].sum() >= best
+    # each report improves on the one before
+    assert all(later[0] < earlier[0] for earlier, later in zip(found, found[1:], strict=False))
+
+
+def test_dive_on_type_d_beats_the_search_alone():
+    # d20100 (optimum 6185): one dive, 8 s, no other search; the tabu
+    # portfolio alone ends at 6,213-6,233 after 30 s
+    from gridopt.staffing._gap_dive import dive
+
+    cost, weight, capacity = read_instance(INSTANCES / "chu1997" / "d20100")
+    found = []
+    root = dive(
+        cost, weight, capacity, deadline=time.perf_counter() + 8, upper=lambda: np.inf,
+        on_solution=lambda val, assign: found.append(val),
+    )  # fmt: skip
+    assert 6176 <= root <= 6177  # the Dantzig-Wolfe bound, 6,176.14
+    assert found and min(found) <= 6205

@@ -47,8 +47,15 @@ How :func:`solve_gap` works, and why:
    *knapsack Lagrangian bound* (assignment constraints relaxed, exact
    knapsacks by dynamic programming, from the LP duals), stronger than the
    LP bound (d20100: 6,177 against 6,143, optimum 6,185), which also
-   becomes the searches' stopping target; then a heuristic CP-SAT model on
-   the ~2.5 cheapest pairs per job, whose solutions join the pool.
+   becomes the searches' stopping target; then, where the knapsacks are
+   cheap, a *dive over the column-generation master*
+   (:mod:`gridopt.staffing._gap_dive`): the Dantzig-Wolfe LP chooses whole
+   job sets per agent, the dive fixes the likeliest set, prices new ones for
+   what is left and repeats, with limited-discrepancy backtracking; its
+   solutions join the pool and its root LP is another bound. With time left
+   (or when the master's column generation tails off, many jobs per agent)
+   a heuristic CP-SAT model on the ~2.5 cheapest pairs per job, whose
+   solutions join the pool.
 4. *CP-SAT* on the reduced-cost-fixed model with the best solution as hint
    for the rest: proves optimality where it can and supplies a bound (the
    reported bound is the best of CP-SAT's, the LP's or Lagrangian's, and
@@ -71,7 +78,14 @@ within +0.02% (d801600 97,203 against 97,186); gap1-12 all optimal.
 Why d20100 is hard for local search: with the knapsack multipliers, an
 assignment's cost is the bound plus each agent's knapsack gap; the optimum's
 gaps sum to 9, a 6,237 tabu solution's to 61, spread over all 20 agents
-(2-8 each), so it differs from the optimum on every agent.
+(2-8 each), so it differs from the optimum on every agent. The dive works on
+exactly that level, whole job sets, and closed the goal: d20100 6,190 and
+d20200 12,246 at 30 s where the portfolio without it ended at 6,213-6,233
+and 12,291-12,301 (numbers of the benchmark run in the ``## gap`` section).
+Before it, set partitioning over the columns of the searches' 220 local
+optima (one 30 s run) found nothing better than their best, 6,224 (HiGHS
+6,251 in 30 s, CP-SAT none), and an exact-cover search over all columns
+within the Lagrangian gap stalled (no solution in 20 million nodes).
 
 Tried and dropped: an agent-subset LNS re-solving 2-8 agents exactly with
 CP-SAT (d20100 from 6,262 only to 6,252 in 12 s: good type D solutions
@@ -158,8 +172,12 @@ _PROVE_FROM, _PROVE_SHARE = 0.05, 0.35
 # the limit before the searches start.
 _PEN, _PEN_SHARE = True, 0.05
 # Dive over the column-generation master in the CP-SAT thread
-# (:mod:`gridopt.staffing._gap_dive`) where the knapsacks are cheap.
-_DIVE = True
+# (:mod:`gridopt.staffing._gap_dive`) where the knapsacks are cheap and the
+# root's column generation is expected to take at most _DIVE_SHARE of the
+# limit. Its time grows like n^2 * (n/m): measured 0.3-0.7 s at 20 x 100, 3 s
+# at 20 x 200, 14-48 s at 40 x 400 (one core, GLOP), about
+# _DIVE_S_PER_UNIT * n^2 * n/m seconds.
+_DIVE, _DIVE_SHARE, _DIVE_S_PER_UNIT = True, 0.25, 7.5e-6
 # Rough Python cost of building the CP-SAT model, seconds per (agent, job) pair.
 _BUILD_S_PER_PAIR = 6e-5
 
@@ -666,7 +684,9 @@ def solve_gap(
             prove_until=now + _PROVE_SHARE * (ts_deadline - now),
             build_s_per_pair=_BUILD_S_PER_PAIR,
             duals=knap_duals,
-            dive=_DIVE and _knapsack_ok(a, b),
+            dive=_DIVE
+            and _knapsack_ok(a, b)
+            and _DIVE_S_PER_UNIT * n * n * n / m <= _DIVE_SHARE * time_limit_s,
             info=stats,
         )  # fmt: skip
         kbound = stats.get("knapsack_bound") or -math.inf

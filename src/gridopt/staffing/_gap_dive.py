@@ -56,6 +56,8 @@ class Master:
         self.c, self.a, self.b = c, a, b
         self.m, self.n = c.shape
         self.cols: list[tuple[int, np.ndarray, int]] = []  # (agent, jobs, cost)
+        self.by_agent: list[list[int]] = [[] for _ in range(self.m)]  # column indices
+        self.by_job: list[list[int]] = [[] for _ in range(self.n)]
         self.lo: list[float] = []
         self.hi: list[float] = []
         self._keys: set[tuple[int, bytes]] = set()
@@ -99,6 +101,9 @@ class Master:
             return False
         self._keys.add(key)
         cost = int(self.c[i, jobs].sum())
+        self.by_agent[i].append(len(self.cols))
+        for j in jobs:
+            self.by_job[int(j)].append(len(self.cols))
         self.cols.append((i, jobs, cost))
         self.lo.append(0.0)
         self.hi.append(1.0)
@@ -260,11 +265,13 @@ def dive(
         ]
         for d, k in enumerate(order[: max_disc - disc + 1]):
             i, jobs, cost = master.cols[k]
-            closed = []
-            for q, (i2, jobs2, _) in enumerate(master.cols):
-                if q != k and master.hi[q] > 0.0 and (i2 == i or _overlap(jobs2, jobs)):
-                    closed.append(q)
-                    master.set_bounds(q, 0.0, 0.0)
+            # close the agent's other columns and every column sharing a job
+            clash = set(master.by_agent[i])
+            for j in jobs:
+                clash.update(master.by_job[j])
+            closed = [q for q in sorted(clash) if q != k and master.hi[q] > 0.0]
+            for q in closed:
+                master.set_bounds(q, 0.0, 0.0)
             master.set_bounds(k, 1.0, 1.0)
             now_covered = covered.copy()
             now_covered[jobs] = True
@@ -283,6 +290,3 @@ def dive(
         info["dive_root_s"] = state.get("root_s")
     return state["root"]
 
-
-def _overlap(x: np.ndarray, y: np.ndarray) -> bool:
-    return bool(np.intersect1d(x, y, assume_unique=True).size)
