@@ -321,7 +321,7 @@ def test_dive_solutions_are_feasible_and_its_root_bounds_the_optimum(seed):
         assert (load <= capacity).all()
         assert val == cost[assign, np.arange(n)].sum() >= best
     # each report improves on the one before
-    assert all(later[0] < earlier[0] for earlier, later in zip(found, found[1:], strict=False))
+    assert all(later[0] < earlier[0] for earlier, later in itertools.pairwise(found))
 
 
 def test_dive_on_type_d_beats_the_search_alone():

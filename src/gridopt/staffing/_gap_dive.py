@@ -275,7 +275,9 @@ def dive(
             master.set_bounds(k, 1.0, 1.0)
             now_covered = covered.copy()
             now_covered[jobs] = True
-            going = recurse([f for f in free if f != i], now_covered, fixed + cost, disc + d, center)
+            going = recurse(
+                [f for f in free if f != i], now_covered, fixed + cost, disc + d, center
+            )
             master.set_bounds(k, 0.0, 1.0)
             for q in closed:
                 master.set_bounds(q, 0.0, 1.0)
@@ -289,4 +291,3 @@ def dive(
         info["dive_nodes"] = state["nodes"]
         info["dive_root_s"] = state.get("root_s")
     return state["root"]
-
