@@ -23,14 +23,20 @@ when its LP or Lagrangian bound cannot beat the best solution known.
 Why it is here: on the type D instances with few jobs per agent the tabu
 search's local optima differ from the optimum on every agent (see
 :mod:`gridopt.staffing._gap`), while the master's LP picks good job *sets*
-directly. One thread alone, 30 s, load ~1 (``/tmp`` prototype, the same
-code): d20100 6,189 (best known 6,185; the tabu portfolio 6,213-6,233),
-d20200 12,246 (best known 12,241; tabu 12,291-12,301). With 20 or more jobs
-per agent (d10200) column generation tails off and the dive is slow; the
-portfolio then keeps what the other searches find.
+directly. In :func:`gridopt.staffing.solve_gap` it runs in the CP-SAT
+thread beside one tabu search; the 30 s benchmark (``gridopt bench gap``)
+went from 6,226 to 6,190 on d20100 (best known 6,185) and from 12,301 to
+12,246 on d20200 (12,241), and proved c20200 optimal at 22 s (the root bound
+2,390.2 rounds up to the solution's 2,391). The root LP's time grows like
+``n^2 * n/m``: 0.3-0.7 s at 20 x 100, 3 s at 20 x 200, 14-48 s at 40 x 400
+on one core; :mod:`gridopt.staffing._gap` only starts a dive where that fits
+a quarter of the limit.
 
-The LP is COIN-OR CLP through OR-Tools' ``pywraplp`` (GLOP stopped with
-"abnormal" on these masters after some hundred column additions).
+The LP is GLOP without presolve through OR-Tools' ``pywraplp`` (d20200
+root: 4.2 s, against 10.6 s with COIN-OR CLP, whose re-solve after adding
+columns took 62 ms where an unchanged re-solve took 6 ms). GLOP with presolve
+stopped "abnormal" on these masters after some hundred column additions;
+should GLOP fail, the master is rebuilt once on CLP.
 """
 
 from __future__ import annotations
