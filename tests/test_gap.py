@@ -43,6 +43,15 @@ def brute_force(cost, weight, capacity):
     return min(values) if values else None
 
 
+def tiny_tight_instance(seed):
+    """3 agents x 6 jobs with capacities at 80% of the average load (type D-like)."""
+    rng = np.random.default_rng(seed)
+    m, n = 3, 6
+    cost = rng.integers(1, 30, size=(m, n))
+    weight = rng.integers(1, 10, size=(m, n))
+    return cost, weight, np.full(m, int(weight.sum() * 0.8 / m))
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     m=st.integers(1, 3),
@@ -262,11 +271,8 @@ def test_penalties_and_fixing_never_cut_off_the_optimum(seed):
     from gridopt.staffing._gap import _lp
     from gridopt.staffing._gap_fix import fix_pairs, knapsack_penalties
 
-    rng = np.random.default_rng(seed)
-    m, n = 3, 6
-    cost = rng.integers(1, 30, size=(m, n))
-    weight = rng.integers(1, 10, size=(m, n))
-    capacity = np.full(m, int(weight.sum() * 0.8 / m))
+    cost, weight, capacity = tiny_tight_instance(seed)
+    m, n = cost.shape
     allowed = weight <= capacity[:, None]
     solutions = list(feasible_assignments(cost, weight, capacity))
     if not solutions:
@@ -298,11 +304,8 @@ def test_dive_solutions_are_feasible_and_its_root_bounds_the_optimum(seed):
     from gridopt.staffing._gap import _lp
     from gridopt.staffing._gap_dive import dive
 
-    rng = np.random.default_rng(seed)
-    m, n = 3, 6
-    cost = rng.integers(1, 30, size=(m, n))
-    weight = rng.integers(1, 10, size=(m, n))
-    capacity = np.full(m, int(weight.sum() * 0.8 / m))
+    cost, weight, capacity = tiny_tight_instance(seed)
+    m, n = cost.shape
     best = brute_force(cost, weight, capacity)
     if best is None or (weight > capacity[:, None]).any():
         return
