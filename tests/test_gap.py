@@ -340,3 +340,26 @@ def test_dive_on_type_d_beats_the_search_alone():
     )  # fmt: skip
     assert 6176 <= root <= 6177  # the Dantzig-Wolfe bound, 6,176.14
     assert found and min(found) <= 6205
+
+
+def test_dive_handles_large_costs_and_infeasible_residuals():
+    # costs in the millions (metres of travel scaled to integers): the
+    # artificial columns must stay dearer than any real assignment
+    from gridopt.staffing._gap_dive import dive
+
+    cost, weight, capacity = tiny_tight_instance(5)
+    cost = cost * 1_000_003
+    best = brute_force(cost, weight, capacity)
+    found = []
+    root = dive(
+        cost, weight, capacity, deadline=time.perf_counter() + 10, upper=lambda: np.inf,
+        on_solution=lambda val, assign: found.append(val), max_disc=6,
+    )  # fmt: skip
+    assert best is not None and root <= best + 1e-6
+    assert found and min(found) >= best
+    # two jobs that both fill the one agent: no cover exists, the root says so
+    root = dive(
+        np.array([[1, 1]]), np.array([[2, 2]]), np.array([2]), deadline=time.perf_counter() + 5,
+        upper=lambda: np.inf, on_solution=lambda val, assign: found.append(-1),
+    )  # fmt: skip
+    assert root == np.inf and -1 not in found

@@ -47,8 +47,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-# Cost of a job left to the artificial column (makes every master feasible).
-_ARTIFICIAL = 1e5
 # Wentges smoothing: price at alpha * (best Lagrangian duals) + (1 - alpha) * (LP duals).
 _ALPHA = 0.8
 _LP_SOLVER = "GLOP"
@@ -61,6 +59,11 @@ class Master:
     def __init__(self, c: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
         self.c, self.a, self.b = c, a, b
         self.m, self.n = c.shape
+        # Cost of leaving a job to its artificial column (which keeps every
+        # master feasible): above the cost of any whole assignment, so the LP
+        # only uses one where the columns cannot cover the job, and a bound at
+        # or above it proves that no completion exists.
+        self.artificial = float(np.abs(c).max(axis=0).sum()) + 1.0
         self.cols: list[tuple[int, np.ndarray, int]] = []  # (agent, jobs, cost)
         self.by_agent: list[list[int]] = [[] for _ in range(self.m)]  # column indices
         self.by_job: list[list[int]] = [[] for _ in range(self.n)]
@@ -86,7 +89,7 @@ class Master:
         for row in self._job_rows:
             y = s.NumVar(0, inf, "")
             row.SetCoefficient(y, 1)
-            self._obj.SetCoefficient(y, _ARTIFICIAL)
+            self._obj.SetCoefficient(y, self.artificial)
             self._arts.append(y)
         self._vars = []
         for k, (i, jobs, cost) in enumerate(self.cols):
@@ -189,7 +192,7 @@ def column_generation(
             alpha = 0.0  # mis-pricing: try the LP duals themselves
         if added == 0 or lp - best_lag < tol:
             return (lp if art <= 1e-6 else math.inf), best_lag, x, best_u
-        if art > 1e-6 and best_lag > 0.5 * _ARTIFICIAL:
+        if art > 1e-6 and best_lag >= master.artificial:
             return math.inf, best_lag, x, best_u
         if time.perf_counter() > deadline:
             return None
