@@ -25,9 +25,9 @@ search's local optima differ from the optimum on every agent (see
 :mod:`gridopt.staffing._gap`), while the master's LP picks good job *sets*
 directly. In :func:`gridopt.staffing.solve_gap` it runs in the CP-SAT
 thread beside one tabu search; the 30 s benchmark (``gridopt bench gap``)
-went from 6,226 to 6,190 on d20100 (best known 6,185) and from 12,301 to
-12,246 on d20200 (12,241), and proved c20200 optimal at 22 s (the root bound
-2,390.2 rounds up to the solution's 2,391). The root LP's time grows like
+went from 6,226 to 6,188-6,190 on d20100 (best known 6,185) and from
+12,301 to 12,242-12,246 on d20200 (12,241), and proves c20200 optimal in
+5-23 s (the root bound 2,390.2 rounds up to the solution's 2,391). The root LP's time grows like
 ``n^2 * n/m``: 0.3-0.7 s at 20 x 100, 3 s at 20 x 200, 14-48 s at 40 x 400
 on one core; :mod:`gridopt.staffing._gap` only starts a dive where that fits
 a quarter of the limit.
