@@ -227,12 +227,15 @@ def test_knapsack_min_matches_brute_force():
 
 
 def test_knapsack_bound_beats_lp_bound():
-    from gridopt.staffing._gap import _lp, knapsack_bound
+    from gridopt.staffing._gap import _lp
+    from gridopt.staffing._gap_fix import knapsack_subgradient
 
     cost, weight, capacity = read_instance(INSTANCES / "chu1997" / "d20100")
     allowed = weight <= capacity[:, None]
     lower, _, duals = _lp(cost, weight, capacity, allowed)
-    kb = knapsack_bound(cost, weight, capacity, allowed, duals, 6300, time.perf_counter() + 5)
+    kb, _ = knapsack_subgradient(
+        cost, weight, capacity, allowed, duals, 6300, time.perf_counter() + 5, 400
+    )
     assert lower + 20 < kb <= 6185  # LP 6142.5, optimum 6185
 
 

@@ -425,31 +425,6 @@ def _knapsack_ok(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(a.shape[1] * float(b.sum()) <= _KNAPSACK_WORK)
 
 
-def knapsack_bound(
-    c: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    allowed: np.ndarray,
-    u0: np.ndarray,
-    upper: float,
-    deadline: float,
-    iters: int = 400,
-) -> float:
-    """Lagrangian bound with the assignment constraints relaxed (a knapsack per agent).
-
-    ``L(u) = sum_j u_j + sum_i min {sum_j (c_ij - u_j) x_ij : sum_j a_ij x_ij <= b_i}``
-    is a lower bound for any ``u``; the knapsacks are solved exactly by
-    dynamic programming (:func:`gridopt.staffing._gap_ts.knapsack_min`),
-    which is what makes it stronger than the LP bound (Chu-Beasley d20100:
-    6,176 against the LP's 6,142.5, optimum 6,185). The subgradient is
-    :func:`gridopt.staffing._gap_fix.knapsack_subgradient` (from ``u0``, the
-    LP duals, with Polyak's rule towards ``upper``).
-    """
-    from gridopt.staffing._gap_fix import knapsack_subgradient
-
-    return knapsack_subgradient(c, a, b, allowed, u0, upper, deadline, iters)[0]
-
-
 # --------------------------------------------------------------------------
 # CP-SAT
 # --------------------------------------------------------------------------

@@ -578,7 +578,7 @@ def tabu_portfolio(
     would take more than a tenth of the time left to build (Python holds
     the GIL the searches need), at ``build_s_per_pair`` seconds per pair.
     Next, given the LP ``duals``, it computes the knapsack Lagrangian bound
-    (:func:`gridopt.staffing._gap.knapsack_bound`, stored in
+    (:func:`gridopt.staffing._gap_fix.knapsack_subgradient`, stored in
     ``info["knapsack_bound"]``), which becomes the searches' stopping target
     when higher. Then, with ``dive``, it dives over the column-generation
     master (:func:`gridopt.staffing._gap_dive.dive`), whose solutions join
@@ -679,9 +679,9 @@ def _cp_thread(
                 return (sol, _cost(c, sol)) if sol is not None else (None, huge)
     best = elite.best()
     if duals is not None and best is not None and not elite.done:
-        from gridopt.staffing._gap import knapsack_bound
+        from gridopt.staffing._gap_fix import knapsack_subgradient
 
-        kb = knapsack_bound(c, a, b, allowed, duals, _cost(c, best), deadline)
+        kb, _ = knapsack_subgradient(c, a, b, allowed, duals, _cost(c, best), deadline, 400)
         if info is not None:
             info["knapsack_bound"] = kb
         elite.raise_target(math.ceil(kb - 1e-6))
