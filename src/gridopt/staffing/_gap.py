@@ -175,9 +175,9 @@ _PEN, _PEN_SHARE = True, 0.05
 # Dive over the column-generation master in the CP-SAT thread
 # (:mod:`gridopt.staffing._gap_dive`) where the knapsacks are cheap and the
 # root's column generation is expected to take at most _DIVE_SHARE of the
-# limit. Its time grows like n^2 * (n/m): measured 0.3-0.7 s at 20 x 100, 3 s
-# at 20 x 200, 14-48 s at 40 x 400 (one core, GLOP), about
-# _DIVE_S_PER_UNIT * n^2 * n/m seconds.
+# limit. Its time grows like n^2 * (n/m): 0.3-0.6 s at 20 x 100, 2-3 s at
+# 20 x 200, 7 s at 10 x 200, 13-44 s at 40 x 400 (one core,
+# benchmarks/gap_dive_root.py), about _DIVE_S_PER_UNIT * n^2 * n/m seconds.
 _DIVE, _DIVE_SHARE, _DIVE_S_PER_UNIT = True, 0.25, 7.5e-6
 # Rough Python cost of building the CP-SAT model, seconds per (agent, job) pair.
 _BUILD_S_PER_PAIR = 6e-5

@@ -27,16 +27,16 @@ directly. In :func:`gridopt.staffing.solve_gap` it runs in the CP-SAT
 thread beside one tabu search; the 30 s benchmark (``gridopt bench gap``)
 went from 6,226 to 6,188-6,190 on d20100 (best known 6,185) and from
 12,301 to 12,242-12,246 on d20200 (12,241), and proves c20200 optimal in
-5-23 s (the root bound 2,390.2 rounds up to the solution's 2,391). The root LP's time grows like
-``n^2 * n/m``: 0.3-0.7 s at 20 x 100, 3 s at 20 x 200, 14-48 s at 40 x 400
-on one core; :mod:`gridopt.staffing._gap` only starts a dive where that fits
-a quarter of the limit.
+5-23 s (the root bound 2,390.2 rounds up to the solution's 2,391). The root LP's time grows like ``n^2 * n/m``:
+0.3-0.6 s at 20 x 100, 2-3 s at 20 x 200, 7 s at 10 x 200 and 13-44 s at
+40 x 400 on one core (``benchmarks/gap_dive_root.py``);
+:mod:`gridopt.staffing._gap` only starts a dive where that fits a quarter
+of the limit.
 
 The LP is GLOP without presolve through OR-Tools' ``pywraplp`` (d20200
-root: 4.2 s, against 10.6 s with COIN-OR CLP, whose re-solve after adding
-columns took 62 ms where an unchanged re-solve took 6 ms). GLOP with presolve
-stopped "abnormal" on these masters after some hundred column additions;
-should GLOP fail, the master is rebuilt once on CLP.
+root: 3.2 s, against 7.6 s with COIN-OR CLP). GLOP with presolve stops
+"abnormal" on d20200's master partway through; should GLOP fail, the master
+is rebuilt once on CLP.
 """
 
 from __future__ import annotations
