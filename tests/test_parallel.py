@@ -16,13 +16,9 @@ import pytest
 import shapely
 
 import gridopt
-from gridopt.parallel import (
-    _feasible,
-    local_client,
-    map_components,
-    read_buildings_chunked,
-    split_city,
-)
+from gridopt.city import _feasible, split_city
+from gridopt.execution import local_client, map_components
+from gridopt.io import read_buildings_chunked
 from gridopt.synthetic import synthetic_city
 
 # Functions of this test module travel to worker processes by value.
@@ -233,7 +229,7 @@ def test_chunked_reading_rejects_other_formats(tmp_path):
 
 def test_partition_city_stitches_pieces(cluster):
     pytest.importorskip("gridopt.partition")
-    from gridopt.parallel import partition_city
+    from gridopt.city import partition_city
 
     city = synthetic_city(800, seed=4)
     b = city.buildings
@@ -258,7 +254,7 @@ def test_partition_city_stitches_pieces(cluster):
 
 def test_partition_city_piece_without_households_joins_neighbour():
     pytest.importorskip("gridopt.partition")
-    from gridopt.parallel import partition_city
+    from gridopt.city import partition_city
 
     city = synthetic_city(900, seed=4)
     b = city.buildings.copy()
@@ -271,7 +267,7 @@ def test_partition_city_piece_without_households_joins_neighbour():
 
 def test_partition_city_blocks_without_offices():
     pytest.importorskip("gridopt.partition")
-    from gridopt.parallel import partition_city
+    from gridopt.city import partition_city
 
     city = synthetic_city(500, seed=6)
     b = city.buildings.drop(columns=["street"])
@@ -288,7 +284,7 @@ def test_partition_city_blocks_without_offices():
 def test_plan_city_per_office_and_files(cluster, tmp_path):
     pytest.importorskip("gridopt.stations", exc_type=ImportError).place_stations  # noqa: B018
     from gridopt.mapping import load_plan_layers
-    from gridopt.parallel import plan_city
+    from gridopt.city import plan_city
 
     city = synthetic_city(260, seed=8)
     b = city.buildings
@@ -343,12 +339,20 @@ def test_cli_city_writes_plan(tmp_path, capsys):
     assert main(["city", str(path), "--by", "district", "-o", str(out)]) == 2
 
 
-def test_docstring_examples():
+@pytest.mark.parametrize("name", ["gridopt.execution", "gridopt.city"])
+def test_docstring_examples(name):
     import doctest
-
-    import gridopt.parallel
+    import importlib
 
     result = doctest.testmod(
-        gridopt.parallel, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+        importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     )
-    assert result.attempted >= 3 and result.failed == 0
+    assert result.attempted >= 1 and result.failed == 0
+
+
+def test_old_import_path_still_works():
+    import gridopt.parallel
+
+    assert gridopt.parallel.plan_city is gridopt.plan_city
+    assert gridopt.parallel.local_client is local_client
+    assert gridopt.parallel.read_buildings_chunked is read_buildings_chunked

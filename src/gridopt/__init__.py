@@ -18,11 +18,11 @@ from gridopt._errors import (
     SolverError,
 )
 from gridopt.adjacency import building_graph
+from gridopt.city import partition_city, plan_city, split_city
 from gridopt.households import estimate_households
-from gridopt.io import read_buildings, read_streets
+from gridopt.io import read_buildings, read_buildings_chunked, read_streets
 from gridopt.mapping import plan_map
 from gridopt.network import walk_network
-from gridopt.parallel import partition_city, plan_city, read_buildings_chunked, split_city
 from gridopt.partition import Partition, partition_grids
 from gridopt.pipeline import Plan, PlanConfig, plan
 from gridopt.staffing import StaffingRules, StaffPlan, assign_staff

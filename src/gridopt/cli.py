@@ -315,8 +315,9 @@ def _add_city(sub: argparse._SubParsersAction) -> None:
 def _run_city(args: argparse.Namespace) -> int:
     import contextlib
 
+    from gridopt.city import plan_city
+    from gridopt.execution import local_client
     from gridopt.io import read_streets
-    from gridopt.parallel import local_client, plan_city
 
     streets = read_streets(args.streets) if args.streets else None
     config = {"time_limit_s": args.time_limit_s, "seed": args.seed, "progress": False}

@@ -9,12 +9,13 @@ Repaired or skipped features are never dropped silently: they are listed in
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from gridopt.households import estimate_households
 __all__ = [
     "BARRIER_HIGHWAYS",
     "read_buildings",
+    "read_buildings_chunked",
     "read_streets",
     "repair_report",
     "to_metric_crs",
@@ -441,4 +443,202 @@ def _writable(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if out[col].dtype == object:
             out[col] = out[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# chunked reading: read_buildings_chunked
+# ---------------------------------------------------------------------------
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".geoparquet")
+
+
+def _parquet_geo(pf: Any) -> tuple[str, Any]:
+    meta = pf.schema_arrow.metadata or {}
+    if b"geo" not in meta:
+        raise InputError(
+            f"{pf} is a Parquet file without GeoParquet metadata ('geo'); write it with GeoDataFrame.to_parquet"
+        )
+    geo = json.loads(meta[b"geo"])
+    col = geo["primary_column"]
+    crs = geo["columns"][col].get("crs", "OGC:CRS84")
+    return col, crs
+
+
+def _parquet_rows(
+    path: Path, chunk_rows: int, keep: np.ndarray | None
+) -> Iterator[tuple[gpd.GeoDataFrame, np.ndarray]]:
+    """Row batches of a GeoParquet file (optionally only rows where ``keep``), with global row numbers."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    col, crs = _parquet_geo(pf)
+    start = 0
+    for batch in pf.iter_batches(batch_size=chunk_rows):
+        rows = np.arange(start, start + batch.num_rows)
+        start += batch.num_rows
+        if keep is not None:
+            sel = keep[rows]
+            if not sel.any():
+                continue
+            batch = batch.filter(sel)
+            rows = rows[sel]
+        frame = batch.to_pandas()
+        geom = shapely.from_wkb(frame.pop(col).to_numpy())
+        gdf = gpd.GeoDataFrame(frame, geometry=geom, crs=crs)
+        yield gdf, rows
+
+
+def read_buildings_chunked(
+    path: str | os.PathLike[str],
+    *,
+    chunk_rows: int = 50_000,
+    by: str | None = None,
+    layer: str | None = None,
+    **read_options: Any,
+) -> Iterator[gpd.GeoDataFrame]:
+    """Read a large GeoParquet or GeoPackage of buildings in pieces.
+
+    Each piece goes through :func:`gridopt.read_buildings` (metric CRS, households),
+    and the building ids are the global row numbers (or ``id_column``), exactly as
+    when the whole file is read at once: concatenating the pieces gives the same
+    buildings, each exactly once.
+
+    Parameters
+    ----------
+    path
+        A ``.parquet``/``.geoparquet`` (GeoParquet) or ``.gpkg`` file.
+    chunk_rows
+        Rows per piece (with ``by``: the target size; a piece holds whole groups,
+        so one group larger than this is a piece of its own).
+    by
+        A column naming groups (e.g. ``"community"``) that must not be split across
+        pieces. The file is then read twice or more: once for that column, then once
+        per piece (only the rows of its groups are kept in memory).
+    layer
+        GeoPackage layer.
+    **read_options
+        Passed to :func:`gridopt.read_buildings` (``households=``, ``floors=``,
+        ``id_column=``, ``m2_per_household=`` ...). ``crs`` applies to files without
+        one.
+
+    Yields
+    ------
+    geopandas.GeoDataFrame
+        As returned by :func:`gridopt.read_buildings`; the repair report's
+        ``source_row`` values are global row numbers.
+
+    Raises
+    ------
+    InputError
+        Unsupported format, unknown ``by`` column, and everything
+        :func:`gridopt.read_buildings` raises for a piece.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"buildings file not found: {path}")
+    if chunk_rows < 1:
+        raise InputError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    if _is_parquet(path):
+        raw = _chunks_parquet(path, chunk_rows, by)
+    elif path.suffix.lower() == ".gpkg":
+        raw = _chunks_gpkg(path, chunk_rows, by, layer)
+    else:
+        raise InputError(
+            f"read_buildings_chunked reads GeoParquet (.parquet) or GeoPackage (.gpkg), got {path.name}; "
+            "use gridopt.read_buildings for other formats"
+        )
+    yield from (_finish_chunk(frame, rows, read_options) for frame, rows in raw)
+
+
+def _group_batches(values: pd.Series, chunk_rows: int) -> list[np.ndarray]:
+    """Group values (in order of first appearance) packed into batches of about chunk_rows rows."""
+    counts = values.value_counts(sort=False, dropna=False)
+    order = pd.unique(values)
+    out: list[list[Any]] = [[]]
+    size = 0
+    for v in order:
+        c = int(counts[v])
+        if size and size + c > chunk_rows:
+            out.append([])
+            size = 0
+        out[-1].append(v)
+        size += c
+    return [np.asarray(b, dtype=object) for b in out if b]
+
+
+def _chunks_parquet(
+    path: Path, chunk_rows: int, by: str | None
+) -> Iterator[tuple[gpd.GeoDataFrame, np.ndarray]]:
+    import pyarrow.parquet as pq
+
+    if by is None:
+        yield from _parquet_rows(path, chunk_rows, None)
+        return
+    pf = pq.ParquetFile(path)
+    if by not in pf.schema_arrow.names:
+        raise InputError(
+            f"{path.name} has no column {by!r}; columns: {', '.join(pf.schema_arrow.names)}"
+        )
+    values = pq.read_table(path, columns=[by]).column(by).to_pandas()
+    for batch in _group_batches(values, chunk_rows):
+        keep = values.isin(batch).to_numpy()
+        parts = list(_parquet_rows(path, max(chunk_rows, 1), keep))
+        frames = [p[0] for p in parts]
+        rows = np.concatenate([p[1] for p in parts])
+        yield pd.concat(frames, ignore_index=True), rows
+
+
+def _chunks_gpkg(
+    path: Path, chunk_rows: int, by: str | None, layer: str | None
+) -> Iterator[tuple[gpd.GeoDataFrame, np.ndarray]]:
+    import pyogrio
+
+    info = pyogrio.read_info(path, layer=layer)
+    n = int(info["features"])
+    if by is None:
+        for start in range(0, n, chunk_rows):
+            frame = pyogrio.read_dataframe(
+                path, layer=layer, skip_features=start, max_features=chunk_rows, on_invalid="ignore"
+            )
+            yield frame, np.arange(start, start + len(frame))
+        return
+    if by not in list(info["fields"]):
+        raise InputError(f"{path.name} has no column {by!r}; columns: {', '.join(info['fields'])}")
+    # One pass for the group column and the feature ids: the ids give the global row number.
+    keys = pyogrio.read_dataframe(
+        path, layer=layer, columns=[by], read_geometry=False, fid_as_index=True
+    )
+    row_of_fid = pd.Series(np.arange(len(keys)), index=keys.index)
+    for batch in _group_batches(keys[by], chunk_rows):
+        fids = keys.index[keys[by].isin(batch).to_numpy()]
+        frame = pyogrio.read_dataframe(
+            path, layer=layer, fids=fids.to_numpy(), fid_as_index=True, on_invalid="ignore"
+        )
+        rows = row_of_fid.loc[frame.index].to_numpy()
+        yield frame.reset_index(drop=True), rows
+
+
+def _finish_chunk(
+    frame: gpd.GeoDataFrame, rows: np.ndarray, read_options: dict[str, Any]
+) -> gpd.GeoDataFrame:
+    if read_options.get("id_column") is None:
+        # read_buildings takes a non-range index as the building ids: the global row numbers.
+        frame = frame.set_axis(pd.Index(rows, name="row"), axis=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RepairWarning)
+        out = read_buildings(frame, **read_options)
+    for rec in out.attrs.get("gridopt_report", []):
+        rec["source_row"] = int(rows[rec["source_row"]])
+    for w in caught:
+        if issubclass(w.category, RepairWarning):
+            warnings.warn(
+                f"rows {int(rows.min())}-{int(rows.max())}: {w.message}",
+                RepairWarning,
+                stacklevel=3,
+            )
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return out

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
 import os
 import shutil
 import sys
@@ -31,8 +30,37 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
-from gridopt._errors import InputError
+from gridopt._errors import InputError, RepairWarning
+from gridopt._validate import check
+from gridopt.defaults import (
+    FALLBACK_STATION_M2,
+    M2_PER_100_HOUSEHOLDS,
+    M2_PER_HOUSEHOLD,
+    MAX_HOUSEHOLDS,
+    MAX_WALK_M,
+    MIN_HOUSEHOLDS,
+    MIN_STAGE_S,
+    SECONDS_PER_1000_BUILDINGS,
+    SEED,
+    TIME_LIMIT_S,
+    WALK_SPEED_M_PER_MIN,
+)
+from gridopt.io import (
+    _is_osm,
+    _load,
+    read_buildings,
+    read_streets,
+    repair_report,
+    to_metric_crs,
+    write_layers,
+)
+from gridopt.mapping import overview_png, plan_map
+from gridopt.network import walk_network
+from gridopt.partition import Partition, partition_grids
+from gridopt.staffing import StaffingRules, StaffPlan, assign_staff, synthetic_staff
+from gridopt.stations import StationPlan, place_stations
 
 __all__ = ["Plan", "PlanConfig", "plan"]
 
@@ -43,11 +71,6 @@ STAGES = ("buildings", "grids", "walking network", "stations", "staff")
 
 #: Files :meth:`Plan.to_file` writes.
 OUTPUT_FILES = ("plan.gpkg", "report.csv", "map.html", "overview.png", "summary.txt")
-
-_STAFF_MODES = ("synthetic", "skip")
-
-#: Least time limit of the stations and staff stages (see ``PlanConfig.stage_limit_s``).
-MIN_STAGE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -92,100 +115,60 @@ class PlanConfig:
     grid_starts
         Starts of the grid heuristic per component (``max_starts`` of
         :func:`gridopt.partition_grids`); ``None`` keeps its default (8). Fewer starts are
-        faster and less compact: on six street offices of a 10,000-building synthetic
-        city (3,813 buildings) 8 starts took 15.4 s CPU, 3 starts 7.9 s (objective +5%),
-        1 start 3.8 s (+14%), all grids inside the band.
+        faster and less compact (measurements in ``benchmarks/NOTES.md``).
     seconds_per_1000_buildings
         The stations and staff stages get at most this many seconds per 1,000
-        buildings (at least :data:`MIN_STAGE_S`), capped by ``time_limit_s``: their
-        heuristics find the plan in the first seconds, and the exact solvers after them
-        rarely improve it, only its bound (on a 700-building street office the station
-        MIP spent 30 s to move the proven gap from 0.67% to 0.39% without changing the
-        plan). Default 5: on six offices of the synthetic 10,000-building city the
-        stations stage took 9.5 s instead of 12.5 s at 10, with the same proven gaps
-        (0.58%, 0.19% and four proven optimal). ``None`` gives every stage the whole
-        ``time_limit_s``. The grids get ``time_limit_s`` (their heuristic stops by
-        itself when it converges).
+        buildings (at least :data:`gridopt.defaults.MIN_STAGE_S`), capped by
+        ``time_limit_s``: their heuristics find the plan in the first seconds, and the
+        exact solvers after them mostly tighten the bound (``benchmarks/NOTES.md``).
+        ``None`` gives every stage the whole ``time_limit_s``. The grids get
+        ``time_limit_s`` (their heuristic stops by itself when it converges).
     seed
         Seed of every randomised part; the same seed gives the same plan.
     progress
         Show a progress bar per stage (on stderr / in the notebook).
     """
 
-    min_households: int = 200
-    max_households: int = 300
-    max_walk_m: float = 1000.0
-    m2_per_100_households: float = 30.0
+    min_households: int = MIN_HOUSEHOLDS
+    max_households: int = MAX_HOUSEHOLDS
+    max_walk_m: float = MAX_WALK_M
+    m2_per_100_households: float = M2_PER_100_HOUSEHOLDS
     n_stations: int | None = None
     station_objective: str = "median"
-    walk_speed_m_per_min: float = 75.0
-    m2_per_household: float = 100.0
+    walk_speed_m_per_min: float = WALK_SPEED_M_PER_MIN
+    m2_per_household: float = M2_PER_HOUSEHOLD
     exclusive_grids: bool = True
     communities: str | None = "community"
-    fallback_station_m2: float = 300.0
+    fallback_station_m2: float = FALLBACK_STATION_M2
     staff_when_missing: str = "synthetic"
-    staffing_rules: Any = None
-    time_limit_s: float = 60.0
+    staffing_rules: StaffingRules | Mapping[str, Any] | None = None
+    time_limit_s: float = TIME_LIMIT_S
     grid_starts: int | None = None
-    seconds_per_1000_buildings: float | None = 5.0
-    seed: int = 0
+    seconds_per_1000_buildings: float | None = SECONDS_PER_1000_BUILDINGS
+    seed: int = SEED
     progress: bool = True
 
     def __post_init__(self) -> None:
-        lo, hi = self.min_households, self.max_households
-        for name in ("min_households", "max_households"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
-                raise InputError(f"{name} must be a positive whole number, got {v!r}")
-        if lo > hi:
-            raise InputError(
-                f"impossible grid band: min_households={lo} is above max_households={hi}; "
-                "swap them or widen the band (e.g. 200-300)"
-            )
-        for name in (
-            "max_walk_m",
-            "m2_per_100_households",
-            "walk_speed_m_per_min",
-            "m2_per_household",
-            "fallback_station_m2",
-            "time_limit_s",
-        ):
-            v = getattr(self, name)
-            if not (
-                isinstance(v, (int, float, np.number))
-                and not isinstance(v, bool)
-                and math.isfinite(v)
-                and v > 0
-            ):
-                raise InputError(f"{name} must be a positive finite number, got {v!r}")
-        if self.grid_starts is not None and (
-            not isinstance(self.grid_starts, (int, np.integer))
-            or isinstance(self.grid_starts, bool)
-            or self.grid_starts < 1
-        ):
-            raise InputError(
-                f"grid_starts must be a positive whole number or None, got {self.grid_starts!r}"
-            )
-        v = self.seconds_per_1000_buildings
-        if v is not None and not (
-            isinstance(v, (int, float, np.number))
-            and not isinstance(v, bool)
-            and math.isfinite(v)
-            and v > 0
-        ):
-            raise InputError(
-                f"seconds_per_1000_buildings must be a positive finite number or None, got {v!r}"
-            )
-        if self.n_stations is not None and (
-            not isinstance(self.n_stations, (int, np.integer)) or self.n_stations < 1
-        ):
-            raise InputError(
-                f"n_stations must be a positive whole number or None, got {self.n_stations!r}"
-            )
-        if self.staff_when_missing not in _STAFF_MODES:
-            raise InputError(
-                f"staff_when_missing must be one of {_STAFF_MODES}, got {self.staff_when_missing!r}"
-            )
+        check(
+            **{
+                name: getattr(self, name)
+                for name in (
+                    "min_households",
+                    "max_households",
+                    "max_walk_m",
+                    "m2_per_100_households",
+                    "walk_speed_m_per_min",
+                    "m2_per_household",
+                    "fallback_station_m2",
+                    "time_limit_s",
+                    "grid_starts",
+                    "seconds_per_1000_buildings",
+                    "n_stations",
+                    "staff_when_missing",
+                    "seed",
+                )
+            }
+        )
 
     @classmethod
     def from_any(cls, config: PlanConfig | Mapping[str, Any] | None) -> PlanConfig:
@@ -260,9 +243,9 @@ class Plan:
     """
 
     buildings: gpd.GeoDataFrame
-    partition: Any
-    stations: Any
-    staff: Any
+    partition: Partition
+    stations: StationPlan
+    staff: StaffPlan | None
     config: PlanConfig
     runtime_s: dict[str, float]
     staff_synthetic: bool = False
@@ -296,6 +279,10 @@ class Plan:
             grid's buildings with households), ``share_within_15min`` and ``reason``.
         """
         return _grid_report(self)
+
+    def layers(self) -> dict[str, pd.DataFrame]:
+        """The layers of ``plan.gpkg``, by name (what :meth:`to_file` writes)."""
+        return _layers(self)
 
     def summary(self) -> str:
         """A few lines: grids, stations, staff, time, and every note."""
@@ -368,7 +355,7 @@ def plan(
     candidates: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
     config: PlanConfig | Mapping[str, Any] | None = None,
     client: Any = None,
-    partition: Any = None,
+    partition: Partition | None = None,
 ) -> Plan:
     """Plan grids, service stations and staff for a set of buildings.
 
@@ -419,10 +406,6 @@ def plan(
     >>> list(p.report().columns[:4])
     ['grid_id', 'community', 'kind', 'households']
     """
-    from gridopt.network import walk_network
-    from gridopt.partition import partition_grids
-    from gridopt.stations import place_stations
-
     cfg = PlanConfig.from_any(config)
     run = _Run(cfg)
 
@@ -489,8 +472,6 @@ class _Run:
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        from tqdm import tqdm
-
         i = STAGES.index(name) + 1
         label = f"[{i}/{len(STAGES)}] {name}"
         # A live bar in a terminal; elsewhere (notebook, log file) redrawn bars pile up,
@@ -534,9 +515,9 @@ class _Run:
     def finish(
         self,
         frame: gpd.GeoDataFrame,
-        partition: Any,
-        stations: Any,
-        staff: Any,
+        partition: Partition,
+        stations: StationPlan,
+        staff: StaffPlan | None,
         lines: gpd.GeoDataFrame | None,
     ) -> Plan:
         if stations.metrics.get("distance_method") not in (None, "network"):
@@ -565,9 +546,6 @@ def _tick(bar: Any, done: threading.Event) -> None:
 
 def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
     """Buildings in a metric CRS with households, checked for an empty area."""
-    from gridopt._errors import RepairWarning
-    from gridopt.io import read_buildings, repair_report, to_metric_crs
-
     if not isinstance(source, (gpd.GeoDataFrame, str, os.PathLike)):
         raise InputError(
             f"buildings must be a file path or a GeoDataFrame, not {type(source).__name__}"
@@ -600,8 +578,6 @@ def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
 
 def _streets(streets: Any, source: Any, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
     """Street lines in the buildings' CRS; the buildings' own .osm.pbf by default."""
-    from gridopt.io import _is_osm, read_streets
-
     if streets is None and _is_osm(source):
         streets = source
     if streets is None:
@@ -631,7 +607,7 @@ def _streets(streets: Any, source: Any, frame: gpd.GeoDataFrame) -> gpd.GeoDataF
     return lines
 
 
-def _check_partition(partition: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) -> None:
+def _check_partition(partition: Partition, frame: gpd.GeoDataFrame, cfg: PlanConfig) -> None:
     """An earlier plan's grids may be kept only for the same buildings and band."""
     labels = getattr(partition, "labels", None)
     if labels is None or not hasattr(partition, "grids"):
@@ -661,8 +637,6 @@ def _candidates(
     candidates: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig, run: _Run
 ) -> gpd.GeoDataFrame | None:
     """Candidate station sites: given, marked in the buildings, or the documented fallback."""
-    from gridopt.io import _load
-
     if candidates is not None:
         sites, _ = _load(candidates, layer=None, crs=None, what="candidate sites")
         return sites.to_crs(frame.crs)
@@ -684,7 +658,7 @@ def _candidates(
     return sites
 
 
-def _check_reachable(stations: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) -> None:
+def _check_reachable(stations: StationPlan, frame: gpd.GeoDataFrame, cfg: PlanConfig) -> None:
     """A walking limit no household at all can meet is a mistake, not a plan.
 
     Where only some households are beyond it, the plan reports them (``uncovered``).
@@ -701,14 +675,13 @@ def _check_reachable(stations: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) ->
         )
 
 
-def _roster(staff: Any, partition: Any, cfg: PlanConfig, run: _Run) -> Any:
+def _roster(staff: Any, partition: Partition, cfg: PlanConfig, run: _Run) -> Any:
     """The staff list to plan with: the user's, a placeholder roster, or None (skip)."""
     if staff is not None:
         return staff
     if cfg.staff_when_missing == "skip":
         run.note("no staff list given: staffing skipped (staff_when_missing='skip')")
         return None
-    from gridopt.staffing import synthetic_staff
 
     run.staff_synthetic = True
     run.note(
@@ -719,14 +692,15 @@ def _roster(staff: Any, partition: Any, cfg: PlanConfig, run: _Run) -> Any:
     return synthetic_staff(partition.grids, seed=cfg.seed, rules=_rules(cfg))
 
 
-def _assign_staff(roster: Any, partition: Any, cfg: PlanConfig, network: Any) -> Any:
+def _assign_staff(
+    roster: Any, partition: Partition, cfg: PlanConfig, network: Any
+) -> StaffPlan | None:
     """Staff posted to the grids (:func:`gridopt.assign_staff`), or None when skipped.
 
     With a walking network, travel from home to post is walked over it.
     """
     if roster is None:
         return None
-    from gridopt.staffing import assign_staff
 
     return assign_staff(
         partition,
@@ -738,17 +712,17 @@ def _assign_staff(roster: Any, partition: Any, cfg: PlanConfig, network: Any) ->
     )
 
 
-def _rules(cfg: PlanConfig) -> Any:
+def _rules(cfg: PlanConfig) -> StaffingRules | None:
     """The staffing standard: ``PlanConfig.staffing_rules`` as a StaffingRules (or None)."""
     rules = cfg.staffing_rules
     if isinstance(rules, Mapping):
-        from gridopt.staffing import StaffingRules
-
         return StaffingRules(**dict(rules))
     return rules
 
 
-def _annotate(frame: gpd.GeoDataFrame, partition: Any, stations: Any) -> gpd.GeoDataFrame:
+def _annotate(
+    frame: gpd.GeoDataFrame, partition: Partition, stations: StationPlan
+) -> gpd.GeoDataFrame:
     """The buildings with their grid, station and walk."""
     out = frame.copy()
     out["grid_id"] = partition.labels.reindex(out.index)
@@ -822,7 +796,7 @@ def _grid_report(p: Plan) -> pd.DataFrame:
     return rep
 
 
-def _staff_counts(staff: Any, grid_ids: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _staff_counts(staff: StaffPlan | None, grid_ids: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Grid workers and information officers posted to each grid."""
     if staff is None:
         nan = pd.Series(np.nan, index=grid_ids.index)
@@ -838,8 +812,6 @@ def _staff_counts(staff: Any, grid_ids: pd.Series) -> tuple[pd.Series, pd.Series
 
 
 def _layers(p: Plan) -> dict[str, pd.DataFrame]:
-    from gridopt.io import repair_report
-
     # The grids layer carries the report's columns, so a GIS user sees them too.
     extra = p.report().drop(columns=["community", "kind", "households", "reason"])
     grids = p.partition.grids.merge(extra, on="grid_id", how="left")
@@ -868,9 +840,6 @@ def _layers(p: Plan) -> dict[str, pd.DataFrame]:
 
 
 def _write_plan(p: Plan, directory: Path) -> Path:
-    from gridopt.io import write_layers
-    from gridopt.mapping import overview_png, plan_map
-
     directory = directory.resolve()
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))

@@ -7,6 +7,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -16,6 +17,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from gridopt._errors import InputError, RepairWarning
+from gridopt._status import combine_status
+from gridopt._validate import check
 from gridopt.adjacency import (
     _adjacency,
     _as_polygons,
@@ -25,6 +28,7 @@ from gridopt.adjacency import (
     _streets_in_crs,
     dissolve_cells,
 )
+from gridopt.execution import map_components
 from gridopt.partition._heuristic import (
     _POCKET_PENALTY,
     _Component,
@@ -365,14 +369,7 @@ def partition_grids(
         if results and unit_h and all(b is not None for b in bounds_known)
         else None
     )
-    statuses = {r.status for r in results}
-    status = (
-        "time_limit"
-        if "time_limit" in statuses
-        else "optimal"
-        if statuses <= {"optimal"}
-        else "feasible"
-    )
+    status = combine_status(r.status for r in results)
     moved = None
     if prev_codes is not None:
         labels, grids, moved = _match_previous(labels, grids, prev_codes, prev_uniques, hh)
@@ -428,19 +425,7 @@ def _validate(
         raise InputError(
             f"buildings.index has duplicate labels (first: {dup}); grid labels need a unique index"
         )
-    for name, val in (("min_households", lo), ("max_households", hi)):
-        if not isinstance(val, (int, np.integer)) or isinstance(val, bool):
-            raise InputError(f"{name} must be an integer, got {val!r}")
-    if lo <= 0:
-        raise InputError(f"min_households must be > 0, got {lo}")
-    if hi < lo:
-        raise InputError(f"min_households ({lo}) is greater than max_households ({hi}); swap them")
-    if not (
-        isinstance(time_limit_s, (int, float)) and time_limit_s > 0 and math.isfinite(time_limit_s)
-    ):
-        raise InputError(f"time_limit_s must be a positive number of seconds, got {time_limit_s!r}")
-    if method not in ("heuristic", "exact"):
-        raise InputError(f"method must be 'heuristic' or 'exact', got {method!r}")
+    check(min_households=lo, max_households=hi, time_limit_s=time_limit_s, method=method)
     if households not in buildings.columns:
         raise InputError(
             f"buildings has no column {households!r} (columns: {list(buildings.columns)}); "
@@ -712,9 +697,7 @@ def _solve_all(
     sizes = np.array([len(c.w) for c in comps], dtype=float)
     if client is not None:
         remaining = max(deadline - time.perf_counter(), 0.05)
-        # gridopt.parallel: pure keys from the content, retries, results in component order
-        from gridopt.parallel import map_components
-
+        # pure keys from the content, retries, results in component order
         return map_components(
             _solve_component, comps, args=(_with_time(base, remaining),), client=client, sizes=sizes
         )
@@ -731,8 +714,6 @@ def _solve_all(
 
 
 def _with_time(p: _Params, seconds: float) -> _Params:
-    from dataclasses import replace
-
     return replace(p, time_limit_s=float(seconds))
 
 
