@@ -283,8 +283,8 @@ def test_partition_city_blocks_without_offices():
 
 def test_plan_city_per_office_and_files(cluster, tmp_path):
     pytest.importorskip("gridopt.stations", exc_type=ImportError).place_stations  # noqa: B018
-    from gridopt.mapping import load_plan_layers
     from gridopt.city import plan_city
+    from gridopt.mapping import load_plan_layers
 
     city = synthetic_city(260, seed=8)
     b = city.buildings
