@@ -13,7 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gridopt._errors import GridoptError
+from gridopt import defaults
+from gridopt._errors import GridoptError, InputError
 
 __all__ = ["main"]
 
@@ -67,7 +68,7 @@ def _run_households(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- partition (issue 3) ----------------------------------------------------
+# --- partition ---------------------------------------------------------------
 def _add_partition(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "partition",
@@ -75,12 +76,12 @@ def _add_partition(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("buildings", help="buildings file (.gpkg, .geojson, .parquet, .shp, .osm.pbf)")
     p.add_argument("--streets", default=None, help="streets/rivers/railways file (default: from a .osm.pbf input)")
-    p.add_argument("--min", dest="min_households", type=int, default=200, help="minimum households per grid")
-    p.add_argument("--max", dest="max_households", type=int, default=300, help="maximum households per grid")
+    p.add_argument("--min", dest="min_households", type=int, default=defaults.MIN_HOUSEHOLDS, help="minimum households per grid")
+    p.add_argument("--max", dest="max_households", type=int, default=defaults.MAX_HOUSEHOLDS, help="maximum households per grid")
     p.add_argument("--communities", default=None, help="column of the buildings naming their community")
     p.add_argument("--exclusive", action="store_true", help="schools, hospitals, commercial get grids of their own")
-    p.add_argument("--time-limit-s", type=float, default=60.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--time-limit-s", type=float, default=defaults.TIME_LIMIT_S)
+    p.add_argument("--seed", type=int, default=defaults.SEED)
     p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers buildings, grids)")
     p.set_defaults(handler=_run_partition)
 
@@ -121,7 +122,7 @@ def _run_partition(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- stations (issue 4) -----------------------------------------------------
+# --- stations ----------------------------------------------------------------
 def _add_stations(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "stations",
@@ -133,11 +134,11 @@ def _add_stations(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--existing", default=None, help="existing stations that stay open (with floor_area_m2)")
     p.add_argument("--households", default=None, metavar="COLUMN", help="column of known household counts (default: estimated)")
     p.add_argument("--n-stations", type=int, default=None)
-    p.add_argument("--max-walk-m", type=float, default=1000.0)
-    p.add_argument("--m2-per-100-households", type=float, default=30.0)
+    p.add_argument("--max-walk-m", type=float, default=defaults.MAX_WALK_M)
+    p.add_argument("--m2-per-100-households", type=float, default=defaults.M2_PER_100_HOUSEHOLDS)
     p.add_argument("--objective", choices=["median", "cover", "max_cover"], default="median")
-    p.add_argument("--time-limit-s", type=float, default=60.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--time-limit-s", type=float, default=defaults.TIME_LIMIT_S)
+    p.add_argument("--seed", type=int, default=defaults.SEED)
     p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers stations, allocation, uncovered)")
     p.set_defaults(handler=_run_stations)
 
@@ -145,21 +146,21 @@ def _add_stations(sub: argparse._SubParsersAction) -> None:
 def _run_stations(args: argparse.Namespace) -> int:
     import geopandas as gpd
 
-    from gridopt.io import read_buildings, write_layers
+    from gridopt.io import read_buildings, read_sites, write_layers
     from gridopt.stations import place_stations
 
     buildings = read_buildings(args.buildings, households=args.households)
 
-    def sites(path: str | None) -> gpd.GeoDataFrame | None:
+    def sites(path: str | None, what: str) -> gpd.GeoDataFrame | None:
+        # a file without a CRS is taken to be in the buildings' CRS
         if path is None:
             return None
-        frame = gpd.read_file(path)
-        return frame if frame.crs is None else frame.to_crs(buildings.crs)
+        return read_sites(path, crs=buildings.crs, to_crs=buildings.crs, what=what)
 
     plan = place_stations(
         buildings,
-        candidates=sites(args.candidates),
-        existing=sites(args.existing),
+        candidates=sites(args.candidates, "candidate sites"),
+        existing=sites(args.existing, "existing stations"),
         streets=args.streets,
         n_stations=args.n_stations,
         max_walk_m=args.max_walk_m,
@@ -177,7 +178,7 @@ def _run_stations(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- staff (issue 5) --------------------------------------------------------
+# --- staff -------------------------------------------------------------------
 def _add_staff(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "staff",
@@ -189,7 +190,7 @@ def _add_staff(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--streets", default=None, help="street lines or .osm.pbf: travel is walked (default: straight line)"
     )
-    p.add_argument("--time-limit-s", type=float, default=60.0)
+    p.add_argument("--time-limit-s", type=float, default=defaults.TIME_LIMIT_S)
     p.set_defaults(handler=_run_staff)
 
 
@@ -209,7 +210,7 @@ def _run_staff(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- plan / map (issue 6) ---------------------------------------------------
+# --- plan / map --------------------------------------------------------------
 def _add_plan(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "plan",
@@ -222,16 +223,16 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--staff", help="staff list (CSV with x/y or a point file); default: a "
                    "placeholder roster in the standard's proportions, flagged as such")
     p.add_argument("--candidates", help="possible station sites with floor_area_m2")
-    p.add_argument("--min", type=int, default=200, dest="min_households",
-                   help="fewest households per grid (default 200)")
-    p.add_argument("--max", type=int, default=300, dest="max_households",
-                   help="most households per grid (default 300)")
-    p.add_argument("--max-walk-m", type=float, default=1000.0,
-                   help="walking limit to a station in metres (default 1000)")
+    p.add_argument("--min", type=int, default=defaults.MIN_HOUSEHOLDS, dest="min_households",
+                   help=f"fewest households per grid (default {defaults.MIN_HOUSEHOLDS})")
+    p.add_argument("--max", type=int, default=defaults.MAX_HOUSEHOLDS, dest="max_households",
+                   help=f"most households per grid (default {defaults.MAX_HOUSEHOLDS})")
+    p.add_argument("--max-walk-m", type=float, default=defaults.MAX_WALK_M,
+                   help=f"walking limit to a station in metres (default {defaults.MAX_WALK_M:g})")
     p.add_argument("--n-stations", type=int, default=None, help="number of stations (default: fewest)")
-    p.add_argument("--time-limit-s", type=float, default=60.0,
+    p.add_argument("--time-limit-s", type=float, default=defaults.TIME_LIMIT_S,
                    help="time limit of each optimising stage (default 60)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=defaults.SEED)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.set_defaults(handler=_run_plan)
@@ -255,7 +256,7 @@ def _run_plan(args: argparse.Namespace) -> int:
     for what, path in (("buildings", args.buildings), ("streets", args.streets),
                        ("staff", args.staff), ("candidates", args.candidates)):
         if path is not None and not Path(path).is_file():
-            raise FileNotFoundError(2, f"{what} file does not exist", path)
+            raise InputError(f"{what} file not found: {path}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise GridoptError(f"--out {out} exists and is not a folder")
@@ -287,7 +288,7 @@ def _run_map(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- city (issue 8) ---------------------------------------------------------
+# --- city --------------------------------------------------------------------
 def _add_city(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "city",
@@ -304,9 +305,9 @@ def _add_city(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
     p.add_argument("--chunk-rows", type=int, default=None,
                    help="read the buildings file a few offices at a time, about this many rows")
-    p.add_argument("--time-limit-s", type=float, default=60.0,
+    p.add_argument("--time-limit-s", type=float, default=defaults.TIME_LIMIT_S,
                    help="time limit of each optimising stage per office (default 60)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=defaults.SEED)
     p.add_argument("--map-office", help="street office shown in map.html (default: the first)")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.set_defaults(handler=_run_city)
@@ -340,7 +341,7 @@ def _run_city(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- bench (issue 7) --------------------------------------------------------
+# --- bench -------------------------------------------------------------------
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",

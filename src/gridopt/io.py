@@ -32,7 +32,9 @@ __all__ = [
     "BARRIER_HIGHWAYS",
     "read_buildings",
     "read_buildings_chunked",
+    "read_sites",
     "read_streets",
+    "read_walk_lines",
     "repair_report",
     "to_metric_crs",
     "write_layers",
@@ -208,6 +210,70 @@ def read_streets(
     if to_crs is not None:
         frame = frame.to_crs(to_crs)
     return to_metric_crs(frame, what="streets")
+
+
+def read_sites(
+    source: str | os.PathLike[str] | gpd.GeoDataFrame,
+    *,
+    crs: Any = None,
+    to_crs: Any = None,
+    layer: str | None = None,
+    what: str = "candidate sites",
+) -> gpd.GeoDataFrame:
+    """Read station sites (candidates or existing stations): points or polygons.
+
+    Parameters
+    ----------
+    source
+        A file gridopt reads (GeoPackage, GeoJSON, GeoParquet, Shapefile) or a frame.
+    crs
+        CRS to assume when the source has none (for example the buildings').
+    to_crs
+        CRS to return the sites in (for example the buildings').
+    layer
+        Layer of a multi-layer file.
+    what
+        How messages name the sites.
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file, an empty source, no CRS.
+    """
+    frame, _ = _load(source, layer=layer, crs=crs, what=what)
+    return frame if to_crs is None else frame.to_crs(to_crs)
+
+
+def read_walk_lines(
+    source: str | os.PathLike[str] | gpd.GeoDataFrame | gpd.GeoSeries,
+) -> gpd.GeoDataFrame:
+    """Lines for the walking network, with the tags that decide who may walk them.
+
+    An ``.osm.pbf``'s ``lines`` layer is read as it is: its ``osm_id`` (a crossing
+    without a shared node is a bridge) and ``other_tags`` (``foot=no``,
+    ``access=private``) matter to the walking network, and :func:`read_streets`
+    keeps only the street/river/railway lines. Other files go through
+    :func:`read_streets`; frames pass unchanged (the network reprojects them).
+
+    Raises
+    ------
+    InputError
+        A missing file, or a source that is neither a path nor a frame.
+    """
+    if isinstance(source, gpd.GeoSeries):
+        return gpd.GeoDataFrame(geometry=source)
+    if isinstance(source, gpd.GeoDataFrame):
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise InputError(
+            f"streets must be a GeoDataFrame, GeoSeries or a file path, not {type(source).__name__}"
+        )
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"streets file not found: {path}")
+    if _is_osm(path):
+        return pyogrio.read_dataframe(path, layer="lines")
+    return read_streets(path)
 
 
 def to_metric_crs(frame: gpd.GeoDataFrame, *, what: str = "data") -> gpd.GeoDataFrame:

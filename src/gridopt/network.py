@@ -50,6 +50,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from gridopt._errors import InputError, RepairWarning
+from gridopt.io import read_walk_lines
 
 __all__ = [
     "NOT_WALKABLE",
@@ -149,7 +150,7 @@ def walk_network(
     >>> g.graph["n_components"] >= 1
     True
     """
-    gdf = _read_streets(streets)
+    gdf = read_walk_lines(streets)
     if isinstance(streets, (gpd.GeoDataFrame, gpd.GeoSeries)):
         gdf = _to_metric(gdf, crs, what="streets")
     else:
@@ -232,29 +233,6 @@ def walk_network(
         int((~walkable).sum()),
     )
     return graph
-
-
-def _read_streets(streets: Any) -> gpd.GeoDataFrame:
-    if isinstance(streets, gpd.GeoSeries):
-        return gpd.GeoDataFrame(geometry=streets)
-    if isinstance(streets, gpd.GeoDataFrame):
-        return streets
-    if isinstance(streets, (str, os.PathLike)):
-        path = os.fspath(streets)
-        if not os.path.exists(path):
-            raise FileNotFoundError(path)
-        if path.lower().endswith((".osm.pbf", ".osm")):
-            # Read the OSM lines directly: osm_id and other_tags (foot=no,
-            # access=private) matter here and the generic reader drops them.
-            import pyogrio
-
-            return pyogrio.read_dataframe(path, layer="lines")
-        from gridopt.io import read_streets
-
-        return read_streets(path)
-    raise InputError(
-        f"streets must be a GeoDataFrame, GeoSeries or a file path, not {type(streets).__name__}"
-    )
 
 
 def _to_metric(gdf: gpd.GeoDataFrame, crs: Any, *, what: str) -> gpd.GeoDataFrame:

@@ -49,8 +49,8 @@ from gridopt.defaults import (
 )
 from gridopt.io import (
     _is_osm,
-    _load,
     read_buildings,
+    read_sites,
     read_streets,
     repair_report,
     to_metric_crs,
@@ -638,8 +638,7 @@ def _candidates(
 ) -> gpd.GeoDataFrame | None:
     """Candidate station sites: given, marked in the buildings, or the documented fallback."""
     if candidates is not None:
-        sites, _ = _load(candidates, layer=None, crs=None, what="candidate sites")
-        return sites.to_crs(frame.crs)
+        return read_sites(candidates, to_crs=frame.crs)
     marked = (
         frame["station_candidate"].fillna(False).astype(bool)
         if "station_candidate" in frame
