@@ -67,9 +67,7 @@ def _differences(a: Path, b: Path) -> dict[str, str]:
 def test_same_plan_under_full_load(tmp_path):
     quiet, loaded = tmp_path / "quiet", tmp_path / "loaded"
     _plan(quiet)
-    burners = [
-        subprocess.Popen([sys.executable, "-c", _BURN]) for _ in range(os.cpu_count() or 2)
-    ]
+    burners = [subprocess.Popen([sys.executable, "-c", _BURN]) for _ in range(os.cpu_count() or 2)]
     try:
         _plan(loaded)
     finally:

@@ -7,7 +7,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import numpy as np
@@ -108,7 +108,8 @@ def partition_grids(
     seed
         Random seed; the same seed gives the same grids (when the time limit is not hit).
     time_limit_s
-        Upper bound on the solve time; the heuristic stops earlier when it converges.
+        Upper bound on the solve time, in CPU seconds of the calling thread (so a busy
+        machine does not change the grids); the heuristic stops earlier when it converges.
     client
         A ``dask.distributed.Client``: components are solved on its workers.
     method
@@ -161,6 +162,7 @@ def partition_grids(
     (True, 1.0)
     """
     t0 = time.perf_counter()
+    budget = _Budget.start(time_limit_s)
     say = progress or (lambda msg: log.info(msg))
     geoms, hh = _validate(
         buildings, households, min_households, max_households, time_limit_s, method
@@ -268,12 +270,10 @@ def partition_grids(
     )
     say(f"dividing {len(comps):,} components")
     t = time.perf_counter()
-    # the polygons and tables after the solve take time too: keep a share of the limit for them
     # the grid polygons and tables after the solve take time too (up to about the
     # tessellation's on large, irregular cities): keep that share of the limit for them
-    reserve = min(0.6 * time_limit_s, 1.2 * details["tessellation_s"] + 0.03 * time_limit_s)
-    solve_deadline = t0 + time_limit_s - reserve
-    results = _solve_all(comps, base, solve_deadline, client)
+    reserve = min(0.6 * time_limit_s, 1.2 * budget.used_s() + 0.03 * time_limit_s)
+    results = _solve_all(comps, base, budget, reserve, client)
     details["solve_s"] = time.perf_counter() - t
     solved = np.full(n, -1, dtype=np.int64)
     offset = 0
@@ -295,7 +295,7 @@ def partition_grids(
             ekind,
             base,
             seed=int(seed),
-            deadline=max(solve_deadline, time.perf_counter() + 0.02 * time_limit_s),
+            deadline=time.perf_counter() + max(budget.left_s(reserve), 0.02 * time_limit_s),
         )
         details["pocket_fix_s"] = time.perf_counter() - t
         details["pockets_before_fix"] = before
@@ -690,13 +690,13 @@ def _component(
 
 
 def _solve_all(
-    comps: list[_Component], base: _Params, deadline: float, client: object | None
+    comps: list[_Component], base: _Params, budget: _Budget, reserve_s: float, client: object | None
 ) -> list[_ComponentResult]:
     if not comps:
         return []
     sizes = np.array([len(c.w) for c in comps], dtype=float)
     if client is not None:
-        remaining = max(deadline - time.perf_counter(), 0.05)
+        remaining = max(budget.left_s(reserve_s), 0.05)
         # pure keys from the content, retries, results in component order
         return map_components(
             _solve_component, comps, args=(_with_time(base, remaining),), client=client, sizes=sizes
@@ -704,13 +704,46 @@ def _solve_all(
     out = []
     left = sizes.sum()
     for comp, size in zip(comps, sizes, strict=False):
-        remaining = max(deadline - time.perf_counter(), 0.0)
+        remaining = budget.left_s(reserve_s)
         # a share of the remaining time by size, four times the fair one (most components
         # converge well before it, and what they leave goes to the later ones)
         share = max(remaining * min(1.0, 4 * size / left), min(0.5, remaining))
         out.append(_solve_component(comp, _with_time(base, max(share, 1e-3))))
         left -= size
     return out
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """The grid stage's time limit, counted in CPU seconds of the calling thread.
+
+    A wall-clock deadline stops the search after less work on a busy machine, so the
+    same seed would give other grids under load. The limit is therefore counted in the
+    CPU time of the thread that runs the search (other processes and solver threads do
+    not count), and what is left is handed to a solve as wall seconds at the pace the
+    thread has had so far (``wall / cpu`` since the start, at least 1). A solve then
+    stops after about the same work whatever the load, and the search's own work limits
+    (starts, rounds, patience) end it long before on ordinary inputs.
+    """
+
+    limit_s: float
+    wall0: float
+    cpu0: float
+
+    @classmethod
+    def start(cls, limit_s: float) -> _Budget:
+        return cls(float(limit_s), time.perf_counter(), time.thread_time())
+
+    def used_s(self) -> float:
+        """CPU seconds used so far."""
+        return time.thread_time() - self.cpu0
+
+    def left_s(self, reserve_s: float = 0.0) -> float:
+        """Wall seconds to give the next solve: CPU seconds left, at the pace so far."""
+        cpu = self.used_s()
+        wall = time.perf_counter() - self.wall0
+        pace = max(1.0, wall / cpu) if cpu > 0.05 else 1.0
+        return max(self.limit_s - reserve_s - cpu, 0.0) * pace
 
 
 def _with_time(p: _Params, seconds: float) -> _Params:
