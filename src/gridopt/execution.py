@@ -48,7 +48,7 @@ def _run_batch(func: Callable[..., Any], batch: Sequence[Any], args: tuple[Any, 
 def _content_key(*parts: Any) -> str:
     """A deterministic hash of the task's content (function, pieces, shared arguments).
 
-    Hashing the pickle is about 30x faster than ``dask.base.tokenize`` on GeoDataFrames
+    Hashing the pickle is much faster than ``dask.base.tokenize`` on GeoDataFrames
     (whose geometry column tokenize walks object by object); both are deterministic.
     """
     import cloudpickle  # a dependency of dask.distributed, loaded only when a cluster is used
