@@ -26,6 +26,7 @@ import pyogrio
 import shapely
 
 from gridopt._errors import InputError, RepairWarning
+from gridopt._validate import check
 from gridopt.households import estimate_households
 
 __all__ = [
@@ -605,8 +606,7 @@ def read_buildings_chunked(
     path = Path(path)
     if not path.exists():
         raise InputError(f"buildings file not found: {path}")
-    if chunk_rows < 1:
-        raise InputError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    check(chunk_rows=chunk_rows)
     if _is_parquet(path):
         raw = _chunks_parquet(path, chunk_rows, by)
     elif path.suffix.lower() == ".gpkg":

@@ -8,6 +8,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gridopt._status import Status
+
 __all__ = ["Partition"]
 
 
@@ -48,7 +50,7 @@ class Partition:
 
     labels: pd.Series
     grids: gpd.GeoDataFrame
-    status: str
+    status: Status
     objective: float
     bound: float | None
     runtime_s: float
