@@ -113,16 +113,16 @@ def test_same_seed_same_plan(p):
 
 
 def test_grid_starts_reaches_the_partition(monkeypatch):
-    import gridopt.partition
+    import gridopt.pipeline
 
     seen = {}
-    real = gridopt.partition.partition_grids
+    real = gridopt.pipeline.partition_grids
 
     def spy(*args, **kwargs):
         seen["max_starts"] = kwargs.get("max_starts")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(gridopt.partition, "partition_grids", spy)
+    monkeypatch.setattr(gridopt.pipeline, "partition_grids", spy)
     c = synthetic_city(120, seed=11)
     q = gridopt.plan(
         c.buildings,
@@ -169,12 +169,12 @@ def test_to_file_replaces_an_earlier_plan(p, tmp_path):
 
 
 def test_interrupted_write_leaves_nothing_that_looks_complete(p, tmp_path, monkeypatch):
-    import gridopt.mapping
+    import gridopt.pipeline
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(gridopt.mapping, "overview_png", boom)
+    monkeypatch.setattr(gridopt.pipeline, "overview_png", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         p.to_file(tmp_path / "plan")
     assert os.listdir(tmp_path) == []
