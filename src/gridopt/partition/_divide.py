@@ -162,11 +162,11 @@ def partition_grids(
     (True, 1.0)
     """
     t0 = time.perf_counter()
-    budget = _Budget.start(time_limit_s)
     say = progress or (lambda msg: log.info(msg))
     geoms, hh = _validate(
         buildings, households, min_households, max_households, time_limit_s, method
     )
+    budget = _Budget.start(time_limit_s)
     n = len(buildings)
     comm = _communities(buildings, communities)
     excl = _exclusive(buildings, exclusive)
