@@ -298,6 +298,25 @@ def _merge_empty(buildings: gpd.GeoDataFrame, pieces: pd.Series, households: str
     return out
 
 
+class _NearLines:
+    """The street lines near one piece of a city (one spatial index over all lines)."""
+
+    def __init__(self, streets: gpd.GeoDataFrame | None, crs: Any) -> None:
+        self.lines = None
+        if streets is not None and len(streets):
+            if crs is not None and streets.crs is not None and streets.crs != crs:
+                streets = streets.to_crs(crs)
+            self.lines = streets
+            self.tree = shapely.STRtree(streets.geometry.to_numpy())
+
+    def near(self, part: gpd.GeoDataFrame, margin_m: float) -> gpd.GeoDataFrame | None:
+        """The lines within ``margin_m`` of the piece's bounding box (None without lines)."""
+        if self.lines is None:
+            return None
+        box = shapely.box(*part.total_bounds).buffer(margin_m)
+        return self.lines.iloc[np.sort(self.tree.query(box))]
+
+
 def _partition_piece(
     task: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, float], options: dict[str, Any]
 ) -> Any:
@@ -404,18 +423,11 @@ def partition_city(
     groups = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
     n = len(buildings)
     threads = worker_threads(client)
-    line_tree = None
-    if streets is not None and len(streets):
-        if buildings.crs is not None and streets.crs is not None and streets.crs != buildings.crs:
-            streets = streets.to_crs(buildings.crs)
-        line_tree = shapely.STRtree(streets.geometry.to_numpy())
+    lines = _NearLines(streets, buildings.crs)
     tasks = []
     for grp in groups:
         part = buildings.iloc[grp]
-        near = None
-        if line_tree is not None:
-            box = shapely.box(*part.total_bounds).buffer(max_gap_m)
-            near = streets.iloc[np.sort(line_tree.query(box))]
+        near = lines.near(part, max_gap_m)
         # a share of the city's limit by size, but never below MIN_PIECE_S: a small piece
         # gets the exact polish and a piece stops once it converges, so the floor costs
         # time only where it buys quality (benchmarks/NOTES.md)
@@ -738,25 +750,19 @@ def plan_city(
         raise InputError(
             f"buildings must be a path or a GeoDataFrame, got {type(buildings).__name__}"
         )
-    tree = None
+    lines: _NearLines | None = None
     offices: list[OfficePlan] = []
     for frame in frames:
         if by not in frame.columns:
             raise InputError(
                 f"buildings have no street-office column {by!r}; pass by= (columns: {', '.join(map(str, frame.columns))})"
             )
-        if streets is not None and tree is None:
-            if streets.crs is not None and frame.crs is not None and streets.crs != frame.crs:
-                streets = streets.to_crs(frame.crs)
-            tree = shapely.STRtree(streets.geometry.to_numpy())
+        if lines is None:  # the first piece's CRS is every piece's (read_buildings)
+            lines = _NearLines(streets, frame.crs)
         tasks = []
         offices_of = _merge_empty(frame, frame[by].astype(str), "households")
         for name, part in frame.groupby(offices_of.to_numpy(), sort=False):
-            near = None
-            if tree is not None:
-                box = shapely.box(*part.total_bounds).buffer(1.5 * cfg.max_walk_m)
-                near = streets.iloc[np.sort(tree.query(box))]
-            tasks.append((str(name), part, near))
+            tasks.append((str(name), part, lines.near(part, 1.5 * cfg.max_walk_m)))
         if progress:
             progress(f"planning {len(tasks)} street offices ({len(frame):,} buildings)")
         offices += map_components(
