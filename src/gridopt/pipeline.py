@@ -111,7 +111,8 @@ class PlanConfig:
     staffing_rules
         A :class:`gridopt.StaffingRules`, a dict of its fields, or ``None`` (Dalian).
     time_limit_s
-        Time limit of each optimising stage (grids, stations, staff), seconds.
+        Time limit of each optimising stage (grids, stations, staff), seconds. The grids
+        count CPU seconds of the calling thread, so a busy machine does not change them.
     grid_starts
         Starts of the grid heuristic per component (``max_starts`` of
         :func:`gridopt.partition_grids`); ``None`` keeps its default (8). Fewer starts are
