@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from gridopt.bench import cpmp
-from gridopt.stations import solve_p_median
-from gridopt.stations._cpmp import _initial
-from gridopt.stations._cpmp_knap import (
+from gridopt.solvers import solve_p_median
+from gridopt.solvers._instance import build_instance as _build_instance
+from gridopt.solvers.cpmp._knap import (
     fixing,
     knapsack_lagrangian,
     knapsack_ready,
     pack_sites,
 )
-from gridopt.stations._cpmp_tabu import region_search, site_tabu
-from gridopt.stations._pmedian import _build_instance
+from gridopt.solvers.cpmp._tabu import region_search, site_tabu
+from gridopt.solvers.cpmp.solve import _initial
 
 
 def _random(seed: int, n: int = 7, cap_share: float = 0.45):
@@ -184,6 +184,6 @@ def test_region_search_keeps_feasibility_and_never_worsens():
 
 
 def test_site_search_warmup_runs():
-    from gridopt.stations._cpmp_tabu import warmup
+    from gridopt.solvers.cpmp._tabu import warmup
 
     warmup()  # compiles (or loads) the numba code on a 6-client instance without error

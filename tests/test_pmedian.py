@@ -1,4 +1,4 @@
-"""Tests of gridopt.stations.solve_p_median against brute force and hand-checked cases."""
+"""Tests of gridopt.solvers.solve_p_median against brute force and hand-checked cases."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from gridopt import InfeasibleError, InputError
-from gridopt.stations import PMedianResult, solve_p_median
+from gridopt.solvers import PMedianResult, solve_p_median
 
 
 def brute_force(cost, p, weights=None, demand=None, capacity=None, fixed=()):
@@ -237,8 +237,8 @@ def test_input_not_mutated():
 
 
 def _tree_case(seed, n=14, m=14, p=3):
-    from gridopt.stations._pm_local import greedy, local_search
-    from gridopt.stations._pmedian import _build_instance
+    from gridopt.solvers._instance import build_instance as _build_instance
+    from gridopt.solvers.pmedian._local import greedy, local_search
 
     rng = np.random.default_rng(seed)
     pts = rng.integers(0, 100, (n, 2))
@@ -251,7 +251,7 @@ def _tree_case(seed, n=14, m=14, p=3):
 
 
 def test_lagrangian_tree_branches_and_matches_brute_force():
-    from gridopt.stations._lagr_bb import lagrangian_tree
+    from gridopt.solvers.pmedian._tree import lagrangian_tree
 
     branched = 0
     for seed in range(12):
@@ -271,7 +271,7 @@ def test_lagrangian_tree_branches_and_matches_brute_force():
 
 
 def test_lagrangian_tree_past_deadline_returns_incumbent_and_valid_bound():
-    from gridopt.stations._lagr_bb import lagrangian_tree
+    from gridopt.solvers.pmedian._tree import lagrangian_tree
 
     cost, w, inst, is_open, ev = _tree_case(1, n=40, m=40, p=3)
     res = lagrangian_tree(inst, incumbent=is_open, upper=ev.objective, lam0=w * ev.d1, deadline=0.0)
@@ -280,9 +280,9 @@ def test_lagrangian_tree_past_deadline_returns_incumbent_and_valid_bound():
 
 
 def test_flow_start_packs_tight_capacity():
-    from gridopt.stations._cpmp_flow import flow_start
-    from gridopt.stations._pm_local import greedy
-    from gridopt.stations._pmedian import _build_instance
+    from gridopt.solvers._instance import build_instance as _build_instance
+    from gridopt.solvers.cpmp._flow import flow_start
+    from gridopt.solvers.pmedian._local import greedy
 
     rng = np.random.default_rng(11)
     n, p = 80, 8
@@ -310,3 +310,42 @@ def test_capacitated_lagrangian_stage_gives_feasible_answer_and_valid_bound():
     check_solution(res, cost, p, demand=demand, capacity=cap)
     assert "lagrangian-heuristic" in res.method
     assert res.bound > 0.9 * res.objective  # the knapsack bound is close on such data
+
+
+def test_solvers_import_no_stage_and_no_geopandas():
+    """The solvers sit below the stages: they never import a stage, nor geopandas."""
+    import ast
+    import pathlib
+
+    import gridopt.solvers
+
+    root = pathlib.Path(gridopt.solvers.__file__).parent
+    edges: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        mod = "gridopt." + ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        mod = mod.removesuffix(".__init__")
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+        assert not any(n.startswith(("gridopt.stations", "gridopt.staffing")) for n in names), mod
+        assert "geopandas" not in names, mod
+        edges[mod] = {n for n in names if n.startswith("gridopt.solvers")}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in edges.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cyclic = [m for m in edges if reaches(m, m, set())]
+    assert not cyclic, f"import cycle through {cyclic}"
+
+
+def test_stations_reexports_the_solver():
+    import gridopt.stations
+
+    assert gridopt.stations.solve_p_median is solve_p_median
+    assert gridopt.stations.PMedianResult is PMedianResult

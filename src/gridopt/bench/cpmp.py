@@ -209,7 +209,7 @@ def run(
     ``names`` picks instances by name (for example ``["pmedcap08", "p3038_600"]``);
     default: all of them, or the quick pair.
     """
-    from gridopt.stations import solve_p_median
+    from gridopt.solvers import solve_p_median
 
     directory = pathlib.Path(instances_dir) if instances_dir is not None else default_dir()
     if names is not None:
@@ -220,7 +220,7 @@ def run(
     else:
         names = list(QUICK) if quick else list(OC_NAMES + LS_NAMES)
     if not quick:
-        from gridopt.stations._cpmp_tabu import warmup
+        from gridopt.solvers.cpmp._tabu import warmup
 
         warmup()  # numba compilation is a one-off, not part of any instance's time
     limit0 = DEFAULT_TIME_LIMIT_S if time_limit_s is None else float(time_limit_s)

@@ -1,6 +1,6 @@
 """Benchmark family ``pmed``: OR-Library uncapacitated p-median pmed1-40 (Beasley 1985).
 
-Every instance is solved by :func:`gridopt.stations.solve_p_median` and, with
+Every instance is solved by :func:`gridopt.solvers.solve_p_median` and, with
 ``peers=True``, by spopt's ``PMedian`` with HiGHS (the usual open-source route) in a
 separate process: OR-Tools and highspy ship incompatible builds of HiGHS and cannot
 be loaded into one process.
@@ -141,7 +141,7 @@ def run(
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Solve pmed1-40 (``quick``: pmed1, pmed2); one result row per instance."""
-    from gridopt.stations import solve_p_median
+    from gridopt.solvers import solve_p_median
 
     directory = pathlib.Path(instances_dir) if instances_dir is not None else default_dir()
     optima = load_pmed_optima(directory)

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from gridopt.stations._pm_data import Instance
+from gridopt.solvers._instance import Instance
 
 __all__ = ["gap_assign", "location_allocation"]
 
@@ -69,7 +69,7 @@ def gap_assign(
     return assign if (assign >= 0).all() else None
 
 
-def _relocate(inst: Instance, assign: np.ndarray) -> np.ndarray:
+def relocate(inst: Instance, assign: np.ndarray) -> np.ndarray:
     """Move each open site to the cheapest site able to serve its whole cluster."""
     sites = np.unique(assign)
     cluster_of = np.full(inst.m, -1, dtype=np.int64)
@@ -113,7 +113,7 @@ def location_allocation(
     best = assign
     best_obj = float(np.sum(inst.wcost[inst.entry_of(assign)]))
     while time.perf_counter() < deadline:
-        moved = _relocate(inst, best)
+        moved = relocate(inst, best)
         is_open = np.zeros(inst.m, dtype=bool)
         is_open[np.unique(moved)] = True
         is_open |= inst.fixed

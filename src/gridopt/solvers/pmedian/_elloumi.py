@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from gridopt.stations._pm_data import Instance
+from gridopt.solvers._instance import Instance
 
 __all__ = ["ExactResult", "solve_elloumi"]
 

@@ -5,8 +5,8 @@ Three paths, chosen by size and data:
 * exact (integer demands, up to ``EXACT_MAX_ENTRIES`` client-site pairs; the
   Osman-Christofides instances, SJC1-2): a packing/location-allocation start, the
   Lagrangian relaxation of the assignment constraints with an integer 0-1 knapsack
-  per site (``_cpmp_knap``, above the LP bound), a tabu search over site swaps
-  started from the relaxation's packed site sets (``_cpmp_tabu``), reduced-cost
+  per site (``_knap``, above the LP bound), a tabu search over site swaps
+  started from the relaxation's packed site sets (``_tabu``), reduced-cost
   fixing at the incumbent, and HiGHS on the remaining pairs. Every solution no worse than the incumbent survives the fixing,
   so HiGHS' proof on the reduced model is a proof for the whole problem, and the run
   stops as soon as it has one.
@@ -14,7 +14,7 @@ Three paths, chosen by size and data:
   Lagrangian, its knapsack clusters packed without much overlap into ``p`` sites,
   a transport + iterative rounding start, an allocation MIP (SCIP, hinted),
   location-allocation while time allows, then the site tabu search region by
-  region (``_cpmp_tabu.region_search``). The Lagrangian value is the stated bound.
+  region (``_tabu.region_search``). The Lagrangian value is the stated bound.
 * otherwise (SJC3-4 sizes, or fractional demands): the earlier heuristic path,
   start, location-allocation, Lagrangian median sets and SCIP on the ``k`` cheapest
   sites per client (all pairs when small), with the best Lagrangian bound.
@@ -31,25 +31,25 @@ import numpy as np
 import scipy.sparse as sp
 
 from gridopt._errors import InfeasibleError
-from gridopt.stations._cpmp_bound import capacitated_bound
-from gridopt.stations._cpmp_flow import (
+from gridopt.solvers._instance import Instance, evaluate
+from gridopt.solvers.cpmp._bound import capacitated_bound
+from gridopt.solvers.cpmp._flow import (
     assign_to,
     flow_round,
     flow_start,
     iterative_round,
     lagrangian_medians,
 )
-from gridopt.stations._cpmp_knap import (
+from gridopt.solvers.cpmp._knap import (
     fixing,
     knapsack_lagrangian,
     knapsack_ready,
     pack_sites,
     reduced_mip,
 )
-from gridopt.stations._cpmp_la import gap_assign, location_allocation
-from gridopt.stations._cpmp_tabu import region_search, site_tabu
-from gridopt.stations._pm_data import Instance, evaluate
-from gridopt.stations._pm_local import greedy, local_search
+from gridopt.solvers.cpmp._la import gap_assign, location_allocation
+from gridopt.solvers.cpmp._tabu import region_search, site_tabu
+from gridopt.solvers.pmedian._local import greedy, local_search
 
 __all__ = ["solve_capacitated"]
 

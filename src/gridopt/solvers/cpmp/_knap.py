@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from gridopt.stations._pm_data import Instance
+from gridopt.solvers._instance import Instance
 
 __all__ = [
     "KnapsackLagrangian",
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # a knapsack DP costs (items x capacity) per site and iteration: above this many
-# capacity units the fractional bound of ``_cpmp_bound`` is used instead
+# capacity units the fractional bound of ``_bound`` is used instead
 MAX_CAPACITY_UNITS = 5_000
 # ... and above this many (pair x capacity unit) cells over all sites, a bound on
 # one iteration's DP work (p3038 with 60 sites per client: 5.8e7)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gridopt.stations._pm_data import Instance, evaluate
+from gridopt.solvers._instance import Instance, evaluate
 
 __all__ = ["LagrangianResult", "lagrangian_bound", "reduced_cost_fixing"]
 

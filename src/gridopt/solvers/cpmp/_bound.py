@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from gridopt.stations._pm_data import Instance
+from gridopt.solvers._instance import Instance
 
 __all__ = ["capacitated_bound"]
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from gridopt.stations._lagr import LagrangianResult
-from gridopt.stations._pm_data import Instance
+from gridopt.solvers._instance import Instance
+from gridopt.solvers.pmedian._lagr import LagrangianResult
 
 __all__ = ["LagrangianTreeResult", "lagrangian_tree", "root_lagrangian"]
 

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from gridopt.stations._pm_data import Evaluation, Instance, evaluate
+from gridopt.solvers._instance import Evaluation, Instance, evaluate
 
 __all__ = ["greedy", "local_search"]
 

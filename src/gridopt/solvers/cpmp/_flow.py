@@ -6,7 +6,7 @@ the open sites is a transportation problem (splittable demand), solved exactly b
 OR-Tools' min-cost flow over each client's ``k`` cheapest open sites, with an
 expensive overflow arc so that it is always feasible. Overflowing demand shows
 where a median is missing: the least used median moves there. Medians then move
-to the best site of their cluster (``_cpmp_la._relocate``) while the flow cost
+to the best site of their cluster (``_la.relocate``) while the flow cost
 falls. Finally the flow is rounded to single sources (each client to the site
 carrying most of its demand) and overloads are repaired by moving the cheapest
 clients to open sites with room.
@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from gridopt.stations._pm_data import Instance
+from gridopt.solvers._instance import Instance
+from gridopt.solvers.cpmp._la import relocate
 
 __all__ = ["flow_round", "flow_start", "iterative_round", "lagrangian_medians"]
 
@@ -263,8 +264,6 @@ def _flow_start(
     dem: np.ndarray,
     cap: np.ndarray,
 ) -> tuple[np.ndarray | None, np.ndarray]:
-    from gridopt.stations._cpmp_la import _relocate
-
     ent, fl, overflow, cost = _flow(inst, is_open, k, dem, cap)
     best = (cost, is_open, ent, fl, overflow)
     stall = 0
@@ -274,7 +273,7 @@ def _flow_start(
             cand_open = _move_to_overflow(inst, cur_open, best[2], best[3], best[4])
         else:
             assign = _primary(inst, best[2], best[3])
-            moved = _relocate(inst, assign)
+            moved = relocate(inst, assign)
             cand_open = np.zeros(inst.m, dtype=bool)
             cand_open[np.unique(moved)] = True
             cand_open |= inst.fixed

@@ -41,7 +41,7 @@ Measured (Osman-Christofides n = 100, p = 10, load ~2):
   ``q`` neighbouring open sites, their clients and the sites those may use. From
   the large path's 2.19% answer on p3038_1000, 10 s of it: q = 5 1.61% (364
   regions), 6 1.59% (253), 8 1.61% (134), 12 1.73% (37). Inside the large path:
-  see ``_cpmp``'s LARGE_REGION_SHARE.
+  see ``solve``'s LARGE_REGION_SHARE.
 * compile time: ~8 s on a cold numba cache (``cache=True``: once per install or
   source change).
 """
@@ -55,7 +55,7 @@ import time
 import numpy as np
 from numba import njit
 
-from gridopt.stations._pm_data import Instance
+from gridopt.solvers._instance import Instance, build_instance
 
 __all__ = ["region_search", "site_tabu"]
 
@@ -483,11 +483,9 @@ def warmup() -> None:
     Benchmarks call this before timing, so that the one-off compilation (about
     8 s on a cold cache) is not charged to the first instance.
     """
-    from gridopt.stations._pmedian import _build_instance
-
     xy = np.arange(6, dtype=float)
     cost = np.abs(xy[:, None] - xy[None, :])
-    inst = _build_instance(cost, 2, None, np.ones(6), np.full(6, 4.0), None)
+    inst = build_instance(cost, 2, None, np.ones(6), np.full(6, 4.0), None)
     start = np.zeros(6, dtype=bool)
     start[[0, 5]] = True
     site_tabu(inst, [start], deadline=time.perf_counter() + 1.0, patience=2)
