@@ -14,7 +14,17 @@ from typing import Any
 
 from gridopt.bench._measure import Measured
 
-__all__ = ["add_note", "add_peer", "load_note", "result_row"]
+__all__ = ["add_note", "add_peer", "load_note", "result_row", "wall_cap_s"]
+
+
+#: a solve's wall-clock safety cap, times its work budget (gridopt's limits are work,
+#: so that its rows are the same on a busy machine; the cap is hit only far beyond it)
+WALL_CAP_FACTOR = 4.0
+
+
+def wall_cap_s(work_s: float) -> float:
+    """Wall-clock safety cap of a solve given ``work_s`` work-seconds."""
+    return WALL_CAP_FACTOR * work_s + 10.0
 
 
 def load_note() -> str:

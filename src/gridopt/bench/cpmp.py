@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 from gridopt._errors import InfeasibleError
 from gridopt.bench._measure import measure, run_peer_script
-from gridopt.bench._rows import add_note, add_peer, result_row
+from gridopt.bench._rows import add_note, add_peer, result_row, wall_cap_s
 from gridopt.datasets import benchmark_dir
 from gridopt.solvers import solve_p_median
 from gridopt.solvers.cpmp._tabu import warmup
@@ -251,7 +251,12 @@ def run(
         def solve(inst=inst, cost=cost, limit=limit):
             try:
                 return solve_p_median(
-                    cost, p=inst.p, demand=inst.demand, capacity=inst.capacity, time_limit_s=limit
+                    cost,
+                    p=inst.p,
+                    demand=inst.demand,
+                    capacity=inst.capacity,
+                    work_limit_s=limit,
+                    time_limit_s=wall_cap_s(limit),
                 )
             except InfeasibleError as exc:
                 # a heuristic failure on a feasible instance is a result to report, not a crash

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridopt.bench._measure import measure, run_peer_script
-from gridopt.bench._rows import add_note, add_peer, result_row
+from gridopt.bench._rows import add_note, add_peer, result_row, wall_cap_s
 from gridopt.datasets import benchmark_dir
 from gridopt.solvers import solve_p_median
 
@@ -157,7 +157,11 @@ def run(
         if progress is not None:
             progress(name)
         inst = load_pmed(path)
-        res = measure(lambda inst=inst: solve_p_median(inst.cost, p=inst.p, time_limit_s=limit))
+        res = measure(
+            lambda inst=inst: solve_p_median(
+                inst.cost, p=inst.p, work_limit_s=limit, time_limit_s=wall_cap_s(limit)
+            )
+        )
         r = res.value
         row = result_row(
             "pmed",

@@ -14,12 +14,18 @@ from typing import Any
 
 import numpy as np
 
+import gridopt.solvers._clock as _clock
 from gridopt._errors import InputError
 from gridopt.solvers._instance import Instance, build_instance
 from gridopt.solvers.cpmp.solve import solve_capacitated
 from gridopt.solvers.pmedian.solve import solve_uncapacitated
 
-__all__ = ["PMedianResult", "solve_p_median"]
+__all__ = ["PMedianResult", "default_work_s", "solve_p_median"]
+
+#: default work budget per client-site pair, and its bounds (work-seconds)
+WORK_S_PER_PAIR = 2e-4
+MIN_WORK_S = 2.0
+MAX_WORK_S = 30.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,9 +44,13 @@ class PMedianResult:
         A proven lower bound on the optimal objective.
     status
         ``"optimal"`` when ``objective - bound`` is within tolerance, else
-        ``"time_limit"`` (the limit stopped the proof) or ``"feasible"``.
+        ``"feasible"`` (the work budget ended the search), or ``"time_limit"``
+        when the wall-clock safety cap stopped it (then, and only then, the
+        answer may depend on the machine's load).
     runtime_s
         Wall seconds spent in :func:`solve_p_median`.
+    work_s
+        Work-seconds of the deterministic budget spent (see ``work_limit_s``).
     method
         The steps that produced the answer (for logs and benchmarks).
     """
@@ -52,6 +62,7 @@ class PMedianResult:
     status: str
     runtime_s: float
     method: str = ""
+    work_s: float = 0.0
 
     @property
     def gap(self) -> float:
@@ -70,7 +81,7 @@ class PMedianResult:
             f"p-median: {len(self.open)} open sites, {len(self.assign)} clients, "
             f"objective {self.objective:.6g}, bound {self.bound:.6g} "
             f"(gap {100 * self.gap:.3f}%), status {self.status}, "
-            f"{self.runtime_s:.2f} s [{self.method}]"
+            f"{self.runtime_s:.2f} s, {self.work_s:.2f} work-s [{self.method}]"
         )
 
 
@@ -83,6 +94,7 @@ def solve_p_median(
     capacity: Any = None,
     fixed_open: Any = None,
     time_limit_s: float = 60.0,
+    work_limit_s: float | None = None,
     seed: int = 0,
 ) -> PMedianResult:
     """Open ``p`` sites and assign every client to one, minimising weighted cost.
@@ -105,8 +117,14 @@ def solve_p_median(
     fixed_open
         Indices of sites that must be open (existing stations).
     time_limit_s
-        Wall-clock limit; the best solution found and its bound are returned when
-        it runs out.
+        Wall-clock safety cap: the best solution found and its bound are returned
+        when it runs out, with status ``"time_limit"``.
+    work_limit_s
+        The budget that decides where the search stops, in work-seconds: every
+        stage counts the work it does (pairs scanned, DP cells, MIP nodes), never
+        the wall clock, so the answer is the same on a busy or an idle machine.
+        One work-second is about one second of one core of the benchmark machine.
+        Default :func:`default_work_s` of the instance's size.
     seed
         Seed of the randomised parts; the same seed gives the same answer.
 
@@ -142,12 +160,15 @@ def solve_p_median(
     if not limit > 0:
         raise InputError(f"`time_limit_s` must be positive; got {time_limit_s!r}.")
     inst = build_instance(cost, p, weights, demand, capacity, fixed_open)
-    deadline = t0 + limit
-    if inst.capacity is not None:
-        out = solve_capacitated(inst, deadline=deadline, seed=int(seed))
-        assign, bound, method, proven = out
-    else:
-        assign, bound, method, proven = solve_uncapacitated(inst, deadline=deadline)
+    work = default_work_s(inst) if work_limit_s is None else float(work_limit_s)
+    if not work > 0:
+        raise InputError(f"`work_limit_s` must be positive; got {work_limit_s!r}.")
+    with _clock.running(limit - (time.perf_counter() - t0)) as clock:
+        if inst.capacity is not None:
+            out = solve_capacitated(inst, deadline=work, seed=int(seed))
+        else:
+            out = solve_uncapacitated(inst, deadline=work)
+    assign, bound, method, proven = out
     objective = float(np.sum(inst.weights * inst.cost[inst.entry_of(assign)]))
     opened = np.unique(assign)
     runtime = time.perf_counter() - t0
@@ -157,13 +178,23 @@ def solve_p_median(
     if proven or objective - bound <= tol:
         status = "optimal"
         bound = min(bound, objective)
-    elif time.perf_counter() >= deadline - 1e-3:
+    elif clock.hit_cap:
         status = "time_limit"
     else:
         status = "feasible"
     # the open set has p sites: sites without clients may be open too
     open_sites = _complete_open(inst, opened, assign)
-    return PMedianResult(open_sites, assign, objective, float(bound), status, runtime, method)
+    return PMedianResult(
+        open_sites, assign, objective, float(bound), status, runtime, method, clock.seconds
+    )
+
+
+def default_work_s(inst: Instance) -> float:
+    """Default work budget: ``WORK_S_PER_PAIR`` per client-site pair, within bounds.
+
+    It depends only on the instance's size, never on the machine or its load.
+    """
+    return float(np.clip(WORK_S_PER_PAIR * len(inst.row), MIN_WORK_S, MAX_WORK_S))
 
 
 def _complete_open(inst: Instance, opened: np.ndarray, assign: np.ndarray) -> np.ndarray:

@@ -14,10 +14,9 @@ clients to open sites with room.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+import gridopt.solvers._clock as _clock
 from gridopt.solvers._instance import Instance
 from gridopt.solvers.cpmp._la import relocate
 
@@ -251,7 +250,7 @@ def flow_start(
         if cap[is_open].sum() < dem.sum():
             break
         assign, is_open = _flow_start(inst, is_open, deadline, k, dem, cap)
-        if assign is not None or time.perf_counter() > deadline:
+        if assign is not None or _clock.now() > deadline:
             break
     return assign
 
@@ -265,9 +264,10 @@ def _flow_start(
     cap: np.ndarray,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     ent, fl, overflow, cost = _flow(inst, is_open, k, dem, cap)
+    _clock.charge(inst.n * k, "flow")
     best = (cost, is_open, ent, fl, overflow)
     stall = 0
-    while time.perf_counter() < deadline and stall < 3:
+    while _clock.now() < deadline and stall < 3:
         cur_open = best[1]
         if best[4].sum() > 0:
             cand_open = _move_to_overflow(inst, cur_open, best[2], best[3], best[4])
@@ -284,6 +284,7 @@ def _flow_start(
         if np.array_equal(cand_open, cur_open):
             break
         ent, fl, overflow, cost = _flow(inst, cand_open, k, dem, cap)
+        _clock.charge(inst.n * k, "flow")
         if cost < best[0] - 1e-9:
             best = (cost, cand_open, ent, fl, overflow)
             stall = 0

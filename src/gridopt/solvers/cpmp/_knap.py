@@ -14,14 +14,15 @@ left out of the exact model (``fixing``).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+import gridopt.solvers._clock as _clock
 from gridopt.solvers._instance import Instance
+from gridopt.solvers._mip import highs_milp
 
 __all__ = [
     "KnapsackLagrangian",
@@ -40,8 +41,6 @@ MAX_CAPACITY_UNITS = 5_000
 MAX_DP_CELLS = 2e8
 # multipliers of the last improving iterations kept for Lagrangian heuristics
 KEEP_LAMS = 8
-# HiGHS primal heuristic effort on the reduced model (HiGHS default 0.05)
-HEURISTIC_EFFORT = 0.05
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,7 @@ def knapsack_lagrangian(
         Objective of the best known solution (Polyak step target; stops once the
         bound reaches it, or its integer floor when the objective is integral).
     deadline
-        ``time.perf_counter()`` value at which to stop.
+        ``_clock.now()`` value at which to stop.
     lam0
         Starting multipliers; default each client's cheapest weighted cost.
     max_iter, theta0, patience
@@ -203,6 +202,9 @@ def knapsack_lagrangian(
     cap = np.floor(inst.capacity + 1e-9).astype(np.int64)
     qmax = int(cap.max())
     sptr, sent, srow = _by_site(inst)
+    # one iteration's work: the DP cells of every site's knapsack
+    pairs = np.bincount(inst.site, minlength=inst.m).astype(float)
+    dp_cells = float(pairs @ cap)
     lam = wc[inst.indptr[:-1]].copy() if lam0 is None else np.asarray(lam0, float).copy()
     known = math.isfinite(upper)
     target = upper - 1.0 + 1e-6 if inst.integral else upper - 1e-9 * max(1.0, abs(upper))
@@ -215,6 +217,7 @@ def knapsack_lagrangian(
     theta, since, it = theta0, 0, 0
     while it < max_iter:
         it += 1
+        _clock.charge(dp_cells, "dp")
         _knapsacks(sptr, sent, srow, wc, dem, cap, lam, v, take, False, dummy)
         chosen = _choose(inst, v)
         value = float(lam.sum() + v[chosen].sum())
@@ -229,7 +232,7 @@ def knapsack_lagrangian(
             if since >= patience:
                 theta /= 2.0
                 since = 0
-        if best > target or theta < 1e-3 or time.perf_counter() > deadline:
+        if best > target or theta < 1e-3 or _clock.now() > deadline:
             break
         used = take & chosen[inst.site]
         g = 1.0 - np.bincount(inst.row[used], minlength=inst.n)
@@ -309,8 +312,6 @@ def reduced_mip(
     when none), the solver's lower bound over the restricted model, and whether it
     finished (an infeasible restricted model means nothing is at most ``upper``).
     """
-    from ortools.linear_solver.python import model_builder as mb
-
     keep = keep & ~site_closed[inst.site]
     row, site, wc = inst.row[keep], inst.site[keep], inst.wcost[keep]
     n, m, e = inst.n, inst.m, len(row)
@@ -341,33 +342,20 @@ def reduced_mip(
     var_lb[:m] = inst.fixed | site_open
     var_ub = np.ones(m + e)
     var_ub[:m] = ~site_closed
-    model = mb.Model()
-    model.helper.fill_model_from_sparse_data(
-        var_lb, var_ub, np.concatenate((np.zeros(m), wc)), lb, ub, a
-    )
-    for j in range(m + e):
-        model.helper.set_var_integrality(j, True)
-    solver = mb.Solver("highs")
-    solver.enable_output(False)
-    params = ["log_to_console=false", "threads=1", f"mip_heuristic_effort={HEURISTIC_EFFORT}"]
-    if inst.integral:
-        # integer objective: a gap below 1 is closed
-        params.append("mip_abs_gap=0.999")
-    solver.set_solver_specific_parameters("\n".join(params))
-    solver.set_time_limit_in_seconds(max(0.05, time_limit_s))
-    status = solver.solve(model)
-    name = status.name if hasattr(status, "name") else str(status)
-    if name == "INFEASIBLE":
+    out = highs_milp(
+        np.concatenate((np.zeros(m), wc)), a, lb, ub, var_lb, var_ub, np.ones(m + e),
+        seconds=time_limit_s, abs_gap=0.999 if inst.integral else None,
+    )  # fmt: skip
+    if out.status == "infeasible":
         return None, upper, True
-    if name not in ("OPTIMAL", "FEASIBLE"):
-        return None, -math.inf, False
-    xv = np.array([solver.value(model.var_from_index(m + int(k))) for k in range(e)]) > 0.5
+    if out.x is None:
+        return None, out.bound, False
+    xv = out.x[m:] > 0.5
     assign = np.full(n, -1, dtype=np.int64)
     assign[row[xv]] = site[xv]
-    bound = float(solver.best_objective_bound)
     if (assign < 0).any():  # pragma: no cover - defensive
-        return None, bound, False
-    return assign, bound, name == "OPTIMAL"
+        return None, out.bound, False
+    return assign, out.bound, out.optimal
 
 
 def pack_sites(inst: Instance, lam: np.ndarray, *, overlap: float = 0.4) -> np.ndarray:

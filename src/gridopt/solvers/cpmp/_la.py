@@ -14,7 +14,9 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+import gridopt.solvers._clock as _clock
 from gridopt.solvers._instance import Instance
+from gridopt.solvers._mip import charge_scip, scip_budget
 
 __all__ = ["gap_assign", "location_allocation"]
 
@@ -58,9 +60,11 @@ def gap_assign(
         for j in np.flatnonzero(site == hint[row]):
             model.helper.add_hint(int(j), 1.0)
     solver = mb.Solver("scip")
-    solver.set_time_limit_in_seconds(max(0.1, time_limit_s))
+    nodes = scip_budget(solver, time_limit_s, a.nnz)
+    started = time.perf_counter()
     status = solver.solve(model)
     name = status.name if hasattr(status, "name") else str(status)
+    charge_scip(name == "OPTIMAL", nodes, a.nnz, _clock.wall_left(time_limit_s), started)
     if name not in ("OPTIMAL", "FEASIBLE"):
         return None
     x = np.array([solver.value(model.var_from_index(j)) for j in range(e)]) > 0.5
@@ -112,12 +116,13 @@ def location_allocation(
     """Improve a feasible assignment until allocation and relocation both stall."""
     best = assign
     best_obj = float(np.sum(inst.wcost[inst.entry_of(assign)]))
-    while time.perf_counter() < deadline:
+    while _clock.now() < deadline:
+        _clock.charge(len(inst.row))
         moved = relocate(inst, best)
         is_open = np.zeros(inst.m, dtype=bool)
         is_open[np.unique(moved)] = True
         is_open |= inst.fixed
-        remaining = deadline - time.perf_counter()
+        remaining = deadline - _clock.now()
         if remaining <= 0:
             break
         new = gap_assign(inst, is_open, k=k, time_limit_s=min(remaining, 10.0), hint=moved)

@@ -50,11 +50,11 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 
 import numpy as np
 from numba import njit
 
+import gridopt.solvers._clock as _clock
 from gridopt.solvers._instance import Instance, build_instance
 
 __all__ = ["region_search", "site_tabu"]
@@ -314,7 +314,7 @@ def site_tabu(
     starts
         Open-site masks (``p`` sites each, fixed sites included), searched in order.
     deadline
-        ``time.perf_counter()`` value at which to stop.
+        ``_clock.now()`` value at which to stop.
     target
         Stop once the best value is at most this (a lower bound).
     patience
@@ -343,24 +343,26 @@ def site_tabu(
     segments: list[tuple[float, np.ndarray]] = []
     stalled = 0
     for start in starts:
-        if time.perf_counter() >= deadline or best_val <= target or stalled >= STALL_STARTS:
+        if _clock.now() >= deadline or best_val <= target or stalled >= STALL_STARTS:
             break
         used += 1
         sites = np.flatnonzero(start).astype(np.int64)
         assign = np.full(inst.n, -1, dtype=np.int64)
         cur = _allocate(cd, dem, cap, sites, assign, w0 * W_FACTORS[-1], True)
+        _clock.charge(n * n, "tabu")
         state = np.array([cur, cur])
         seg_sites, seg_assign = sites.copy(), assign.copy()
         tabu_open = np.zeros(inst.m, dtype=np.int64)
         tabu_close = np.zeros(inst.m, dtype=np.int64)
         it = last_imp = 0
         last = state[1]
-        while time.perf_counter() < deadline and it - last_imp <= patience:
+        while _clock.now() < deadline and it - last_imp <= patience:
             reached = _iterate(
                 cd, dem, cap, inst.fixed, sites, assign, state, seg_sites, seg_assign,
                 tabu_open, tabu_close, it, CHUNK, tenure, w0, 7919 * used + it, TOP_MOVES,
                 factors, W_SCREEN,
             )  # fmt: skip
+            _clock.charge((reached - it) * steps, "tabu")
             if reached < it + CHUNK:
                 it = reached
                 break  # every move tabu or infeasible
@@ -452,10 +454,10 @@ def region_search(
     wc = inst.wcost
     rng = np.random.default_rng(seed)
     improved = tried = 0
-    while time.perf_counter() < deadline:
+    while _clock.now() < deadline:
         changed = False
         for o in rng.permutation(np.flatnonzero(is_open)):
-            if time.perf_counter() >= deadline:
+            if _clock.now() >= deadline:
                 break
             if not is_open[o]:  # closed by an earlier region
                 continue
@@ -488,4 +490,4 @@ def warmup() -> None:
     inst = build_instance(cost, 2, None, np.ones(6), np.full(6, 4.0), None)
     start = np.zeros(6, dtype=bool)
     start[[0, 5]] = True
-    site_tabu(inst, [start], deadline=time.perf_counter() + 1.0, patience=2)
+    site_tabu(inst, [start], deadline=_clock.now() + 1.0, patience=2)

@@ -30,8 +30,10 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+import gridopt.solvers._clock as _clock
 from gridopt._errors import InfeasibleError
 from gridopt.solvers._instance import Instance, evaluate
+from gridopt.solvers._mip import charge_scip, scip_budget
 from gridopt.solvers.cpmp._bound import capacitated_bound
 from gridopt.solvers.cpmp._flow import (
     assign_to,
@@ -179,11 +181,11 @@ def _initial(inst: Instance, deadline: float, flow_deadline: float) -> np.ndarra
     # tight capacity: transport + relocation + rounding, first from these medians,
     # then from medians placed by demand (where capacity is needed)
     for start in (is_open, greedy(dataclasses.replace(inst, weights=inst.demand.copy()))):
-        assign = flow_start(inst, start, deadline=max(flow_deadline, time.perf_counter() + 1.0))
+        assign = flow_start(inst, start, deadline=max(flow_deadline, _clock.now() + 1.0))
         if assign is not None:
             return assign
     # greedy packing failed: let the assignment MIP pack the same medians
-    remaining = max(1.0, deadline - time.perf_counter())
+    remaining = max(1.0, deadline - _clock.now())
     assign = gap_assign(inst, is_open, k=30, time_limit_s=remaining, hint=None)
     if assign is not None:
         return assign
@@ -249,9 +251,11 @@ def _mip(
         for k in np.flatnonzero(chosen):
             model.helper.add_hint(m + int(k), 1.0)
     solver = mb.Solver("scip")
-    solver.set_time_limit_in_seconds(max(0.1, time_limit_s))
+    nodes = scip_budget(solver, time_limit_s, a.nnz)
+    started = time.perf_counter()
     status = solver.solve(model)
     name = status.name if hasattr(status, "name") else str(status)
+    charge_scip(name == "OPTIMAL", nodes, a.nnz, _clock.wall_left(time_limit_s), started)
     if name not in ("OPTIMAL", "FEASIBLE"):
         return None, -math.inf, False
     xv = np.array([solver.value(model.var_from_index(m + int(k))) for k in range(e)]) > 0.5
@@ -282,7 +286,7 @@ def _exact(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     incumbent its reduced costs remove most client-site pairs (pmedcap13: 520 of
     10,000 left), so HiGHS proves the optimum of the remaining model quickly.
     """
-    t0 = time.perf_counter()
+    t0 = _clock.now()
     budget = max(deadline - t0, 0.0)
     steps = ["regret"]
     assign = _initial(inst, deadline=t0 + 0.05 * budget, flow_deadline=t0 + 0.1 * budget)
@@ -313,7 +317,7 @@ def _exact(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
         # the tabu's allocation is a heuristic: its best site set allocated exactly
         is_open = np.zeros(inst.m, dtype=bool)
         is_open[found] = True
-        left = max(0.1, min(1.0, deadline - time.perf_counter()))
+        left = max(0.1, min(1.0, deadline - _clock.now()))
         exact = gap_assign(inst, is_open, k=inst.p, time_limit_s=left, hint=found)
         if exact is not None and _objective(inst, exact) < value:
             found, value = exact, _objective(inst, exact)
@@ -336,12 +340,12 @@ def _exact(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
         site_open=site_open,
         upper=upper,
         # a little time is kept to polish an unproven answer
-        time_limit_s=deadline - time.perf_counter() - 0.05 * budget,
+        time_limit_s=deadline - _clock.now() - 0.05 * budget,
     )
     steps.append("highs-reduced")
     if new is not None and _objective(inst, new) <= upper:
         assign, upper = new, _objective(inst, new)
-    if not finished and time.perf_counter() < deadline:
+    if not finished and _clock.now() < deadline:
         assign = location_allocation(inst, assign, deadline=deadline)
         upper = _objective(inst, assign)
         steps.append("location-allocation")
@@ -379,14 +383,14 @@ def _lagrangian_heuristic(
     for is_open in sets:
         if upper - bound <= EXACT_HEURISTIC_MIN_GAP * upper:
             break  # the incumbent is good enough for the fixing
-        if time.perf_counter() > stage_end or tried >= EXACT_HEURISTIC_SETS:
+        if _clock.now() > stage_end or tried >= EXACT_HEURISTIC_SETS:
             break
         tried += 1
-        left = stage_end - time.perf_counter()
+        left = stage_end - _clock.now()
         cand = gap_assign(inst, is_open, k=inst.p, time_limit_s=max(0.1, left), hint=None)
         if cand is None:
             continue
-        cand = location_allocation(inst, cand, deadline=min(stage_end, time.perf_counter() + 1))
+        cand = location_allocation(inst, cand, deadline=min(stage_end, _clock.now() + 1))
         if _objective(inst, cand) < upper:
             assign, upper = cand, _objective(inst, cand)
     return (assign, tried) if tried else None
@@ -407,7 +411,7 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     their ``k`` nearest open sites from that start, location-allocation polishes, and
     the site tabu search improves one region of neighbouring sites at a time.
     """
-    t0 = time.perf_counter()
+    t0 = _clock.now()
     budget = max(deadline - t0, 0.0)
     lag = knapsack_lagrangian(inst, upper=math.inf, deadline=t0 + 0.15 * budget)
     steps = [f"knapsack-lagrangian({lag.iterations})"]
@@ -415,7 +419,7 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     pool: list[tuple[float, int, np.ndarray]] = []
     tries = [(lam, ov) for ov in LARGE_OVERLAPS for lam in lag.lams[::-1][:LARGE_LAMS]]
     for t, (lam, overlap) in enumerate(tries):
-        if pool and time.perf_counter() > t0 + LARGE_POOL_SHARE * budget:
+        if pool and _clock.now() > t0 + LARGE_POOL_SHARE * budget:
             break
         is_open = pack_sites(inst, lam, overlap=overlap)
         start = iterative_round(inst, is_open)
@@ -423,7 +427,7 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
             start = flow_round(inst, is_open)
         if start is None:
             continue
-        left = deadline - time.perf_counter()
+        left = deadline - _clock.now()
         cand = gap_assign(
             inst, is_open, k=LARGE_GAP_K, time_limit_s=min(0.15 * budget, 0.5 * left), hint=start
         )
@@ -441,7 +445,7 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     polished = 0
     la_end = deadline - LARGE_REGION_SHARE * budget
     for _obj, _t, cand in pool:
-        if time.perf_counter() >= la_end - 0.02 * budget:
+        if _clock.now() >= la_end - 0.02 * budget:
             break
         cand = location_allocation(inst, cand, deadline=la_end)
         polished += 1
@@ -468,7 +472,7 @@ def solve_capacitated(
             return out
     if knapsack_ready(inst) and inst.n >= LARGE_MIN_N:
         return _large(inst, deadline=deadline)
-    t0 = time.perf_counter()
+    t0 = _clock.now()
     budget = max(deadline - t0, 0.0)
     steps = ["regret"]
     assign = _initial(inst, deadline=t0 + 0.2 * budget, flow_deadline=t0 + 0.4 * budget)
@@ -479,7 +483,7 @@ def solve_capacitated(
     if assign is not None:
         la_end = t0 + (0.35 if lagr_stage else 0.5) * budget
         assign = location_allocation(
-            inst, assign, deadline=max(la_end, time.perf_counter() + 0.05 * budget)
+            inst, assign, deadline=max(la_end, _clock.now() + 0.05 * budget)
         )
         steps.append("location-allocation")
     best_bound = -math.inf
@@ -489,14 +493,12 @@ def solve_capacitated(
         upper = _objective(inst, assign) if assign is not None else math.inf
         if knapsack_ready(inst):
             # integer knapsacks: a higher bound (SJC4a: 61,569 -> 61,8xx) and its sets
-            lag = knapsack_lagrangian(
-                inst, upper=upper, deadline=time.perf_counter() + 0.15 * budget
-            )
+            lag = knapsack_lagrangian(inst, upper=upper, deadline=_clock.now() + 0.15 * budget)
             best_bound = lag.bound
             sets.extend(lag.sets)
         else:
             best_bound = capacitated_bound(
-                inst, upper=upper, deadline=time.perf_counter() + 0.15 * budget, sets=sets
+                inst, upper=upper, deadline=_clock.now() + 0.15 * budget, sets=sets
             )
         bound_done = True
         steps.append("lagrangian-knapsack")
@@ -506,18 +508,18 @@ def solve_capacitated(
         # then the expensive allocation MIP only on the best two
         pool = []
         for medians in lagrangian_medians(inst, sets[-60:]):
-            if time.perf_counter() > t0 + 0.55 * budget:
+            if _clock.now() > t0 + 0.55 * budget:
                 break
-            cand = assign_to(inst, medians, deadline=time.perf_counter() + 0.05 * budget)
+            cand = assign_to(inst, medians, deadline=_clock.now() + 0.05 * budget)
             if cand is not None:
                 tried += 1
                 pool.append((_objective(inst, cand), tried, cand))
         pool.sort(key=lambda t: (t[0], t[1]))
         for _obj, _i, cand in pool[:2]:
-            if time.perf_counter() > stage_end:
+            if _clock.now() > stage_end:
                 break
             cand = location_allocation(
-                inst, cand, deadline=min(stage_end, time.perf_counter() + 0.1 * budget)
+                inst, cand, deadline=min(stage_end, _clock.now() + 0.1 * budget)
             )
             if assign is None or _objective(inst, cand) < _objective(inst, assign):
                 assign = cand
@@ -531,7 +533,7 @@ def solve_capacitated(
             # the hint's pairs must be in the model
             keep[inst.entry_of(assign)] = True
         bound_time = 0.0 if bound_done else 0.2 * budget
-    remaining = deadline - time.perf_counter() - bound_time
+    remaining = deadline - _clock.now() - bound_time
     new, bound, optimal = _mip(inst, keep=keep, hint=assign, time_limit_s=remaining, full=full)
     steps.append("scip-full" if full else "scip-knearest")
     if new is not None and (new >= 0).all():
@@ -542,7 +544,7 @@ def solve_capacitated(
         lb = _lower_bound(
             inst,
             upper=_objective(inst, assign) if assign is not None else math.inf,
-            deadline=max(deadline, time.perf_counter() + 0.5),
+            deadline=max(deadline, _clock.now() + 0.5),
         )
         steps.append("lagrangian-knapsack")
         best_bound = max(best_bound, lb)

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gridopt.solvers._instance import Instance
+from gridopt.solvers._mip import highs_milp
 
 __all__ = ["ExactResult", "solve_elloumi"]
 
@@ -112,16 +113,13 @@ def solve_elloumi(
     *,
     active: np.ndarray,
     forced: np.ndarray,
-    incumbent: np.ndarray | None,
     time_limit_s: float,
-    solver: str = "highs",
 ) -> ExactResult:
-    """Solve the Elloumi model over the active sites with the forced sites open."""
-    import time
+    """Solve the Elloumi model over the active sites with the forced sites open.
 
-    from ortools.linear_solver.python import model_builder as mb
-
-    t_start = time.perf_counter()
+    ``time_limit_s`` is work-seconds of the solvers' clock: HiGHS gets the node budget
+    they buy, so where it stops does not depend on the machine's load.
+    """
     a, lb, ub, var_lb, var_ub, obj, offset, _n_levels = _build(inst, active, forced)
     log.debug(
         "elloumi model: %d sites, %d level variables, %d non-zeros",
@@ -129,36 +127,12 @@ def solve_elloumi(
         a.shape[1] - inst.m,
         a.nnz,
     )
-    model = mb.Model()
-    model.helper.fill_model_from_sparse_data(var_lb, var_ub, obj, lb, ub, a)
-    for j in range(inst.m):
-        model.helper.set_var_integrality(j, True)
-    model.helper.set_objective_offset(offset)
-    # OR-Tools' HiGHS wrapper crashes on hints (9.15), so only SCIP gets one
-    if incumbent is not None and solver == "scip":
-        for j in range(inst.m):
-            model.helper.add_hint(j, float(incumbent[j]))
-    solver_obj = mb.Solver(solver)
-    if solver == "highs":
-        solver_obj.set_solver_specific_parameters("output_flag=false")
-    # building the model takes seconds on big instances: it counts against the limit
-    left = float(time_limit_s) - (time.perf_counter() - t_start)
-    solver_obj.set_time_limit_in_seconds(max(0.1, left))
-    status = solver_obj.solve(model)
-    name = status.name if hasattr(status, "name") else str(status)
-    if name in ("OPTIMAL", "FEASIBLE"):
-        values = np.array([solver_obj.value(model.var_from_index(j)) for j in range(inst.m)])
-        mask = values > 0.5
-        return ExactResult(
-            mask,
-            float(solver_obj.objective_value),
-            float(solver_obj.best_objective_bound),
-            name == "OPTIMAL",
-            name.lower(),
-        )
-    bound = -np.inf
-    try:
-        bound = float(solver_obj.best_objective_bound)
-    except Exception:  # pragma: no cover - solver without a bound
-        pass
-    return ExactResult(None, np.inf, bound, False, name.lower())
+    integrality = np.zeros(a.shape[1])
+    integrality[: inst.m] = 1
+    out = highs_milp(
+        obj, sp.csr_matrix(a), lb, ub, var_lb, var_ub, integrality,
+        seconds=time_limit_s, offset=offset,
+    )  # fmt: skip
+    if out.x is None:
+        return ExactResult(None, np.inf, out.bound, False, out.status)
+    return ExactResult(out.x[: inst.m] > 0.5, out.objective, out.bound, out.optimal, out.status)

@@ -16,12 +16,12 @@ makes an iteration far cheaper than a pass over all client-site pairs.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
+import gridopt.solvers._clock as _clock
 from gridopt.solvers._instance import Instance
 from gridopt.solvers.pmedian._lagr import LagrangianResult
 
@@ -221,6 +221,7 @@ def _root(indptr, site, wc, status, lam, p, cutoff, upper, deadline, max_iter=30
             indptr, site, wc, status, lam, p, cutoff, upper, chunk, theta, 20, 1e-4, 10
         )  # fmt: skip
         done_iter += chunk
+        _clock.charge(chunk * len(site), "tree")
         theta = out[8]
         prev = best
         if best is None or out[0] > best[0]:
@@ -232,7 +233,7 @@ def _root(indptr, site, wc, status, lam, p, cutoff, upper, deadline, max_iter=30
                 merged[3], merged[4] = src[3], src[4]
             best = tuple(merged)
         upper = min(upper, best[3])
-        if out[9] or time.perf_counter() > deadline or best[0] > cutoff:
+        if out[9] or _clock.now() > deadline or best[0] > cutoff:
             break
         if prev is not None and best[0] - prev[0] < 1e-5 * max(1.0, abs(best[0])):
             break  # stalled: branching or the exact model closes the rest faster
@@ -316,7 +317,7 @@ def lagrangian_tree(
     nodes = 0
     timed_out = False
     while stack:
-        if time.perf_counter() > deadline or nodes >= max_nodes:
+        if _clock.now() > deadline or nodes >= max_nodes:
             timed_out = True
             break
         status, lam, parent_bound, done = stack.pop()
@@ -329,6 +330,7 @@ def lagrangian_tree(
                 indptr, site, wc, status, lam, inst.p, cutoff, best_obj,
                 NODE_ITER, NODE_THETA, NODE_PATIENCE, 1e-3, 5,
             )  # fmt: skip
+            _clock.charge(NODE_ITER * len(site), "tree")
         bound, last_in, first_out, primal, primal_open, rho, chosen = done[:7]
         bound = max(bound, parent_bound)
         if primal < best_obj:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 
 import numpy as np
 
+import gridopt.solvers._clock as _clock
 from gridopt._errors import InfeasibleError
 from gridopt.solvers._instance import Instance, evaluate, search_instance
 from gridopt.solvers.pmedian._elloumi import solve_elloumi
@@ -36,7 +36,7 @@ MIN_MIP_S = 0.5
 
 
 def solve_uncapacitated(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, bool]:
-    t0 = time.perf_counter()
+    t0 = _clock.now()
     budget = max(deadline - t0, 0.0)
     search = search_instance(inst)
     integral = inst.integral
@@ -87,7 +87,7 @@ def solve_uncapacitated(inst: Instance, *, deadline: float) -> tuple[np.ndarray,
     # solution of cost <= target is small when the bound is tight. If its optimum is
     # within the target it is the global optimum; if not, the bound rises to the target.
     delta = max(5e-4 * abs(bound), 1.0 if integral else 1e-6 * max(1.0, abs(bound)))
-    while not proven and not closed_gap() and time.perf_counter() < deadline - MIN_MIP_S:
+    while not proven and not closed_gap() and _clock.now() < deadline - MIN_MIP_S:
         target = bound + delta
         final = target >= upper or not feasible
         if final:
@@ -108,8 +108,7 @@ def solve_uncapacitated(inst: Instance, *, deadline: float) -> tuple[np.ndarray,
             inst,
             active=~closed,
             forced=inst.fixed | opened,
-            incumbent=is_open if feasible else None,
-            time_limit_s=deadline - time.perf_counter(),
+            time_limit_s=deadline - _clock.now(),
         )
         steps.append(f"elloumi({'final' if final else f'<={limit:.6g}'}):{ex.status}")
         if ex.open is not None:
