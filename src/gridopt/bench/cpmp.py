@@ -9,14 +9,11 @@ solved by HiGHS in a separate process: spopt's capacitated ``PMedian`` uses the
 weights as the demand, which cannot express these instances (unit weights in the
 objective, separate demands), and OR-Tools and highspy cannot share one process.
 
-Time budget (defaults, chosen so that ``gridopt bench cpmp --peers`` takes about
-12 minutes on an idle 2-core machine and ``gridopt bench all --peers`` fits an
-hour): Osman-Christofides 20 s for gridopt and 20 s for the peer (the same limit,
-so a ratio where neither proves the optimum is not flattered); SJC 30 s (SJC1-2
-are proven well inside it, SJC3-4 are within 0.6% of the best known at 30 s
-under load 6); p3038 30 s (the Lagrangian bound settles in 2-4 s, the rest
-improves the solution); the peer only where n <= 100 (SJC2's 40,000 binaries
-cost it its whole limit). Every solve stops early once it has proved its answer.
+Budgets: gridopt gets work-seconds (deterministic, see
+:func:`gridopt.solvers.solve_p_median`'s ``work_limit_s``), 20 for Osman-Christofides
+and 30 for the Lorena-Senne sets, with a wall-clock safety cap of four times that;
+the peer gets the same number of wall seconds and runs only where n <= 100. How the
+figures were chosen: ``benchmarks/NOTES.md``.
 ``run(names=[...])`` runs a subset.
 """
 
@@ -63,18 +60,7 @@ BEST_KNOWN_LS = {
     "p3038_900": 92310.09,
     "p3038_1000": 85854.05,
 }
-# Default limits: ``gridopt bench cpmp --peers`` must finish in about 12 minutes on
-# an idle 2-core machine (``bench all --peers`` within an hour). Measured with these
-# defaults: 10 min 11 s wall at load 2.0-2.9 (the process got 97% of a core; gridopt
-# 403 s of it). Osman-Christofides: gridopt and the peer both 20 s (equal limits keep
-# the ratio honest where neither proves the optimum; gridopt reaches all 20 optima
-# and proves 15 in 0.02-16.9 s, load ~2: the site tabu search finds pmedcap15/18/20's
-# optima but costs pmedcap14 its proof, which now comes at ~25 s); SJC 30 s (SJC1-2
-# proven in 4-17 s, SJC3b settles early); p3038 30 s (before the region search more
-# time did not help, p3038_1000 2.19% at 30 s and at 40 s; with it 1.18% at 30 s);
-# the peer runs only on SJC1 of the Lorena-Senne set. The 10 min 11 s above were
-# measured before the tabu search; it adds a few seconds (pmedcap14 now runs to
-# its limit, pmedcap17/19 and SJC1-2 prove 1-6 s later).
+# default work budgets (work-seconds): see benchmarks/NOTES.md for how they were chosen
 DEFAULT_TIME_LIMIT_S = 20.0
 DEFAULT_SJC_TIME_LIMIT_S = 30.0
 DEFAULT_P3038_TIME_LIMIT_S = 30.0

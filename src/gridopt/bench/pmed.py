@@ -24,15 +24,9 @@ __all__ = ["PmedInstance", "load_pmed", "load_pmed_optima", "run"]
 
 QUICK = ("pmed1", "pmed2")
 DEFAULT_TIME_LIMIT_S = 60.0
-# the peer's time: with 120 s per instance the family alone took over an hour (spopt
-# builds n^2 variables; pmed36 did not return in 240 s); 30 s keeps pmed + cpmp with
-# peers near 20 minutes, and a peer stopped by the limit gives a ratio that is a
-# lower bound (said in the notes)
+# the peer's limit (it builds n^2 variables), and the instances it runs on by default
+# (n <= 200 plus the published references, with a longer limit); why: benchmarks/NOTES.md
 DEFAULT_PEER_TIME_LIMIT_S = 30.0
-# instances that get a peer run by default: n <= 200 plus the published references
-# (spopt+HiGHS: 7.5 s pmed15, 14.6 s pmed20, 41 s pmed30), which get a longer limit:
-# with 30 s the peer had no integer solution for pmed25/pmed30 (the model build eats
-# most of it), and peers on all n <= 400 took 10 of the family's 17 minutes
 PEER_REFERENCE = {"pmed15": 120.0, "pmed20": 120.0, "pmed30": 150.0}
 PEER_NAME = "spopt PMedian + HiGHS"
 PEER_DEFAULT = frozenset({*(f"pmed{k}" for k in range(1, 11)), *PEER_REFERENCE})

@@ -12,9 +12,8 @@ model:
   this flow is exact. With unequal ones (part-timers, personal
   ``max_households``, several grids per person) it is a relaxation that gives
   a lower bound and a first plan, and a MIP with the true capacities solved by
-  HiGHS (scipy.optimize.milp) finishes the job. CP-SAT was tried first for
-  this MIP and dropped: on a 600-grid street office (2 workers, 20 s) it ended
-  4x above the flow's plan with a weaker bound, while HiGHS proves the optimum.
+  HiGHS (scipy.optimize.milp) finishes the job (CP-SAT did worse on this
+  near-network model; see ``benchmarks/NOTES.md``).
 
 ``plain_mip=True`` solves the same model without the flows: every role as one
 HiGHS MIP over the same arcs. It is the benchmark's peer (``gridopt bench
@@ -545,8 +544,7 @@ def _workers_milp(
                 -1.0,
             )
     a = coo_array((vals, (rows, cols)), shape=(r, nv)).tocsr()
-    # stop at 0.01% of the bound: on six street offices of the synthetic 10k city the
-    # objective was the same as at 1e-6, and HiGHS took 3.1 s instead of 4.5 s in all
+    # stop at 0.01% of the bound (the same objective as at 1e-6, faster)
     res = milp(
         c,
         constraints=LinearConstraint(a, -np.inf, np.array(rhs)),

@@ -13,37 +13,7 @@ iterations (aspiration: a new best). Starts are the Lagrangian packed site sets,
 one segment each until ``patience`` iterations bring no improvement; the search
 ends after ``STALL_STARTS`` segments in a row without a new best.
 
-Measured (Osman-Christofides n = 100, p = 10, load ~2):
-
-* the allocation heuristic on the optimal site sets, started from the nearest
-  site: pmedcap15 1091-1102 (exact GAP 1091), pmedcap18 1043-1048 (1043),
-  pmedcap20 1005-1007 (1005), depending on the starting ``w``; shifts alone
-  1114-1175 / 1051-1123 / 1075-1139. Hence the best of three ``w`` with swaps for
-  the moves kept, shifts alone only to screen. On the segments' best sets it
-  matched SCIP's exact allocation every time checked (1005/1006/1043/1045 ...).
-* the full neighbourhood valued with swaps: ~90 ms an iteration, one start of
-  pmedcap20 stuck at 1016 for 10 s (the lead's SCIP-valued swap search stalls there
-  too). Screened: ~8 ms an iteration with 12 kept, ~15 ms with 30.
-* the old incumbent (1013) shares 3 of pmedcap20's 10 optimal sites, the packed
-  Lagrangian sets 5-7; starts matter more than the length of a segment (one start
-  of pmedcap15 sat at 1094 for 8 s, kicks of two random swaps did not help).
-* kept moves 12 against 30 (tenure 2 sqrt(p), patience 20, 10 s, multipliers at an
-  upper bound of 1022): pmedcap20 first reached 1005 at start 13 (~7.5 s) against
-  start 1 (~1 s); 6 kept: 1006 after 20 starts. Tenure sqrt(p) / 2 sqrt(p) / 3
-  sqrt(p), patience 60, 12 kept: 1006 after 4 starts / 1005 at start 8 / 1005 at
-  start 8. Patience 60 -> 20: more starts in the same time, no segment improved
-  after its 40th iteration.
-* inside the exact path at 20 s (multipliers at the path's own incumbent): the
-  optimum from the first start on pmedcap15, 18 and 20; the search ends after
-  ``STALL_STARTS`` starts in a row without a new best. 4 rather than 2: with 2,
-  pmedcap14 ended at 985 (982 came at start 5).
-* :func:`region_search` (p3038, 30 s, load ~2): the same search on regions of
-  ``q`` neighbouring open sites, their clients and the sites those may use. From
-  the large path's 2.19% answer on p3038_1000, 10 s of it: q = 5 1.61% (364
-  regions), 6 1.59% (253), 8 1.61% (134), 12 1.73% (37). Inside the large path:
-  see ``solve``'s LARGE_REGION_SHARE.
-* compile time: ~8 s on a cold numba cache (``cache=True``: once per install or
-  source change).
+Measurements behind the constants: ``benchmarks/NOTES.md`` (site tabu search).
 """
 
 from __future__ import annotations
@@ -80,8 +50,6 @@ CHUNK = 5
 MAX_CELLS = 4_000_000
 # ... and so do instances whose iteration would cost more than this many steps,
 # estimated as p (m - p) screens of n p plus 3 TOP_MOVES allocations of n^2
-# (pmedcap11-20: 1.8e6, ~15 ms; SJC2: 1.2e7, ~80 ms; a 1200-client, p = 240
-# instance: 7e10, which the 4 s test of the large path ran into)
 MAX_ITERATION_STEPS = 3e7
 
 

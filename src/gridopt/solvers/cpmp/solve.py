@@ -18,6 +18,8 @@ Three paths, chosen by size and data:
 * otherwise (SJC3-4 sizes, or fractional demands): the earlier heuristic path,
   start, location-allocation, Lagrangian median sets and SCIP on the ``k`` cheapest
   sites per client (all pairs when small), with the best Lagrangian bound.
+
+The measurements behind the constants below are in ``benchmarks/NOTES.md``.
 """
 
 from __future__ import annotations
@@ -57,65 +59,34 @@ __all__ = ["solve_capacitated"]
 
 log = logging.getLogger("gridopt")
 
-# full SCIP model (proof possible) up to n = 141 dense; SJC2 (n = 200) did better on the
-# k-nearest model (33317.78, 0.14% above best known, vs 33664.45 on the full one)
+# full SCIP model (proof possible) up to this many pairs; beyond it the k nearest sites
 FULL_MODEL_MAX_ENTRIES = 20_000
 NEAREST_K = 20
-# the Lagrangian stage also helps the n = 100 Osman-Christofides cases SCIP cannot
-# prove in 30 s (pmedcap11 1007 -> 1006 = optimum, pmedcap15 1096 -> 1094 of 1091)
+# from this many clients the Lagrangian stage runs on the heuristic path too
 LAGR_HEURISTIC_MIN_N = 50
-# client-site pairs up to which the exact path (knapsack Lagrangian, fixing, HiGHS)
-# runs: SJC2 (n = 200, 40,000 pairs) is proven optimal there in 25 s under load 6;
-# at n = 300-402 (SJC3a/4a/4b) it ends 1.1-4% above the best known in 30 s, where
-# the heuristic path below gets within 0.6%
+# client-site pairs up to which the exact path (knapsack Lagrangian, fixing, HiGHS) runs
 EXACT_MAX_ENTRIES = 40_000
-# heuristic stage of the exact path, within this share of the time limit: a tabu
-# search over site swaps from the packed knapsack clusters (then the relaxation's own
-# sets). 20 s, load ~2, against the earlier stage (each set allocated by SCIP, the
-# fallback below): pmedcap15 1093 -> 1091, pmedcap18 1047 -> 1043, pmedcap20 1013 ->
-# 1005 (all three optimal, each found from the first start, 0.5-1 s into the
-# search); the other 17 unchanged (optimal). The price is the time the search takes
-# (5 or more starts of ~0.5 s at n = 100) before HiGHS starts its proof: pmedcap14
-# proven at 24.9 s instead of 16.4 s (now "feasible" at 20 s), 17 14.5-16.0 s (9.1),
-# 19 16.2-16.9 s (10.4), SJC1 5.0 s (4.0), SJC2 16.4 s (13.2).
+# share of the exact path's budget for its heuristic stage (the site tabu search)
 EXACT_HEURISTIC_SHARE = 0.5
-# fallback where the tabu search does not run (dense matrix too large): at most this
-# many site sets, each allocated exactly by SCIP
+# fallback where the tabu search does not run: at most this many site sets, each
+# allocated exactly by SCIP, and only while the incumbent is this far above the bound
 EXACT_HEURISTIC_SETS = 30
-# ... and only while the incumbent is this far above the bound (measured, time to the
-# proof with / without the stage: pmedcap07 (gap 1.1%) 5.4 / 2.7 s, pmedcap16 (0.4%)
-# 5.3 / 3.8 s, pmedcap10 (5%) 9.5 / 13.4 s, pmedcap12 (3%) 10.0 / 11.2 s). The tabu
-# search cannot use such a gate: pmedcap15 and 18 start 1.3% above the bound.
-# Tried and dropped: the Lagrangian re-run from its multipliers at the tabu's better
-# incumbent, for a tighter fixing (pmedcap14 at 982: same bound, same 1,150 pairs
-# left, proof at 24.9 s either way).
 EXACT_HEURISTIC_MIN_GAP = 0.015
-# packed sets, the starts of the tabu search: the clusters of the last EXACT_PACKED
-# improving multipliers (newest first) at each overlap. Measured with the earlier
-# SCIP stage (20 s, load 2): pmedcap08 822 -> 820 with 8 x (0.4, 0.2, 0.6) against
-# 3 x (0.4,); pmedcap17 and 19 proven at 9-10 s once packed sets were tried at all
+# packed site sets, the starts of the tabu search: the clusters of the last
+# EXACT_PACKED improving multipliers at each overlap
 EXACT_PACKED = 8
 EXACT_OVERLAPS = (0.4, 0.2, 0.6)
 # clients from which the cluster-packing path replaces the flow start (p3038)
 LARGE_MIN_N = 1000
-# cluster overlaps tried by the packing, best first (p3038_800/1000 after the
-# allocation MIP: 0.4 gives 4.3%/3.4% above the best known, 0.2 fails/5.4%, 0.6 fails/6.9%),
-# each at the last LARGE_LAMS improving multipliers (p3038_1000 after the allocation
-# MIP: 3.4%, 3.4%, 3.2%, 3.1%; final answer at 30 s before the region search: 2.40%
-# with 3 multipliers, 2.19% with 6, and 2.19% at 40 s too: the site sets, not the
-# time, limited it)
+# cluster overlaps tried by the packing, best first, each at the last LARGE_LAMS
+# improving multipliers
 LARGE_OVERLAPS = (0.4, 0.2)
 LARGE_LAMS = 6
 # open sites per client in the allocation MIP of the large path
 LARGE_GAP_K = 5
-# the packing candidates are made until this share of the large path's time, the
-# region search (regions of LARGE_REGION_SITES neighbouring open sites) has the last
-# LARGE_REGION_SHARE of it. p3038_1000 at 30 s, load ~2, % above the best known:
-# before the region search (location-allocation to the end) 2.19; region share
-# 0.4 / pool 0.45: 1.51 (location-allocation ran once); 0.6 / 0.45: 1.45 (it did
-# not run); 0.6 / 0.3: 1.18 (3 candidates); 0.75 / 0.2: 1.40 (2 candidates). At
-# 0.6 / 0.3: p3038_600 1.00 -> 0.78, 700 1.21 -> 0.89, 800 1.77 -> 1.14, 900 1.63 ->
-# 1.11, 1000 2.19 -> 1.18.
+# shares of the large path's budget: packing candidates until LARGE_POOL_SHARE, the
+# region search (regions of LARGE_REGION_SITES neighbouring open sites) the last
+# LARGE_REGION_SHARE
 LARGE_POOL_SHARE = 0.3
 LARGE_REGION_SHARE = 0.6
 LARGE_REGION_SITES = 6
