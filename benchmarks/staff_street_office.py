@@ -4,8 +4,8 @@ Goal (issue 5): solved within 1% of its bound in under 60 s on 2 cores.
 
 Run: ``.venv/bin/python benchmarks/staff_street_office.py [--rows 25 --cols 24 --coverage 0.95 --seed 0]``
 
-The same instance is the ``street-office-600`` row of ``gridopt bench gap``. The
-street office (:func:`gridopt.bench.gap.street_office`) is a lattice of 150 m
+The same instance is the ``street-office-600`` row of ``gridopt bench staffing``. The
+street office (:func:`gridopt.bench.staffing.street_office`) is a lattice of 150 m
 square grids of 200-300 households in communities of 12 grids, with streets
 along every grid edge; the staff come from
 :func:`gridopt.staffing.synthetic_staff` (homes near their grids, 10% part-time
@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 from gridopt.bench._measure import measure
-from gridopt.bench.gap import street_office
+from gridopt.bench.staffing import street_office
 from gridopt.staffing import assign_staff, synthetic_staff
 
 

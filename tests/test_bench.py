@@ -7,10 +7,13 @@ import pathlib
 
 import pytest
 
-from gridopt import cli
+from gridopt import cli, datasets
+from gridopt._errors import InputError
 from gridopt.bench import runner
 
 FAMILIES = list(runner.FAMILIES)
+#: families whose instances are read from the shared data folder
+SHARED_INSTANCES = ("pmed", "cpmp")
 
 
 def _family_available(family: str) -> bool:
@@ -27,6 +30,11 @@ def test_quick_family_through_cli(
 ) -> None:
     if not _family_available(family):
         pytest.skip(f"gridopt.bench.{family} has not landed yet")
+    if family in SHARED_INSTANCES:
+        try:
+            datasets.benchmark_dir(family)
+        except InputError as exc:
+            pytest.skip(str(exc))
     out = tmp_path / "RESULTS.md"
     # a short per-solve limit keeps the suite fast on a loaded 2-core machine
     argv = ["bench", family, "--quick", "--no-peers", "--time-limit-s", "5", "--out", str(out)]
@@ -77,20 +85,24 @@ def _section(family: str, value: float) -> str:
 def test_results_section_replacement_keeps_other_families(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "RESULTS.md"
     runner.update_results(
-        path, {"pmed": _section("pmed", 111), "gap": _section("gap", 222)}, command="a"
+        path, {"pmed": _section("pmed", 111), "staffing": _section("staffing", 222)}, command="a"
     )
     runner.update_results(path, {"pmed": _section("pmed", 333)}, command="b")
     text = path.read_text()
     assert text.count("<!-- gridopt-bench:pmed:begin -->") == 1
     assert "| 333 |" in text and "| 111 |" not in text  # pmed replaced
-    assert "| 222 |" in text  # gap kept
+    assert "| 222 |" in text  # staffing kept
     # sections in the canonical family order, header first
-    assert text.index("# gridopt benchmark results") < text.index("## pmed") < text.index("## gap")
+    assert (
+        text.index("# gridopt benchmark results")
+        < text.index("## pmed")
+        < text.index("## staffing")
+    )
     assert "by `b`" in text and "cores" in text and "ortools" in text
     # "all" rewrites the whole file
     runner.update_results(path, {"cpmp": _section("cpmp", 444)}, command="c", replace_all=True)
     text = path.read_text()
-    assert "## cpmp" in text and "## pmed" not in text and "## gap" not in text
+    assert "## cpmp" in text and "## pmed" not in text and "## staffing" not in text
 
 
 def test_unknown_and_missing_family_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,12 +110,24 @@ def test_unknown_and_missing_family_are_reported(monkeypatch: pytest.MonkeyPatch
         runner.run_bench("nope", progress_bar=False)
 
     def broken(family: str) -> object:
-        raise ImportError("No module named 'gridopt.bench.gap'")
+        raise ImportError("No module named 'gridopt.bench.staffing'")
 
     monkeypatch.setattr(runner, "load_family", broken)
-    df = runner.run_bench("gap", peers=False, quick=True, progress_bar=False)
+    df = runner.run_bench("staffing", peers=False, quick=True, progress_bar=False)
     assert list(df["status"]) == ["unavailable"]
-    assert "could not be imported" in df.attrs["summaries"]["gap"]
+    assert "could not be imported" in df.attrs["summaries"]["staffing"]
+
+
+@pytest.mark.parametrize("family", ["pmed", "cpmp"])
+def test_absent_instances_give_one_line(
+    family: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRIDOPT_DATA", str(tmp_path))
+    df = runner.run_bench(family, peers=False, quick=True, progress_bar=False)
+    assert list(df["status"]) == ["unavailable"]
+    note = df.loc[0, "notes"]
+    assert f"benchmarks/{family} not found" in note and "GRIDOPT_DATA" in note
+    assert "\n" not in note
 
 
 def test_family_error_becomes_a_row(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,14 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gridopt import datasets
+from gridopt._errors import InputError
 from gridopt.bench import cpmp, pmed
 from gridopt.bench.runner import ROW_KEYS
+
+
+def _instances(family: str):
+    """The family's published instances in the shared data folder; skip when absent."""
+    try:
+        return datasets.benchmark_dir(family)
+    except InputError as exc:
+        pytest.skip(str(exc))
+
 
 KEYS = set(ROW_KEYS)  # the row keys every family shares
 
 
 def test_load_pmed_last_duplicate_edge_wins():
-    inst = pmed.load_pmed(pmed.default_dir() / "pmed1.txt")
+    inst = pmed.load_pmed(_instances("pmed") / "pmed1.txt")
     assert inst.cost.shape == (100, 100)
     assert inst.p == 5
     assert np.allclose(inst.cost, inst.cost.T)
@@ -20,6 +31,7 @@ def test_load_pmed_last_duplicate_edge_wins():
 
 
 def test_pmed_quick_reaches_the_optima():
+    _instances("pmed")
     seen = []
     rows = pmed.run(peers=False, quick=True, time_limit_s=20, progress=seen.append)
     assert [r["instance"] for r in rows] == ["pmed1", "pmed2"]
@@ -32,16 +44,17 @@ def test_pmed_quick_reaches_the_optima():
 
 
 def test_load_cpmp_conventions():
-    oc = cpmp.load_cpmp(cpmp.default_dir() / "osman_christofides" / "pmedcap01.txt")
+    oc = cpmp.load_cpmp(_instances("cpmp") / "osman_christofides" / "pmedcap01.txt")
     assert (oc.n, oc.p, oc.best_known) == (50, 5, 713.0)
     assert np.all(oc.cost() == np.floor(oc.cost()))
-    sjc = cpmp.load_cpmp(cpmp.default_dir() / "lorena_senne" / "SJC1.dat")
+    sjc = cpmp.load_cpmp(_instances("cpmp") / "lorena_senne" / "SJC1.dat")
     assert (sjc.n, sjc.p) == (100, 10)
     assert sjc.capacity[0] == 720
     assert sjc.best_known == pytest.approx(17288.99)
 
 
 def test_cpmp_quick_rows():
+    _instances("cpmp")
     rows = cpmp.run(peers=False, quick=True, time_limit_s=5)
     assert [r["instance"] for r in rows] == ["pmedcap01", "SJC1"]
     for r in rows:

@@ -9,17 +9,27 @@ import time
 import numpy as np
 import pytest
 
+from gridopt import datasets
+from gridopt._errors import InputError
 from gridopt.bench import cpmp
-from gridopt.stations import solve_p_median
-from gridopt.stations._cpmp import _initial
-from gridopt.stations._cpmp_knap import (
+from gridopt.solvers import solve_p_median
+from gridopt.solvers._instance import build_instance as _build_instance
+from gridopt.solvers.cpmp._knap import (
     fixing,
     knapsack_lagrangian,
     knapsack_ready,
     pack_sites,
 )
-from gridopt.stations._cpmp_tabu import region_search, site_tabu
-from gridopt.stations._pmedian import _build_instance
+from gridopt.solvers.cpmp._tabu import region_search, site_tabu
+from gridopt.solvers.cpmp.solve import _initial
+
+
+def _instances(family: str):
+    """The family's published instances in the shared data folder; skip when absent."""
+    try:
+        return datasets.benchmark_dir(family)
+    except InputError as exc:
+        pytest.skip(str(exc))
 
 
 def _random(seed: int, n: int = 7, cap_share: float = 0.45):
@@ -75,7 +85,7 @@ def test_exact_path_matches_brute_force(seed):
 
 
 def test_osman_christofides_instance_proven_quickly():
-    inst = cpmp.load_cpmp(cpmp.default_dir() / "osman_christofides" / "pmedcap02.txt")
+    inst = cpmp.load_cpmp(_instances("cpmp") / "osman_christofides" / "pmedcap02.txt")
     res = solve_p_median(
         inst.cost(), p=inst.p, demand=inst.demand, capacity=inst.capacity, time_limit_s=10
     )
@@ -155,7 +165,7 @@ def test_site_tabu_keeps_fixed_sites_open():
 
 def test_site_tabu_finds_pmedcap20_optimum_from_packed_sets():
     # the instance the older heuristics left at 1013-1016 (optimum 1005)
-    ci = cpmp.load_cpmp(cpmp.default_dir() / "osman_christofides" / "pmedcap20.txt")
+    ci = cpmp.load_cpmp(_instances("cpmp") / "osman_christofides" / "pmedcap20.txt")
     inst = _build_instance(ci.cost(), ci.p, None, ci.demand, ci.capacity, None)
     lag = knapsack_lagrangian(inst, upper=1022.0, deadline=time.perf_counter() + 5)
     starts = [pack_sites(inst, lam, overlap=ov) for lam in lag.lams[::-1] for ov in (0.4, 0.2)]
@@ -184,6 +194,6 @@ def test_region_search_keeps_feasibility_and_never_worsens():
 
 
 def test_site_search_warmup_runs():
-    from gridopt.stations._cpmp_tabu import warmup
+    from gridopt.solvers.cpmp._tabu import warmup
 
     warmup()  # compiles (or loads) the numba code on a 6-client instance without error

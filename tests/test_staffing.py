@@ -127,6 +127,23 @@ def test_deterministic(grids, staff, plan):
     )
 
 
+def test_plain_mip_reference_agrees_with_the_flows(grids, staff, plan):
+    """The benchmark's peer solves the same model: the same optimum, proven."""
+    ref = assign_staff(grids, staff, time_limit_s=60, method="mip")
+    assert ref.status == "optimal" and plan.status == "optimal"
+    assert ref.objective == pytest.approx(plan.objective)
+    assert ref.bound <= ref.objective + 1e-6
+    with pytest.raises(InputError, match="method"):
+        assign_staff(grids, staff, method="cp-sat")
+
+
+def test_worker_mip_has_a_node_budget_from_the_size():
+    from gridopt.staffing._model import MIP_MIN_NODES, mip_node_limit
+
+    assert mip_node_limit(10) == MIP_MIN_NODES
+    assert mip_node_limit(600) > mip_node_limit(300) >= MIP_MIN_NODES
+
+
 def test_current_post_kept_when_reasonable(grids):
     s = pd.DataFrame(
         {

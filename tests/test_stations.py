@@ -429,3 +429,43 @@ def test_nobody_dropped_and_capacity_respected(
     assert beyond == plan.uncovered["households"].sum()
     if objective != "max_cover":
         assert plan.bound <= plan.objective + 1e-6
+
+
+# --- same seed, same plan, whatever the machine's load ------------------------------
+
+
+def _burn(stop_at: float) -> None:  # pragma: no cover - runs in a child process
+    import time
+
+    x = 0
+    while time.time() < stop_at:
+        x = (x * 31 + 7) % 1_000_003
+
+
+def test_same_plan_while_another_process_burns_both_cores(small_town):
+    """The solvers' budgets are work, not wall seconds: a busy machine changes nothing."""
+    import multiprocessing as mp
+    import time
+
+    def run() -> StationPlan:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gridopt.RepairWarning)
+            return place_stations(
+                small_town, streets=gridopt.datasets.small_town(), time_limit_s=300, seed=3
+            )
+
+    quiet = run()
+    ctx = mp.get_context("spawn")
+    burners = [ctx.Process(target=_burn, args=(time.time() + 600,)) for _ in range(2)]
+    for proc in burners:
+        proc.start()
+    try:
+        busy = run()
+    finally:
+        for proc in burners:
+            proc.terminate()
+            proc.join()
+    assert quiet.status != "time_limit" and busy.status != "time_limit"
+    assert sorted(quiet.stations["site"]) == sorted(busy.stations["site"])
+    assert quiet.allocation["station"].equals(busy.allocation["station"])
+    assert quiet.objective == busy.objective

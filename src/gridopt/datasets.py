@@ -1,10 +1,24 @@
-"""Paths of the sample data bundled with gridopt.
+"""Paths of the sample data: bundled with gridopt, or read from the shared data folder.
+
+The small OpenStreetMap town ships with gridopt. Data that comes from other public
+repositories (the Suzhou buildings, the Monaco extract, the published benchmark
+instances) is never copied into the project: it is read from the *shared data
+folder*, laid out as
+
+```
+data/         suzhou_gusu_buildings.geojson, monaco.osm.pbf, ...
+benchmarks/   pmed/, cpmp/, districting/ (published instances with known optima)
+```
+
+found at ``$GRIDOPT_DATA`` when that is set, else at ``shared/`` beside the
+repository checkout. A missing file raises :class:`~gridopt.InputError` with a one-line
+message saying where it was looked for.
 
 Examples
 --------
 >>> from gridopt import datasets
->>> datasets.suzhou_buildings().name
-'suzhou_gusu_buildings.geojson'
+>>> datasets.small_town().name
+'small_town.osm.pbf'
 """
 
 from __future__ import annotations
@@ -14,9 +28,19 @@ from pathlib import Path
 
 from gridopt._errors import InputError
 
-__all__ = ["monaco", "sample_data_dir", "small_town", "suzhou_buildings"]
+__all__ = [
+    "benchmark_dir",
+    "monaco",
+    "sample_data_dir",
+    "shared_dir",
+    "shared_file",
+    "small_town",
+    "suzhou_buildings",
+]
 
 _PACKAGE_DATA = Path(__file__).resolve().parent / "sample_data"
+#: the environment variable naming the shared data folder
+ENV_VAR = "GRIDOPT_DATA"
 
 
 def sample_data_dir() -> Path:
@@ -24,46 +48,56 @@ def sample_data_dir() -> Path:
     return _PACKAGE_DATA
 
 
+def shared_dir() -> Path:
+    """The shared data folder: ``$GRIDOPT_DATA``, else ``shared/`` beside the repository."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[3] / "shared"
+
+
+def shared_file(*parts: str) -> Path:
+    """A file or folder below :func:`shared_dir`; InputError (one line) when absent."""
+    path = shared_dir().joinpath(*parts)
+    if not path.exists():
+        raise InputError(
+            f"{'/'.join(parts)} not found in the shared data folder {shared_dir()}; "
+            f"set {ENV_VAR} to a folder holding data/ and benchmarks/ (see README, 'Data')"
+        )
+    return path
+
+
+def benchmark_dir(family: str) -> Path:
+    """Published instances of a benchmark family: ``<shared>/benchmarks/<family>``."""
+    return shared_file("benchmarks", family)
+
+
 def suzhou_buildings() -> Path:
     """Suzhou old town (Gusu): 3,076 building outlines with storey counts, no streets.
 
+    Read from the shared data folder (``data/suzhou_gusu_buildings.geojson``).
     Building outlines: pybdshadow example data (BSD-3-Clause).
     """
-    return _existing(_PACKAGE_DATA / "suzhou_gusu_buildings.geojson")
+    return shared_file("data", "suzhou_gusu_buildings.geojson")
 
 
 def small_town() -> Path:
     """A small OpenStreetMap town (Kotka, Finland): 2,215 buildings plus its streets.
 
-    (c) OpenStreetMap contributors, ODbL 1.0.
+    Bundled with gridopt. (c) OpenStreetMap contributors, ODbL 1.0.
     """
-    return _existing(_PACKAGE_DATA / "small_town.osm.pbf")
-
-
-def monaco() -> Path:
-    """Monaco OpenStreetMap extract (~23,000 buildings) for the large benchmarks.
-
-    Not shipped in the wheel: looked up in ``$GRIDOPT_DATA`` and then in the
-    ``shared/data`` folder beside the repository. (c) OpenStreetMap contributors, ODbL 1.0.
-    """
-    candidates = []
-    if os.environ.get("GRIDOPT_DATA"):
-        candidates.append(Path(os.environ["GRIDOPT_DATA"]) / "monaco.osm.pbf")
-    repo = Path(__file__).resolve().parents[2]
-    candidates += [repo.parent / "shared" / "data" / "monaco.osm.pbf", repo / "data" / "monaco.osm.pbf"]
-    for path in candidates:
-        if path.exists():
-            return path
-    raise InputError(
-        "the Monaco extract (monaco.osm.pbf) was not found in "
-        + ", ".join(str(p) for p in candidates)
-        + "; set GRIDOPT_DATA to the folder that holds it"
-    )
-
-
-def _existing(path: Path) -> Path:
+    path = _PACKAGE_DATA / "small_town.osm.pbf"
     if not path.exists():
         raise InputError(
             f"sample file {path} is missing; reinstall gridopt or run from the repository checkout"
         )
     return path
+
+
+def monaco() -> Path:
+    """Monaco OpenStreetMap extract (~23,000 buildings) for the large benchmarks.
+
+    Read from the shared data folder (``data/monaco.osm.pbf``).
+    (c) OpenStreetMap contributors, ODbL 1.0.
+    """
+    return shared_file("data", "monaco.osm.pbf")

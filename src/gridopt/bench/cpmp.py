@@ -2,28 +2,24 @@
 
 Osman & Christofides pmedcap01-20 (n = 50/100) use Euclidean distances truncated
 to integers and have proven optima; Lorena & Senne SJC1-4b and p3038_600..1000 use
-real distances and best-known values (see ``benchmarks/instances/cpmp/README.txt``).
+real distances and best-known values (see ``benchmarks/cpmp/README.txt`` in the shared data folder).
 
 The peer is a plain PuLP model (binary single-source assignment, x <= y, capacity)
 solved by HiGHS in a separate process: spopt's capacitated ``PMedian`` uses the
 weights as the demand, which cannot express these instances (unit weights in the
 objective, separate demands), and OR-Tools and highspy cannot share one process.
 
-Time budget (defaults, chosen so that ``gridopt bench cpmp --peers`` takes about
-12 minutes on an idle 2-core machine and ``gridopt bench all --peers`` fits an
-hour): Osman-Christofides 20 s for gridopt and 20 s for the peer (the same limit,
-so a ratio where neither proves the optimum is not flattered); SJC 30 s (SJC1-2
-are proven well inside it, SJC3-4 are within 0.6% of the best known at 30 s
-under load 6); p3038 30 s (the Lagrangian bound settles in 2-4 s, the rest
-improves the solution); the peer only where n <= 100 (SJC2's 40,000 binaries
-cost it its whole limit). Every solve stops early once it has proved its answer.
+Budgets: gridopt gets work-seconds (deterministic, see
+:func:`gridopt.solvers.solve_p_median`'s ``work_limit_s``), 20 for Osman-Christofides
+and 30 for the Lorena-Senne sets, with a wall-clock safety cap of four times that;
+the peer gets the same number of wall seconds and runs only where n <= 100. How the
+figures were chosen: ``benchmarks/NOTES.md``.
 ``run(names=[...])`` runs a subset.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +29,10 @@ import scipy.sparse as sp
 
 from gridopt._errors import InfeasibleError
 from gridopt.bench._measure import measure, run_peer_script
+from gridopt.bench._rows import add_note, add_peer, result_row, wall_cap_s
+from gridopt.datasets import benchmark_dir
+from gridopt.solvers import solve_p_median
+from gridopt.solvers.cpmp._tabu import warmup
 
 __all__ = ["CpmpInstance", "load_cpmp", "run"]
 
@@ -60,18 +60,7 @@ BEST_KNOWN_LS = {
     "p3038_900": 92310.09,
     "p3038_1000": 85854.05,
 }
-# Default limits: ``gridopt bench cpmp --peers`` must finish in about 12 minutes on
-# an idle 2-core machine (``bench all --peers`` within an hour). Measured with these
-# defaults: 10 min 11 s wall at load 2.0-2.9 (the process got 97% of a core; gridopt
-# 403 s of it). Osman-Christofides: gridopt and the peer both 20 s (equal limits keep
-# the ratio honest where neither proves the optimum; gridopt reaches all 20 optima
-# and proves 15 in 0.02-16.9 s, load ~2: the site tabu search finds pmedcap15/18/20's
-# optima but costs pmedcap14 its proof, which now comes at ~25 s); SJC 30 s (SJC1-2
-# proven in 4-17 s, SJC3b settles early); p3038 30 s (before the region search more
-# time did not help, p3038_1000 2.19% at 30 s and at 40 s; with it 1.18% at 30 s);
-# the peer runs only on SJC1 of the Lorena-Senne set. The 10 min 11 s above were
-# measured before the tabu search; it adds a few seconds (pmedcap14 now runs to
-# its limit, pmedcap17/19 and SJC1-2 prove 1-6 s later).
+# default work budgets (work-seconds): see benchmarks/NOTES.md for how they were chosen
 DEFAULT_TIME_LIMIT_S = 20.0
 DEFAULT_SJC_TIME_LIMIT_S = 30.0
 DEFAULT_P3038_TIME_LIMIT_S = 30.0
@@ -82,6 +71,7 @@ DEFAULT_PEER_MAX_N = 100
 # p3038 dense would be 9.2 million pairs; the nearest sites per client suffice
 P3038_NEAREST = 60
 PEER_MAX_N = 402
+PEER_NAME = "PuLP CPMP model + HiGHS"
 
 
 @dataclass(frozen=True)
@@ -119,8 +109,8 @@ class CpmpInstance:
 
 
 def default_dir() -> pathlib.Path:
-    """``benchmarks/instances/cpmp`` of the repository."""
-    return pathlib.Path(__file__).resolve().parents[3] / "benchmarks" / "instances" / "cpmp"
+    """``benchmarks/cpmp`` of the shared data folder (:func:`gridopt.datasets.benchmark_dir`)."""
+    return benchmark_dir("cpmp")
 
 
 def load_cpmp(path: str | pathlib.Path) -> CpmpInstance:
@@ -209,8 +199,6 @@ def run(
     ``names`` picks instances by name (for example ``["pmedcap08", "p3038_600"]``);
     default: all of them, or the quick pair.
     """
-    from gridopt.stations import solve_p_median
-
     directory = pathlib.Path(instances_dir) if instances_dir is not None else default_dir()
     if names is not None:
         unknown = sorted(set(names) - set(OC_NAMES + LS_NAMES))
@@ -220,8 +208,6 @@ def run(
     else:
         names = list(QUICK) if quick else list(OC_NAMES + LS_NAMES)
     if not quick:
-        from gridopt.stations._cpmp_tabu import warmup
-
         warmup()  # numba compilation is a one-off, not part of any instance's time
     limit0 = DEFAULT_TIME_LIMIT_S if time_limit_s is None else float(time_limit_s)
     peer_limit = DEFAULT_PEER_TIME_LIMIT_S if time_limit_s is None else float(time_limit_s)
@@ -239,8 +225,7 @@ def run(
             limit = DEFAULT_P3038_TIME_LIMIT_S
         elif time_limit_s is None and inst.n > 100:
             limit = DEFAULT_SJC_TIME_LIMIT_S
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        notes = [f"load {load:.1f} on {os.cpu_count()} cores"]
+        notes = []
         if inst.n > 1000:
             cost = inst.sparse_cost(P3038_NEAREST)
             notes.append(
@@ -252,7 +237,12 @@ def run(
         def solve(inst=inst, cost=cost, limit=limit):
             try:
                 return solve_p_median(
-                    cost, p=inst.p, demand=inst.demand, capacity=inst.capacity, time_limit_s=limit
+                    cost,
+                    p=inst.p,
+                    demand=inst.demand,
+                    capacity=inst.capacity,
+                    work_limit_s=limit,
+                    time_limit_s=wall_cap_s(limit),
                 )
             except InfeasibleError as exc:
                 # a heuristic failure on a feasible instance is a result to report, not a crash
@@ -260,65 +250,41 @@ def run(
 
         res = measure(solve)
         r = res.value
-        best = inst.best_known
+        size = f"n={inst.n} p={inst.p}"
         if isinstance(r, InfeasibleError):
             notes.append(f"no solution: {r}")
             rows.append(
-                {
-                    "family": "cpmp",
-                    "instance": name,
-                    "size": f"n={inst.n} p={inst.p}",
-                    "objective": None,
-                    "best_known": best,
-                    "gap_pct": None,
-                    "seconds": res.seconds,
-                    "peak_mb": res.peak_mb,
-                    "status": "no_solution",
-                    "peer": None,
-                    "peer_objective": None,
-                    "peer_seconds": None,
-                    "ratio": None,
-                    "notes": "; ".join(notes),
-                }
+                result_row(
+                    "cpmp",
+                    name,
+                    size=size,
+                    measured=res,
+                    objective=None,
+                    status="no_solution",
+                    best_known=inst.best_known,
+                    notes=notes,
+                )
             )
             continue
-        row = {
-            "family": "cpmp",
-            "instance": name,
-            "size": f"n={inst.n} p={inst.p}",
-            "objective": r.objective,
-            "best_known": best,
-            "gap_pct": None if best is None else 100.0 * (r.objective - best) / best,
-            "seconds": res.seconds,
-            "peak_mb": res.peak_mb,
-            "status": r.status,
-            "peer": None,
-            "peer_objective": None,
-            "peer_seconds": None,
-            "ratio": None,
-            "notes": "",
-        }
         notes.append(f"bound {r.bound:.6g} (gap {100 * r.gap:.2f}%)")
-        if peers:
-            row["peer"] = "PuLP CPMP model + HiGHS"
-            if inst.n > peer_max_n:
-                notes.append(
-                    f"peer not run: n={inst.n} gives {inst.n**2:,} binaries"
-                    + ("" if inst.n > PEER_MAX_N else " (pass time_limit_s to run it)")
-                )
-            else:
-                peer = run_peer(inst, time_limit_s=peer_limit)
-                if "error" in peer:
-                    notes.append(peer["error"])
-                else:
-                    row["peer_objective"] = peer["objective"]
-                    row["peer_seconds"] = peer["seconds"]
-                    row["ratio"] = peer["seconds"] / res.seconds if res.seconds > 0 else None
-                    if peer["status"] != "Optimal" or peer["seconds"] >= peer_limit:
-                        notes.append(
-                            f"peer stopped at its {peer_limit:.0f} s limit ({peer['status']}); "
-                            "ratio is a lower bound"
-                        )
-        row["notes"] = "; ".join(notes)
+        row = result_row(
+            "cpmp",
+            name,
+            size=size,
+            measured=res,
+            objective=r.objective,
+            status=r.status,
+            best_known=inst.best_known,
+            notes=notes,
+        )
+        if peers and inst.n > peer_max_n:
+            row["peer"] = PEER_NAME
+            add_note(
+                row,
+                f"peer not run: n={inst.n} gives {inst.n**2:,} binaries"
+                + ("" if inst.n > PEER_MAX_N else " (pass time_limit_s to run it)"),
+            )
+        elif peers:
+            add_peer(row, PEER_NAME, run_peer(inst, time_limit_s=peer_limit), limit_s=peer_limit)
         rows.append(row)
     return rows

@@ -1,6 +1,6 @@
 """Benchmark family ``pmed``: OR-Library uncapacitated p-median pmed1-40 (Beasley 1985).
 
-Every instance is solved by :func:`gridopt.stations.solve_p_median` and, with
+Every instance is solved by :func:`gridopt.solvers.solve_p_median` and, with
 ``peers=True``, by spopt's ``PMedian`` with HiGHS (the usual open-source route) in a
 separate process: OR-Tools and highspy ship incompatible builds of HiGHS and cannot
 be loaded into one process.
@@ -9,7 +9,6 @@ be loaded into one process.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,21 +16,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridopt.bench._measure import measure, run_peer_script
+from gridopt.bench._rows import add_note, add_peer, result_row, wall_cap_s
+from gridopt.datasets import benchmark_dir
+from gridopt.solvers import solve_p_median
 
 __all__ = ["PmedInstance", "load_pmed", "load_pmed_optima", "run"]
 
 QUICK = ("pmed1", "pmed2")
 DEFAULT_TIME_LIMIT_S = 60.0
-# the peer's time: with 120 s per instance the family alone took over an hour (spopt
-# builds n^2 variables; pmed36 did not return in 240 s); 30 s keeps pmed + cpmp with
-# peers near 20 minutes, and a peer stopped by the limit gives a ratio that is a
-# lower bound (said in the notes)
+# the peer's limit (it builds n^2 variables), and the instances it runs on by default
+# (n <= 200 plus the published references, with a longer limit); why: benchmarks/NOTES.md
 DEFAULT_PEER_TIME_LIMIT_S = 30.0
-# instances that get a peer run by default: n <= 200 plus the published references
-# (spopt+HiGHS: 7.5 s pmed15, 14.6 s pmed20, 41 s pmed30), which get a longer limit:
-# with 30 s the peer had no integer solution for pmed25/pmed30 (the model build eats
-# most of it), and peers on all n <= 400 took 10 of the family's 17 minutes
 PEER_REFERENCE = {"pmed15": 120.0, "pmed20": 120.0, "pmed30": 150.0}
+PEER_NAME = "spopt PMedian + HiGHS"
 PEER_DEFAULT = frozenset({*(f"pmed{k}" for k in range(1, 11)), *PEER_REFERENCE})
 
 
@@ -49,8 +46,8 @@ class PmedInstance:
 
 
 def default_dir() -> pathlib.Path:
-    """``benchmarks/instances/pmed`` of the repository."""
-    return pathlib.Path(__file__).resolve().parents[3] / "benchmarks" / "instances" / "pmed"
+    """``benchmarks/pmed`` of the shared data folder (:func:`gridopt.datasets.benchmark_dir`)."""
+    return benchmark_dir("pmed")
 
 
 def load_pmed(path: str | pathlib.Path) -> PmedInstance:
@@ -141,8 +138,6 @@ def run(
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Solve pmed1-40 (``quick``: pmed1, pmed2); one result row per instance."""
-    from gridopt.stations import solve_p_median
-
     directory = pathlib.Path(instances_dir) if instances_dir is not None else default_dir()
     optima = load_pmed_optima(directory)
     names = list(QUICK) if quick else [f"pmed{k}" for k in range(1, 41)]
@@ -156,53 +151,31 @@ def run(
         if progress is not None:
             progress(name)
         inst = load_pmed(path)
-        res = measure(lambda inst=inst: solve_p_median(inst.cost, p=inst.p, time_limit_s=limit))
+        res = measure(
+            lambda inst=inst: solve_p_median(
+                inst.cost, p=inst.p, work_limit_s=limit, time_limit_s=wall_cap_s(limit)
+            )
+        )
         r = res.value
-        best = optima.get(name)
-        row = {
-            "family": "pmed",
-            "instance": name,
-            "size": f"n={inst.n} p={inst.p}",
-            "objective": r.objective,
-            "best_known": best,
-            "gap_pct": None if best is None else 100.0 * (r.objective - best) / best,
-            "seconds": res.seconds,
-            "peak_mb": res.peak_mb,
-            "status": r.status,
-            "peer": None,
-            "peer_objective": None,
-            "peer_seconds": None,
-            "ratio": None,
-            "notes": "",
-        }
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        row["notes"] = f"load {load:.1f} on {os.cpu_count()} cores"
+        row = result_row(
+            "pmed",
+            name,
+            size=f"n={inst.n} p={inst.p}",
+            measured=res,
+            objective=r.objective,
+            status=r.status,
+            best_known=optima.get(name),
+        )
         if peers and time_limit_s is None and name not in PEER_DEFAULT:
-            row["peer"] = "spopt PMedian + HiGHS"
-            row["notes"] += (
-                f"; peer not run by default (n={inst.n}: its n^2-variable model does not fit "
-                "the hour budget); pass time_limit_s to run it"
+            row["peer"] = PEER_NAME
+            add_note(
+                row,
+                f"peer not run by default (n={inst.n}: its n^2-variable model does not fit "
+                "the hour budget); pass time_limit_s to run it",
             )
         elif peers:
             if time_limit_s is None:
                 peer_limit = PEER_REFERENCE.get(name, DEFAULT_PEER_TIME_LIMIT_S)
-            peer = run_peer(inst, time_limit_s=peer_limit)
-            row["peer"] = "spopt PMedian + HiGHS"
-            if "error" in peer:
-                row["notes"] += "; " + peer["error"]
-            else:
-                row["peer_objective"] = peer["objective"]
-                row["peer_seconds"] = peer["seconds"]
-                row["ratio"] = peer["seconds"] / res.seconds if res.seconds > 0 else None
-                if peer["objective"] is None:
-                    row["notes"] += (
-                        f"; peer had no integer solution at its {peer_limit:.0f} s limit "
-                        "(model build included); ratio is a lower bound"
-                    )
-                elif peer["status"] != "Optimal" or peer["seconds"] >= peer_limit:
-                    row["notes"] += (
-                        f"; peer stopped at its {peer_limit:.0f} s limit ({peer['status']}); "
-                        "incumbent shown, ratio is a lower bound"
-                    )
+            add_peer(row, PEER_NAME, run_peer(inst, time_limit_s=peer_limit), limit_s=peer_limit)
         rows.append(row)
     return rows

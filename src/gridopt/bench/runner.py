@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from gridopt._errors import InputError
+from gridopt._errors import GridoptError, InputError
 
 __all__ = [
     "FAMILIES",
@@ -55,8 +55,19 @@ __all__ = [
 
 log = logging.getLogger("gridopt")
 
+#: the family registry: ``gridopt.bench.<family>`` -> the optional packages its peers
+#: import (the ``gridopt[bench]`` extra), in the order of ``all`` and of RESULTS.md.
+#: A new family is one line here (and its module).
+REGISTRY: dict[str, tuple[str, ...]] = {
+    "partition": ("spopt", "gerrychain"),
+    "pmed": ("spopt", "pulp", "highspy"),
+    "cpmp": ("spopt", "pulp", "highspy"),
+    "staffing": (),
+    "scale": (),
+}
+
 #: benchmark families in the order of ``all`` and of the sections of RESULTS.md.
-FAMILIES: tuple[str, ...] = ("partition", "pmed", "cpmp", "gap", "scale")
+FAMILIES: tuple[str, ...] = tuple(REGISTRY)
 
 #: keys every family row has.
 ROW_KEYS: tuple[str, ...] = (
@@ -77,13 +88,7 @@ ROW_KEYS: tuple[str, ...] = (
 )
 
 #: the optional packages each family's peers import (the ``gridopt[bench]`` extra).
-PEER_PACKAGES: dict[str, tuple[str, ...]] = {
-    "partition": ("spopt", "gerrychain"),
-    "pmed": ("spopt", "pulp", "highspy"),
-    "cpmp": ("spopt", "pulp", "highspy"),
-    "gap": (),
-    "scale": (),
-}
+PEER_PACKAGES: dict[str, tuple[str, ...]] = REGISTRY
 
 #: packages whose versions go into the RESULTS.md header.
 VERSION_PACKAGES: tuple[str, ...] = (
@@ -235,6 +240,9 @@ def run_family(
             quick=quick,
             progress=bar,
         )
+    except GridoptError as exc:  # its instances are absent: one line says where to find them
+        facts["error"] = str(exc)
+        rows = [_empty_row(family, "unavailable", str(exc))]
     except Exception as exc:  # a broken family must not stop the others
         msg = f"{type(exc).__name__}: {exc}"
         log.error("bench %s failed: %s\n%s", family, msg, traceback.format_exc())
@@ -268,11 +276,12 @@ def run_bench(
     Parameters
     ----------
     family
-        ``"partition"``, ``"pmed"``, ``"cpmp"``, ``"gap"``, ``"scale"`` or ``"all"``.
+        A name in :data:`FAMILIES` or ``"all"``.
     instances_dir
-        Folder of the instance files; default the repository's
-        ``benchmarks/instances/<family>/``. With ``"all"`` it must hold one sub-folder per
-        family.
+        Folder of the instance files; default ``benchmarks/<family>/`` of the shared
+        data folder (:func:`gridopt.datasets.shared_dir`: ``$GRIDOPT_DATA``, else
+        ``../shared`` beside the repository). With ``"all"`` it must hold one
+        sub-folder per family.
     peers
         Also run the open-source peers (the ``gridopt[bench]`` extra) on every instance.
         Missing peer packages are logged once and the affected families run gridopt alone.

@@ -413,6 +413,7 @@ def assign_staff(
     streets: gpd.GeoDataFrame | None = None,
     time_limit_s: float = 60.0,
     seed: int = 0,
+    method: str = "flow",
 ) -> StaffPlan:
     """Post grid workers, information officers, mediators and party members.
 
@@ -442,11 +443,18 @@ def assign_staff(
         ``metrics["travel_pairs_straight_line"]`` counts them. Without streets,
         travel is the straight line from home to the grid.
     time_limit_s
-        Wall-clock limit shared by the street offices (in proportion to size).
+        Wall-clock safety cap shared by the street offices (in proportion to
+        size). The grid-worker MIP stops at a node budget set by the office's
+        size, so the plan does not depend on the machine's load; a model that
+        reaches the cap first is reported with status ``"time_limit"``.
     seed
         Accepted for symmetry with the other stages; the flows and HiGHS are
-        deterministic, so the same input always gives the same plan (unless
-        the time limit cuts the MIP short).
+        deterministic, so the same input always gives the same plan.
+    method
+        ``"flow"`` (default): min-cost flows, then a MIP for the grid workers
+        only where their capacities differ. ``"mip"``: the same model, every
+        role as one plain HiGHS MIP: the reference ``gridopt bench staffing``
+        measures the flows against.
 
     Returns
     -------
@@ -490,6 +498,8 @@ def assign_staff(
         raise InputError(f"`rules` must be a StaffingRules; got {type(rules).__name__}.")
     if not (time_limit_s > 0):
         raise InputError(f"`time_limit_s` must be > 0; got {time_limit_s}.")
+    if method not in ("flow", "mip"):
+        raise InputError(f"`method` must be 'flow' or 'mip'; got {method!r}.")
     g = _grids_frame(grids)
     if not len(g):
         raise InputError("`grids` is empty; there is nothing to staff.")
@@ -570,6 +580,7 @@ def assign_staff(
             rules,
             time_limit_s=max(0.1, min(share, remaining)),
             seed=seed,
+            plain_mip=method == "mip",
         )
         results[name] = (st, res)
 

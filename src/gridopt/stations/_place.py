@@ -46,6 +46,7 @@ from scipy import sparse
 
 from gridopt._errors import InfeasibleError, InputError, RepairWarning
 from gridopt.network import WalkDistances, walk_network, walking_distances
+from gridopt.solvers import solve_p_median
 
 __all__ = ["OBJECTIVES", "StationPlan", "place_stations"]
 
@@ -975,8 +976,6 @@ def _solve(
     ctx: _Context,
     share: float = 1.0,
 ) -> Any:
-    from gridopt.stations._pmedian import solve_p_median
-
     if cap is not None:
         # A site that can hold everyone allowed to use it never binds; when no
         # site binds, the uncapacitated model is the same problem, and faster.

@@ -1,0 +1,1 @@
+"""Capacitated single-source p-median: Lagrangian knapsacks, tabu searches, MIPs."""

@@ -1,0 +1,1 @@
+"""Uncapacitated p-median: local search, Lagrangian bounds, Elloumi MIP."""
