@@ -58,9 +58,12 @@ __all__ = [
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "in_china",
+    "lonlat_points",
+    "no_crs_message",
     "reproject",
     "shift_geometry",
     "to_wgs84",
+    "utm_crs",
     "wgs84_to_bd09",
     "wgs84_to_gcj02",
 ]
@@ -332,7 +335,7 @@ class WorkingCRS:
         source = frame.crs
         if source is None:
             if coords == "wgs84":
-                raise InputError(_no_crs_message(frame, what))
+                raise InputError(no_crs_message(frame, what))
             source = pyproj.CRS.from_epsg(4326)  # GCJ-02/BD-09 are lon/lat by definition
         source = pyproj.CRS.from_user_input(source)
         if coords != "wgs84" and not source.is_geographic:
@@ -431,6 +434,14 @@ class WorkingCRS:
             out = _with_geometry(out, shift_geometry(out.geometry, "wgs84", self.coords))
         return out
 
+    def __repr__(self) -> str:
+        return (f"WorkingCRS(source={_label(self.source)!r}, crs={_label(self.crs)!r}, "
+                f"coords={self.coords!r})")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> WorkingCRS:
+        # Immutable; pandas deep-copies attrs on every operation, so sharing is cheaper.
+        return self
+
     def describe(self) -> str:
         """One line: the input's system and the working CRS."""
         return f"input {_describe(self.source, self.coords)}, working CRS {_describe(self.crs)}"
@@ -444,7 +455,7 @@ def utm_crs(lon: float, lat: float) -> pyproj.CRS:
     >>> utm_crs(120.62, 31.31).to_epsg(), utm_crs(-58.4, -34.6).to_epsg()
     (32651, 32721)
     """
-    zone = min(60, max(1, int(math.floor((lon + 180.0) / 6.0)) + 1))
+    zone = min(60, max(1, math.floor((lon + 180.0) / 6.0) + 1))
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
@@ -462,6 +473,53 @@ def reproject(frame: Any, crs: Any, *, what: str = "data", warn: bool = False) -
         return frame
     _announce(what, _describe(frame.crs), _describe(target), warn=warn)
     return frame.to_crs(target)
+
+
+def lonlat_points(
+    frame: gpd.GeoDataFrame, *, near: Any, what: str = "points", within_m: float = 50_000.0
+) -> gpd.GeoDataFrame:
+    """Points labelled with a projected CRS whose x/y are in fact lon/lat degrees, converted.
+
+    A staff table with x/y in degrees beside buildings in metres is common. When the
+    points read as metres lie far from ``near`` (more than ``within_m``) and read as
+    WGS 84 lon/lat lie close to it, they are taken as lon/lat and reprojected (logged);
+    otherwise ``frame`` is returned as it is.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> grids = gpd.GeoSeries([Point(273_700, 3_466_900)], crs=32651)
+    >>> staff = gpd.GeoDataFrame(geometry=[Point(120.62, 31.31)], crs=32651)
+    >>> round(float(lonlat_points(staff, near=grids, what="staff").geometry.x.iloc[0]), -2)
+    273500.0
+    """
+    crs = frame.crs
+    if crs is None or crs.is_geographic or not len(frame) or near is None or not len(near):
+        return frame
+    xy = shapely.get_coordinates(frame.geometry.to_numpy())
+    if not len(xy) or not np.isfinite(xy).all():
+        return frame
+    if (np.abs(xy[:, 0]) > 180.0).any() or (np.abs(xy[:, 1]) > 90.0).any():
+        return frame
+    x0, y0, x1, y1 = near.total_bounds
+
+    def far(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+        dx = np.maximum(np.maximum(x0 - px, px - x1), 0.0)
+        dy = np.maximum(np.maximum(y0 - py, py - y1), 0.0)
+        return ~(np.hypot(dx, dy) <= within_m)
+
+    if not far(xy[:, 0], xy[:, 1]).all():
+        return frame
+    wgs84 = pyproj.CRS.from_epsg(4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        px, py = pyproj.Transformer.from_crs(wgs84, crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    if far(np.asarray(px), np.asarray(py)).any():
+        return frame
+    _announce(f"{what} (x/y are lon/lat degrees, not metres)", _describe(wgs84),
+              _describe(crs), warn=False)
+    return frame.set_crs(wgs84, allow_override=True).to_crs(crs)
 
 
 def to_wgs84(frame: Any) -> Any:
@@ -607,7 +665,8 @@ def _guess_projected(x0: float, x1: float) -> str:
     return ""
 
 
-def _no_crs_message(frame: Any, what: str) -> str:
+def no_crs_message(frame: Any, what: str) -> str:
+    """The one message for data without a CRS: what the coordinates look like, how to fix."""
     try:
         x0, y0, x1, y1 = (float(v) for v in _bounds(frame, what))
     except InputError:

@@ -56,6 +56,7 @@ import pandas as pd
 import shapely
 
 from gridopt._errors import InputError
+from gridopt.crs import reproject
 
 __all__ = [
     "CityPlan",
@@ -433,7 +434,7 @@ def _barrier_lines(streets: gpd.GeoDataFrame | None, crs: Any) -> np.ndarray | N
             "or set barrier_kind to 'major_street', 'river', 'railway' or null"
         )
     if crs is not None and streets.crs is not None and streets.crs != crs:
-        streets = streets.to_crs(crs)
+        streets = reproject(streets, crs, what="streets")
     bar = streets[streets["barrier_kind"].notna()].geometry.to_numpy()
     bar = bar[~(shapely.is_missing(bar) | shapely.is_empty(bar))]
     return bar if len(bar) else None
@@ -659,7 +660,7 @@ def partition_city(
     line_tree = None
     if streets is not None and len(streets):
         if buildings.crs is not None and streets.crs is not None and streets.crs != buildings.crs:
-            streets = streets.to_crs(buildings.crs)
+            streets = reproject(streets, buildings.crs, what="streets")
         line_tree = shapely.STRtree(streets.geometry.to_numpy())
     tasks = []
     for grp in groups:
@@ -1031,7 +1032,7 @@ def plan_city(
             )
         if streets is not None and tree is None:
             if streets.crs is not None and frame.crs is not None and streets.crs != frame.crs:
-                streets = streets.to_crs(frame.crs)
+                streets = reproject(streets, frame.crs, what="streets")
             tree = shapely.STRtree(streets.geometry.to_numpy())
         tasks = []
         offices_of = _merge_empty(frame, frame[by].astype(str), "households")

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from gridopt._errors import InputError
+from gridopt.crs import WorkingCRS, check_coords
 
 __all__ = ["Plan", "PlanConfig", "plan"]
 
@@ -110,6 +111,10 @@ class PlanConfig:
         Seed of every randomised part; the same seed gives the same plan.
     progress
         Show a progress bar per stage (on stderr / in the notebook).
+    coords
+        The lon/lat system of geographic inputs and of the written plan: ``"wgs84"``,
+        ``"gcj02"`` (AMap/Gaode, Tencent) or ``"bd09"`` (Baidu); see :mod:`gridopt.crs`.
+        The plan is computed in a metric CRS and written back in the input's system.
     """
 
     min_households: int = 200
@@ -130,8 +135,10 @@ class PlanConfig:
     seconds_per_1000_buildings: float | None = 5.0
     seed: int = 0
     progress: bool = True
+    coords: str = "wgs84"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "coords", check_coords(self.coords))
         lo, hi = self.min_households, self.max_households
         for name in ("min_households", "max_households"):
             v = getattr(self, name)
@@ -257,6 +264,9 @@ class Plan:
         The street lines used (``None`` when none were given).
     notes
         What a reviewer must know: fallbacks taken, placeholders used.
+    crs
+        The :class:`gridopt.crs.WorkingCRS`: the frames above are in its working CRS;
+        :meth:`to_file` writes them back in its input CRS and lon/lat system.
     """
 
     buildings: gpd.GeoDataFrame
@@ -268,6 +278,7 @@ class Plan:
     staff_synthetic: bool = False
     streets: gpd.GeoDataFrame | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
+    crs: WorkingCRS | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         # The frames inside would print thousands of rows; summary() says what matters.
@@ -345,7 +356,8 @@ class Plan:
     def to_file(self, directory: str | os.PathLike[str]) -> Path:
         """Write the plan's files into ``directory``.
 
-        Writes ``plan.gpkg`` (layers ``buildings`` with ``grid_id``, ``grids``,
+        Writes ``plan.gpkg`` (in the input's coordinate system, e.g. GCJ-02 in,
+        GCJ-02 out; layers ``buildings`` with ``grid_id``, ``grids``,
         ``stations``, ``allocation``, ``uncovered``, and ``staff`` / ``shortfall`` when
         staffing ran), ``report.csv``, ``map.html``, ``overview.png`` and
         ``summary.txt``. Everything is written into a temporary folder beside
@@ -554,6 +566,7 @@ class _Run:
             runtime_s=dict(self.times),
             staff_synthetic=self.staff_synthetic,
             streets=lines,
+            crs=WorkingCRS.of(frame),
             notes=tuple(self.notes),
         )
 
@@ -566,7 +579,7 @@ def _tick(bar: Any, done: threading.Event) -> None:
 def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
     """Buildings in a metric CRS with households, checked for an empty area."""
     from gridopt._errors import RepairWarning
-    from gridopt.io import read_buildings, repair_report, to_metric_crs
+    from gridopt.io import read_buildings, repair_report
 
     if not isinstance(source, (gpd.GeoDataFrame, str, os.PathLike)):
         raise InputError(
@@ -577,11 +590,14 @@ def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
         warnings.simplefilter("ignore", RepairWarning)
         columns = set(source.columns) if isinstance(source, gpd.GeoDataFrame) else set()
         if {"households", "households_source"} <= columns:
-            frame = to_metric_crs(source.copy(), what="buildings")  # already read by gridopt
+            policy = WorkingCRS.for_frame(source, coords=cfg.coords)  # already read by gridopt
+            frame = policy.attach(policy.to_working(source.copy(), what="buildings"))
         elif "households" in columns:
-            frame = read_buildings(source, households="households")
+            frame = read_buildings(source, households="households", coords=cfg.coords)
         else:
-            frame = read_buildings(source, m2_per_household=cfg.m2_per_household)
+            frame = read_buildings(
+                source, m2_per_household=cfg.m2_per_household, coords=cfg.coords
+            )
     repairs = repair_report(frame)
     if len(repairs):
         actions = ", ".join(f"{n} {a}" for a, n in repairs["action"].value_counts().items())
@@ -609,7 +625,7 @@ def _streets(streets: Any, source: Any, frame: gpd.GeoDataFrame) -> gpd.GeoDataF
     with warnings.catch_warnings():
         # Coordinates outside their CRS's range project to inf; reported below instead.
         warnings.simplefilter("ignore", RuntimeWarning)
-        lines = read_streets(streets, to_crs=frame.crs)
+        lines = read_streets(streets, to_crs=WorkingCRS.of(frame) or frame.crs)
     if len(lines) == 0:
         return None
     coords = lines.geometry.get_coordinates().to_numpy()
@@ -665,7 +681,9 @@ def _candidates(
 
     if candidates is not None:
         sites, _ = _load(candidates, layer=None, crs=None, what="candidate sites")
-        return sites.to_crs(frame.crs)
+        return (WorkingCRS.of(frame) or WorkingCRS.choose(frame)).to_working(
+            sites, what="candidate sites"
+        )
     marked = (
         frame["station_candidate"].fillna(False).astype(bool)
         if "station_candidate" in frame
@@ -867,6 +885,13 @@ def _layers(p: Plan) -> dict[str, pd.DataFrame]:
     return layers
 
 
+def _in_input_crs(p: Plan, layers: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The layers in the input's coordinate system (GCJ-02 in, GCJ-02 out)."""
+    if p.crs is None:
+        return layers
+    return {name: p.crs.to_output(frame) for name, frame in layers.items()}
+
+
 def _write_plan(p: Plan, directory: Path) -> Path:
     from gridopt.io import write_layers
     from gridopt.mapping import overview_png, plan_map
@@ -878,7 +903,7 @@ def _write_plan(p: Plan, directory: Path) -> Path:
         with warnings.catch_warnings():
             # GPKG stores the plan's ids as text; pyogrio's notes on that are no news here.
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="pyogrio")
-            write_layers(tmp / "plan.gpkg", _layers(p))
+            write_layers(tmp / "plan.gpkg", _in_input_crs(p, _layers(p)))
         p.report().to_csv(tmp / "report.csv", index=False)
         plan_map(p).save(str(tmp / "map.html"))
         overview_png(p, tmp / "overview.png")
