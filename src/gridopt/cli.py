@@ -82,7 +82,7 @@ def _add_partition(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit-s", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers buildings, grids)")
-    _add_coords(p)
+    _coords_options(p)
     p.set_defaults(handler=_run_partition)
 
 
@@ -142,7 +142,7 @@ def _add_stations(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit-s", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers stations, allocation, uncovered)")
-    _add_coords(p)
+    _coords_options(p)
     p.set_defaults(handler=_run_stations)
 
 
@@ -216,7 +216,7 @@ def _run_staff(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_coords(p: argparse.ArgumentParser) -> None:
+def _coords_options(p: argparse.ArgumentParser) -> None:
     """The coordinate options of every command that reads a buildings file."""
     p.add_argument("--coords", choices=["wgs84", "gcj02", "bd09"], default="wgs84",
                    help="lon/lat system of the input and output: wgs84 (GPS, OSM), gcj02 "
@@ -250,7 +250,7 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-o", "--out", required=True, help="output folder")
-    _add_coords(p)
+    _coords_options(p)
     p.set_defaults(handler=_run_plan)
 
 
