@@ -133,7 +133,7 @@ def test_cgcs2000_labels_give_one_working_crs_and_identical_grids(suzhou_raw):
         pd.testing.assert_index_equal(b.index, ref.index)
         a = shapely.get_coordinates(ref.geometry.to_numpy())
         c = shapely.get_coordinates(b.geometry.to_numpy())
-        assert np.abs(a - c).max() < 1e-6, epsg  # well below a millimetre
+        assert np.array_equal(a, c), epsg  # the same numbers (1e-9 m apart before the snap)
         pd.testing.assert_series_equal(b["households"], ref["households"])
     labels = {
         epsg: gridopt.partition_grids(b, min_households=100, max_households=200, seed=0,
@@ -153,7 +153,7 @@ def test_output_goes_back_to_the_input_label(suzhou_raw, epsg):
     assert out.crs == frame.crs
     a = shapely.get_coordinates(frame.geometry.to_numpy())
     b = shapely.get_coordinates(out.geometry.to_numpy())
-    assert np.abs(a - b).max() < (1e-9 if frame.crs.is_geographic else 1e-4)
+    assert np.abs(a - b).max() < (1e-8 if frame.crs.is_geographic else 1e-3)  # 1 mm snap
 
 
 def test_wgs84_utm_input_is_kept_and_others_go_to_utm():
@@ -277,8 +277,7 @@ def test_plan_gcj02_end_to_end_writes_gcj02(suzhou_raw, tmp_path):
     assert d.max() < 1.0  # GCJ-02 in, GCJ-02 out
     # The web map is drawn in WGS 84: its bounds are the true positions, not GCJ-02.
     html = (out / "map.html").read_text(encoding="utf-8")
-    nums = re.search(r"fitBounds\(\s*\[\[([-\d.]+),\s*([-\d.]+)\],\s*\[([-\d.]+),\s*([-\d.]+)\]\]",
-                     html)
+    nums = re.search(r"map_\w+\.fitBounds\(\s*\[\[([-\d.]+),\s*([-\d.]+)\]", html)
     assert nums is not None
     y0, x0 = float(nums.group(1)), float(nums.group(2))
     true_x0, true_y0 = suzhou_raw.iloc[:300].total_bounds[:2]

@@ -6,6 +6,7 @@ results back in the coordinate system the data came in.
 
 The rule. The working CRS is the WGS 84 UTM zone (EPSG:326xx / 327xx) of the centre
 of the buildings' lon/lat extent; data already in a WGS 84 UTM zone is kept as it is.
+Reprojected coordinates are rounded to the millimetre (:data:`SNAP_M`).
 So the same buildings give the same working coordinates whatever their label: CGCS2000
 geographic (EPSG:4490), its 3-degree Gauss-Kruger zones with the zone prefix
 (EPSG:4513-4533) or without (4534-4554), its 6-degree zones (4491-4501 / 4502-4512),
@@ -51,6 +52,7 @@ from gridopt._errors import InputError, RepairWarning
 __all__ = [
     "CHINA_BOUNDS",
     "COORDS",
+    "SNAP_M",
     "WorkingCRS",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
@@ -76,6 +78,9 @@ COORDS = ("wgs84", "gcj02", "bd09")
 #: China's bounding box (lon_min, lat_min, lon_max, lat_max) of the standard
 #: implementations: inside it GCJ-02 / BD-09 are offset, outside they equal WGS 84.
 CHINA_BOUNDS = (72.004, 0.8293, 137.8347, 55.8271)
+
+#: Working coordinates are rounded to this (metres) when data is reprojected.
+SNAP_M = 0.001
 
 #: Key of ``GeoDataFrame.attrs`` holding the :class:`WorkingCRS` of frames gridopt read.
 ATTR = "gridopt_crs"
@@ -418,7 +423,8 @@ class WorkingCRS:
             frame = _with_geometry(frame, shift_geometry(frame.geometry, coords, "wgs84"))
         _announce(what, _describe(source, coords if source.is_geographic else "wgs84"),
                   _describe(self.crs), warn=warn)
-        return frame.to_crs(self.crs)
+        out = frame.to_crs(self.crs)
+        return _with_geometry(out, _snap(out.geometry.to_numpy()))
 
     def to_output(self, frame: Any) -> Any:
         """``frame`` (working CRS) back in the input's CRS and lon/lat system.
@@ -710,6 +716,15 @@ def _announce(what: str, source: str, target: str, *, warn: bool) -> None:
         warnings.warn(message, RepairWarning, stacklevel=4)
     else:
         log.info(message)
+
+
+def _snap(geoms: np.ndarray) -> np.ndarray:
+    """Round working coordinates to :data:`SNAP_M`.
+
+    The same buildings under two labels (EPSG:4490 and 4549) reach the working CRS
+    1e-9 m apart; rounded, they are the same numbers, so the plans are the same too.
+    """
+    return shapely.transform(geoms, lambda xy: np.round(xy / SNAP_M) * SNAP_M)
 
 
 def _with_geometry(frame: Any, geoms: np.ndarray) -> Any:
