@@ -8,6 +8,7 @@ import importlib
 import pytest
 
 MODULES = [
+    "gridopt.crs",
     "gridopt.datasets",
     "gridopt.households",
     "gridopt.io",

@@ -69,6 +69,7 @@ def read_buildings(
     crs: Any = None,
     layer: str | None = None,
     coords: str = "wgs84",
+    to_crs: Any = None,
     **estimate_options: Any,
 ) -> gpd.GeoDataFrame:
     """Read building footprints and estimate their households.
@@ -94,6 +95,9 @@ def read_buildings(
         The lon/lat system of geographic data: ``"wgs84"``, ``"gcj02"`` (AMap/Gaode,
         Tencent) or ``"bd09"`` (Baidu). The offset is removed here and put back when
         a plan is written (see :mod:`gridopt.crs`).
+    to_crs
+        The working CRS: a :class:`gridopt.crs.WorkingCRS` from an earlier read (the
+        pieces of one file), or a metric CRS; default: chosen from these buildings.
     **estimate_options
         Passed to :func:`gridopt.estimate_households` (``m2_per_household`` ...).
 
@@ -125,7 +129,12 @@ def read_buildings(
     report: list[dict[str, Any]] = []
     frame = _clean_polygons(frame, report)
     frame = _set_ids(frame, id_column=id_column, is_osm=is_osm)
-    policy = WorkingCRS.for_frame(frame, coords=coords, what="buildings")
+    if isinstance(to_crs, WorkingCRS):
+        policy = to_crs
+    elif to_crs is not None:
+        policy = WorkingCRS.choose(frame, coords=coords, crs=to_crs, what="buildings")
+    else:
+        policy = WorkingCRS.for_frame(frame, coords=coords, what="buildings")
     frame = policy.to_working(frame, what="buildings")
     columns = {
         "floors": floors or _detect(frame, "floors"),

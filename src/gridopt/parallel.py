@@ -56,7 +56,7 @@ import pandas as pd
 import shapely
 
 from gridopt._errors import InputError
-from gridopt.crs import reproject
+from gridopt.crs import WorkingCRS, reproject
 
 __all__ = [
     "CityPlan",
@@ -1168,7 +1168,11 @@ def read_buildings_chunked(
             f"read_buildings_chunked reads GeoParquet (.parquet) or GeoPackage (.gpkg), got {path.name}; "
             "use gridopt.read_buildings for other formats"
         )
-    yield from (_finish_chunk(frame, rows, read_options) for frame, rows in raw)
+    for frame, rows in raw:
+        out = _finish_chunk(frame, rows, read_options)
+        # One working CRS for the whole file: the first piece's (a city may straddle two zones).
+        read_options = {**read_options, "to_crs": WorkingCRS.of(out)}
+        yield out
 
 
 def _group_batches(values: pd.Series, chunk_rows: int) -> list[np.ndarray]:
