@@ -68,6 +68,7 @@ __all__ = [
     "utm_crs",
     "wgs84_to_bd09",
     "wgs84_to_gcj02",
+    "written_plan_to_working",
 ]
 
 log = logging.getLogger("gridopt")
@@ -526,6 +527,26 @@ def lonlat_points(
     _announce(f"{what} (x/y are lon/lat degrees, not metres)", _describe(wgs84),
               _describe(crs), warn=False)
     return frame.set_crs(wgs84, allow_override=True).to_crs(crs)
+
+
+def written_plan_to_working(layers: dict[str, Any]) -> dict[str, Any]:
+    """The layers of a written ``plan.gpkg`` in one working CRS, offsets removed.
+
+    A plan is written in its input's coordinate system; its ``config`` layer says
+    which lon/lat system (``coords``) that was, so a GCJ-02 plan is drawn in the right
+    place when it is read back.
+    """
+    coords = "wgs84"
+    config = layers.get("config")
+    if config is not None and {"name", "value"} <= set(config.columns):
+        found = config.loc[config["name"] == "coords", "value"]
+        if len(found):
+            coords = check_coords(str(found.iloc[0]).strip("'\""))
+    geo = {n: f for n, f in layers.items() if isinstance(f, gpd.GeoDataFrame) and f.crs is not None}
+    if "buildings" not in geo:
+        return layers
+    policy = WorkingCRS.choose(geo["buildings"], coords=coords)
+    return {n: policy.to_working(f, what=n) if n in geo else f for n, f in layers.items()}
 
 
 def to_wgs84(frame: Any) -> Any:

@@ -35,7 +35,7 @@ import pandas as pd
 import shapely
 
 from gridopt._errors import InputError
-from gridopt.crs import to_wgs84
+from gridopt.crs import to_wgs84, written_plan_to_working
 
 __all__ = ["load_plan_layers", "overview_png", "plan_map"]
 
@@ -234,7 +234,9 @@ def load_plan_layers(path: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame
         raise InputError(
             f"{path} is not a gridopt plan: layers {sorted(missing)} are missing (found {names})"
         )
-    return {name: pyogrio.read_dataframe(path, layer=name) for name in names}
+    return written_plan_to_working(
+        {name: pyogrio.read_dataframe(path, layer=name) for name in names}
+    )
 
 
 # ---------------------------------------------------------------------------
