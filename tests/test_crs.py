@@ -289,3 +289,8 @@ def test_plan_gcj02_end_to_end_writes_gcj02(suzhou_raw, tmp_path):
     back = back.set_index(back["building_id"].astype(int)).sort_index()
     truth = suzhou_raw.iloc[:300].reset_index(drop=True).to_crs(back.crs)
     assert shapely.hausdorff_distance(back.geometry.to_numpy(), truth.geometry.to_numpy()).max() < 1
+
+
+def test_small_metric_frames_near_the_origin_are_not_taken_for_degrees():
+    tiny = gpd.GeoDataFrame(geometry=[box(10, 10, 12, 12)], crs=32651)  # a toy test frame
+    assert WorkingCRS.choose(tiny).crs == tiny.crs

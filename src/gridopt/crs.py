@@ -608,7 +608,7 @@ def _check_projected(bounds: np.ndarray, crs: pyproj.CRS, what: str) -> tuple[fl
             "reproject them (e.g. to the local UTM zone) or fix the CRS label"
         )
     x0, y0, x1, y1 = (float(v) for v in bounds)
-    if max(abs(x0), abs(x1), abs(y0), abs(y1)) <= 360.0 and (x1 - x0) < 5 and (y1 - y0) < 5:
+    if _inside_area(crs, x0, y0, x1, y1) and (x1 - x0) < 5 and (y1 - y0) < 5:
         raise InputError(
             f"the {what} are labelled {_label(crs)} (metres) but span only "
             f"{x1 - x0:.4f} x {y1 - y0:.4f} units around ({x0:.4f}, {y0:.4f}): these look "
@@ -641,6 +641,15 @@ def _check_projected(bounds: np.ndarray, crs: pyproj.CRS, what: str) -> tuple[fl
                 f"{n:.1f}): the CRS label is wrong (another zone?){_guess_projected(x0, x1)}"
             )
     return lon, lat
+
+
+def _inside_area(crs: pyproj.CRS, x0: float, y0: float, x1: float, y1: float) -> bool:
+    """Whether numbers read as lon/lat lie inside ``crs``'s area of use (degrees mislabelled)."""
+    area = crs.area_of_use
+    if area is None:
+        return False
+    w, s, e, n = area.bounds
+    return e >= w and w <= x0 and x1 <= e and s <= y0 and y1 <= n
 
 
 def _check_zone_prefix(x0: float, x1: float, crs: pyproj.CRS, what: str) -> None:
