@@ -92,8 +92,8 @@ _A = 6378245.0
 _EE = 0.00669342162296594323
 # BD-09 constant.
 _X_PI = math.pi * 3000.0 / 180.0
-# Inverse transforms stop when the forward image is this close (degrees, ~0.01 mm).
-_TOL_DEG = 1e-10
+# Inverse transforms stop when the forward image is this close (degrees, ~0.1 mm).
+_TOL_DEG = 1e-9
 _MAX_ITER = 50
 # A projected input's data may spill this far (degrees) beyond its CRS's area of use.
 _MARGIN_DEG = 2.0
