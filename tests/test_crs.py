@@ -294,3 +294,23 @@ def test_plan_gcj02_end_to_end_writes_gcj02(suzhou_raw, tmp_path):
 def test_small_metric_frames_near_the_origin_are_not_taken_for_degrees():
     tiny = gpd.GeoDataFrame(geometry=[box(10, 10, 12, 12)], crs=32651)  # a toy test frame
     assert WorkingCRS.choose(tiny).crs == tiny.crs
+
+
+def test_cli_file_without_crs_needs_crs_and_is_written_back_in_it(suzhou_raw, tmp_path, capsys):
+    gk = _labelled(suzhou_raw.iloc[:120], 4549)
+    path = tmp_path / "nocrs.gpkg"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "crs was not provided": the point
+        gk.set_crs(None, allow_override=True).to_file(path)
+    out = tmp_path / "grids.gpkg"
+    assert main(["partition", str(path), "--min", "50", "--max", "100", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--crs EPSG:xxxx" in err and not out.exists()
+    assert main(["partition", str(path), "--crs", "EPSG:4549", "--min", "50", "--max", "100",
+                 "--time-limit-s", "5", "-o", str(out)]) == 0
+    got = pyogrio.read_dataframe(out, layer="buildings")
+    assert got.crs.to_epsg() == 4549
+    got = got.set_index(got["building_id"].astype(int)).sort_index()
+    a = shapely.get_coordinates(got.geometry.to_numpy())
+    b = shapely.get_coordinates(gk.reset_index(drop=True).geometry.to_numpy())
+    assert np.abs(a - b).max() < 0.002  # the millimetre snap, nothing more
