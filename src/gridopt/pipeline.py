@@ -416,7 +416,8 @@ def plan(
     ------
     InputError
         Missing or unreadable files, an empty area, no households, an impossible band
-        or walk limit, streets that do not overlap the buildings (CRS mismatch).
+        or walk limit, streets that do not overlap the buildings (CRS mismatch),
+        implausible coordinates (no CRS, swapped lat/lon, the wrong Gauss-Kruger zone).
 
     Examples
     --------
@@ -497,6 +498,7 @@ class _Run:
         self.times: dict[str, float] = {}
         self.notes: list[str] = []
         self.staff_synthetic = False
+        self.crs: WorkingCRS | None = None
         self.t0 = time.perf_counter()
 
     @contextlib.contextmanager
@@ -566,7 +568,7 @@ class _Run:
             runtime_s=dict(self.times),
             staff_synthetic=self.staff_synthetic,
             streets=lines,
-            crs=WorkingCRS.of(frame),
+            crs=self.crs,
             notes=tuple(self.notes),
         )
 
@@ -598,6 +600,7 @@ def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
             frame = read_buildings(
                 source, m2_per_household=cfg.m2_per_household, coords=cfg.coords
             )
+    run.crs = WorkingCRS.of(frame)
     repairs = repair_report(frame)
     if len(repairs):
         actions = ", ".join(f"{n} {a}" for a, n in repairs["action"].value_counts().items())
@@ -721,6 +724,8 @@ def _check_reachable(stations: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) ->
 
 def _roster(staff: Any, partition: Any, cfg: PlanConfig, run: _Run) -> Any:
     """The staff list to plan with: the user's, a placeholder roster, or None (skip)."""
+    if isinstance(staff, gpd.GeoDataFrame) and staff.crs is not None and run.crs is not None:
+        return run.crs.to_working(staff, what="staff")  # GCJ-02 homes lose their offset too
     if staff is not None:
         return staff
     if cfg.staff_when_missing == "skip":
