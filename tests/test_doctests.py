@@ -11,6 +11,7 @@ from gridopt import datasets
 from gridopt._errors import InputError
 
 MODULES = [
+    "gridopt.crs",
     "gridopt.datasets",
     "gridopt.households",
     "gridopt.io",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from gridopt import datasets
+from gridopt import crs, datasets
 from gridopt._errors import (
     GridoptError,
     GridoptWarning,
@@ -50,6 +50,7 @@ __all__ = [
     "__version__",
     "assign_staff",
     "building_graph",
+    "crs",
     "datasets",
     "estimate_households",
     "partition_city",

@@ -16,7 +16,6 @@ prefers street edges as grid boundaries.
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -25,7 +24,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridopt._errors import InputError, RepairWarning
+from gridopt._errors import InputError
+from gridopt.crs import reproject
 
 __all__ = ["BARRIER_KINDS", "building_graph", "dissolve_cells", "tessellate"]
 
@@ -218,15 +218,7 @@ def _streets_in_crs(streets: gpd.GeoDataFrame, crs: object) -> gpd.GeoDataFrame:
         raise InputError(f"streets must be a GeoDataFrame of lines, got {type(streets).__name__}")
     if streets.crs is None or crs is None:
         return streets
-    if streets.crs != crs:
-        warnings.warn(
-            f"streets are in {streets.crs.to_string()}, buildings in {gpd.GeoSeries(crs=crs).crs.to_string()}; "
-            "the streets were reprojected to the buildings' CRS",
-            RepairWarning,
-            stacklevel=3,
-        )
-        return streets.to_crs(crs)
-    return streets
+    return reproject(streets, crs, what="streets", warn=True)
 
 
 def _adjacency(

@@ -36,6 +36,7 @@ import shapely
 from gridopt._errors import InputError, SolverError
 from gridopt._status import combine_status
 from gridopt._validate import check, check_band
+from gridopt.crs import reproject
 from gridopt.defaults import (
     CITY_TIME_LIMIT_S,
     MAX_HOUSEHOLDS,
@@ -187,7 +188,7 @@ def _barrier_lines(streets: gpd.GeoDataFrame | None, crs: Any) -> np.ndarray | N
             "or set barrier_kind to 'major_street', 'river', 'railway' or null"
         )
     if crs is not None and streets.crs is not None and streets.crs != crs:
-        streets = streets.to_crs(crs)
+        streets = reproject(streets, crs, what="streets")
     bar = streets[streets["barrier_kind"].notna()].geometry.to_numpy()
     bar = bar[~(shapely.is_missing(bar) | shapely.is_empty(bar))]
     return bar if len(bar) else None
@@ -305,7 +306,7 @@ class _NearLines:
         self.lines = None
         if streets is not None and len(streets):
             if crs is not None and streets.crs is not None and streets.crs != crs:
-                streets = streets.to_crs(crs)
+                streets = reproject(streets, crs, what="streets")
             self.lines = streets
             self.tree = shapely.STRtree(streets.geometry.to_numpy())
 

@@ -83,6 +83,7 @@ def _add_partition(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit-s", type=float, default=defaults.TIME_LIMIT_S)
     p.add_argument("--seed", type=int, default=defaults.SEED)
     p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers buildings, grids)")
+    _coords_options(p)
     p.set_defaults(handler=_run_partition)
 
 
@@ -90,17 +91,19 @@ def _run_partition(args: argparse.Namespace) -> int:
     import warnings
 
     from gridopt._errors import RepairWarning
+    from gridopt.crs import WorkingCRS
     from gridopt.io import read_buildings, read_streets, write_layers
     from gridopt.partition import partition_grids
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RepairWarning)
-        buildings = read_buildings(args.buildings)
+        buildings = read_buildings(args.buildings, coords=args.coords, crs=args.crs)
+        policy = WorkingCRS.of(buildings)
         streets = None
         if args.streets:
-            streets = read_streets(args.streets)
+            streets = read_streets(args.streets, to_crs=policy)
         elif str(args.buildings).endswith(".osm.pbf"):
-            streets = read_streets(args.buildings)
+            streets = read_streets(args.buildings, to_crs=policy)
     for w in caught:
         log.warning("%s", w.message)
     if streets is None:
@@ -116,7 +119,7 @@ def _run_partition(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit_s,
     )
     out = buildings.assign(grid_id=part.labels)
-    write_layers(args.out, {"buildings": out, "grids": part.grids})
+    write_layers(args.out, {"buildings": policy.to_output(out), "grids": policy.to_output(part.grids)})
     print(part.summary())
     print(f"wrote {len(out)} buildings and {len(part.grids)} grids to {args.out}")
     return 0
@@ -140,28 +143,32 @@ def _add_stations(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit-s", type=float, default=defaults.TIME_LIMIT_S)
     p.add_argument("--seed", type=int, default=defaults.SEED)
     p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers stations, allocation, uncovered)")
+    _coords_options(p)
     p.set_defaults(handler=_run_stations)
 
 
 def _run_stations(args: argparse.Namespace) -> int:
     import geopandas as gpd
 
-    from gridopt.io import read_buildings, read_sites, write_layers
+    from gridopt.crs import WorkingCRS
+    from gridopt.io import read_buildings, read_sites, read_streets, write_layers
     from gridopt.stations import place_stations
 
-    buildings = read_buildings(args.buildings, households=args.households)
+    buildings = read_buildings(args.buildings, households=args.households, coords=args.coords,
+                               crs=args.crs)
+    policy = WorkingCRS.of(buildings)
 
     def sites(path: str | None, what: str) -> gpd.GeoDataFrame | None:
         # a file without a CRS is taken to be in the buildings' CRS
         if path is None:
             return None
-        return read_sites(path, crs=buildings.crs, to_crs=buildings.crs, what=what)
+        return read_sites(path, crs=buildings.crs, to_crs=policy, what=what)
 
     plan = place_stations(
         buildings,
         candidates=sites(args.candidates, "candidate sites"),
         existing=sites(args.existing, "existing stations"),
-        streets=args.streets,
+        streets=read_streets(args.streets, to_crs=policy) if args.streets else None,
         n_stations=args.n_stations,
         max_walk_m=args.max_walk_m,
         m2_per_100_households=args.m2_per_100_households,
@@ -173,7 +180,7 @@ def _run_stations(args: argparse.Namespace) -> int:
     layers = {"stations": plan.stations, "allocation": plan.allocation}
     if len(plan.uncovered):
         layers["uncovered"] = plan.uncovered
-    write_layers(args.out, layers)
+    write_layers(args.out, {name: policy.to_output(frame) for name, frame in layers.items()})
     print(f"wrote {len(plan.stations)} stations and {len(plan.allocation)} buildings to {args.out}")
     return 0
 
@@ -210,6 +217,15 @@ def _run_staff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _coords_options(p: argparse.ArgumentParser) -> None:
+    """The coordinate options of every command that reads a buildings file."""
+    p.add_argument("--coords", choices=["wgs84", "gcj02", "bd09"], default="wgs84",
+                   help="lon/lat system of the input and output: wgs84 (GPS, OSM), gcj02 "
+                   "(AMap/Gaode, Tencent) or bd09 (Baidu); default wgs84")
+    p.add_argument("--crs", default=None, metavar="EPSG:XXXX",
+                   help="CRS of a buildings file that has none (e.g. EPSG:4490, EPSG:4549)")
+
+
 # --- plan / map --------------------------------------------------------------
 def _add_plan(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -235,6 +251,7 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=defaults.SEED)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-o", "--out", required=True, help="output folder")
+    _coords_options(p)
     p.set_defaults(handler=_run_plan)
 
 
@@ -252,6 +269,7 @@ def _run_plan(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit_s,
         seed=args.seed,
         progress=not args.no_progress,
+        coords=args.coords,
     )
     for what, path in (("buildings", args.buildings), ("streets", args.streets),
                        ("staff", args.staff), ("candidates", args.candidates)):
@@ -260,7 +278,12 @@ def _run_plan(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise GridoptError(f"--out {out} exists and is not a folder")
-    result = plan(args.buildings, streets=args.streets, staff=args.staff,
+    buildings = args.buildings
+    if args.crs is not None:  # a file without a CRS (or with a wrong one): read it as told
+        from gridopt.io import read_buildings
+
+        buildings = read_buildings(args.buildings, crs=args.crs, coords=args.coords)
+    result = plan(buildings, streets=args.streets, staff=args.staff,
                   candidates=args.candidates, config=config)
     result.to_file(out)
     print(result.summary())

@@ -1,7 +1,9 @@
 """Reading buildings and streets, writing GeoPackages.
 
-Everything gridopt computes happens in a projected metric CRS: a geographic
-input is reprojected to its local UTM zone and the choice is logged.
+Everything gridopt computes happens in one metric working CRS chosen by
+:class:`gridopt.crs.WorkingCRS` (the UTM zone of the data; GCJ-02/BD-09 offsets
+removed); the frames :func:`read_buildings` returns carry that policy, so results
+can be written back in the input's coordinate system.
 Repaired or skipped features are never dropped silently: they are listed in
 ``gdf.attrs["gridopt_report"]`` (read it with :func:`repair_report`) and a
 :class:`~gridopt.RepairWarning` says how many.
@@ -27,6 +29,7 @@ import shapely
 
 from gridopt._errors import InputError, RepairWarning
 from gridopt._validate import check
+from gridopt.crs import WorkingCRS, no_crs_message, reproject
 from gridopt.households import estimate_households
 
 __all__ = [
@@ -70,6 +73,8 @@ def read_buildings(
     id_column: str | None = None,
     crs: Any = None,
     layer: str | None = None,
+    coords: str = "wgs84",
+    to_crs: Any = None,
     **estimate_options: Any,
 ) -> gpd.GeoDataFrame:
     """Read building footprints and estimate their households.
@@ -91,20 +96,29 @@ def read_buildings(
         CRS to assume when the source has none.
     layer
         Layer to read from a multi-layer file.
+    coords
+        The lon/lat system of geographic data: ``"wgs84"``, ``"gcj02"`` (AMap/Gaode,
+        Tencent) or ``"bd09"`` (Baidu). The offset is removed here and put back when
+        a plan is written (see :mod:`gridopt.crs`).
+    to_crs
+        The working CRS: a :class:`gridopt.crs.WorkingCRS` from an earlier read (the
+        pieces of one file), or a metric CRS; default: chosen from these buildings.
     **estimate_options
         Passed to :func:`gridopt.estimate_households` (``m2_per_household`` ...).
 
     Returns
     -------
     geopandas.GeoDataFrame
-        One row per building (Polygon or MultiPolygon) in a metric CRS, indexed
+        One row per building (Polygon or MultiPolygon) in the metric working CRS
+        (:class:`gridopt.crs.WorkingCRS`, kept in ``attrs["gridopt_crs"]``), indexed
         by ``building_id``, with ``households`` and ``households_source`` among
         the columns listed in :func:`gridopt.estimate_households`.
 
     Raises
     ------
     InputError
-        Missing or unreadable file, empty layer, no CRS, no polygons, duplicate
+        Missing or unreadable file, empty layer, no CRS, implausible coordinates
+        (swapped lat/lon, the wrong Gauss-Kruger zone), no polygons, duplicate
         ids, a named column that does not exist, bad household values.
 
     Examples
@@ -120,7 +134,13 @@ def read_buildings(
     report: list[dict[str, Any]] = []
     frame = _clean_polygons(frame, report)
     frame = _set_ids(frame, id_column=id_column, is_osm=is_osm)
-    frame = to_metric_crs(frame, what="buildings")
+    if isinstance(to_crs, WorkingCRS):
+        policy = to_crs
+    elif to_crs is not None:
+        policy = WorkingCRS.choose(frame, coords=coords, crs=to_crs, what="buildings")
+    else:
+        policy = WorkingCRS.for_frame(frame, coords=coords, what="buildings")
+    frame = policy.to_working(frame, what="buildings")
     columns = {
         "floors": floors or _detect(frame, "floors"),
         "height": height or _detect(frame, "height"),
@@ -128,6 +148,7 @@ def read_buildings(
     }
     out = estimate_households(frame, households=households, **columns, **estimate_options)
     out.attrs["gridopt_report"] = report
+    policy.attach(out)
     if report:
         warnings.warn(
             f"{len(report)} building features were repaired or skipped; "
@@ -154,6 +175,7 @@ def read_streets(
     crs: Any = None,
     to_crs: Any = None,
     layer: str | None = None,
+    coords: str = "wgs84",
 ) -> gpd.GeoDataFrame:
     """Read streets, rivers and railways as LineStrings in a metric CRS.
 
@@ -164,10 +186,13 @@ def read_streets(
     crs
         CRS to assume when the source has none.
     to_crs
-        Target CRS (for example the buildings' CRS); default: UTM for a
-        geographic source, else the source's own.
+        Target metric CRS (for example the buildings' CRS) or the buildings'
+        :class:`gridopt.crs.WorkingCRS`; default: the UTM zone of the streets.
     layer
         Layer to read from a multi-layer file.
+    coords
+        The lon/lat system of geographic streets (see :func:`read_buildings`);
+        with a ``WorkingCRS`` as ``to_crs``, its own. OpenStreetMap is WGS 84.
 
     Returns
     -------
@@ -208,9 +233,11 @@ def read_streets(
     # (a crossing without a shared node is a bridge; foot=no, access=private).
     extra = [c for c in ("osm_id", "other_tags") if c in frame.columns]
     frame = frame[["highway", "waterway", "railway", "name", "barrier_kind", *extra, "geometry"]]
-    if to_crs is not None:
-        frame = frame.to_crs(to_crs)
-    return to_metric_crs(frame, what="streets")
+    if isinstance(to_crs, WorkingCRS):
+        policy = to_crs
+    else:
+        policy = WorkingCRS.choose(frame, coords=coords, crs=to_crs, what="streets")
+    return policy.to_working(frame, what="streets", coords="wgs84" if is_osm else None)
 
 
 def read_sites(
@@ -242,7 +269,9 @@ def read_sites(
         A missing or unreadable file, an empty source, no CRS.
     """
     frame, _ = _load(source, layer=layer, crs=crs, what=what)
-    return frame if to_crs is None else frame.to_crs(to_crs)
+    if isinstance(to_crs, WorkingCRS):
+        return to_crs.to_working(frame, what=what)
+    return frame if to_crs is None else reproject(frame, to_crs, what=what)
 
 
 def read_walk_lines(
@@ -278,7 +307,7 @@ def read_walk_lines(
 
 
 def to_metric_crs(frame: gpd.GeoDataFrame, *, what: str = "data") -> gpd.GeoDataFrame:
-    """Return ``frame`` in a projected metric CRS, reprojecting geographic data to UTM.
+    """Return ``frame`` in its metric working CRS (see :class:`gridopt.crs.WorkingCRS`).
 
     Examples
     --------
@@ -288,20 +317,7 @@ def to_metric_crs(frame: gpd.GeoDataFrame, *, what: str = "data") -> gpd.GeoData
     >>> to_metric_crs(g).crs.to_epsg()
     32651
     """
-    if frame.crs is None:
-        raise InputError(f"{what} have no CRS; set one with .set_crs() or pass crs=")
-    if frame.crs.is_geographic:
-        utm = frame.estimate_utm_crs()
-        log.info("%s: CRS %s is geographic (degrees); reprojected to %s (%s)",
-                 what, frame.crs.to_string(), utm.to_string(), utm.name)
-        return frame.to_crs(utm)
-    unit = frame.crs.axis_info[0].unit_name if frame.crs.axis_info else "metre"
-    if unit not in ("metre", "meter", "m"):
-        raise InputError(
-            f"{what} have CRS {frame.crs.to_string()} in {unit}; gridopt needs metres. "
-            "Reproject with .to_crs() to a metric CRS (for example the local UTM zone)."
-        )
-    return frame
+    return WorkingCRS.for_frame(frame, what=what).to_working(frame, what=what)
 
 
 def write_layers(path: str | os.PathLike[str], layers: Mapping[str, pd.DataFrame]) -> Path:
@@ -368,10 +384,7 @@ def _load(source: Any, *, layer: str | None, crs: Any, what: str) -> tuple[gpd.G
         raise InputError(f"{what} source is empty (0 features); check the file and layer name")
     if frame.crs is None:
         if crs is None:
-            raise InputError(
-                f"{what} have no CRS; pass crs='EPSG:4326' (or the right code) to say what "
-                "the coordinates are"
-            )
+            raise InputError(no_crs_message(frame, what))
         frame = frame.set_crs(crs)
     return frame, is_osm
 
@@ -616,7 +629,11 @@ def read_buildings_chunked(
             f"read_buildings_chunked reads GeoParquet (.parquet) or GeoPackage (.gpkg), got {path.name}; "
             "use gridopt.read_buildings for other formats"
         )
-    yield from (_finish_chunk(frame, rows, read_options) for frame, rows in raw)
+    for frame, rows in raw:
+        out = _finish_chunk(frame, rows, read_options)
+        # One working CRS for the whole file: the first piece's (a city may straddle two zones).
+        read_options = {**read_options, "to_crs": WorkingCRS.of(out)}
+        yield out
 
 
 def _group_batches(values: pd.Series, chunk_rows: int) -> list[np.ndarray]:

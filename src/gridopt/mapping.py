@@ -35,6 +35,7 @@ import pandas as pd
 import shapely
 
 from gridopt._errors import InputError
+from gridopt.crs import to_wgs84, written_plan_to_working
 
 __all__ = ["load_plan_layers", "overview_png", "plan_map"]
 
@@ -233,7 +234,9 @@ def load_plan_layers(path: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame
         raise InputError(
             f"{path} is not a gridopt plan: layers {sorted(missing)} are missing (found {names})"
         )
-    return {name: pyogrio.read_dataframe(path, layer=name) for name in names}
+    return written_plan_to_working(
+        {name: pyogrio.read_dataframe(path, layer=name) for name in names}
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -363,7 +366,7 @@ def _web(frame: gpd.GeoDataFrame, columns: list[str], *, tolerance_m: float) -> 
     if tolerance_m > 0:
         geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
     out = gpd.GeoDataFrame(out.drop(columns=out.geometry.name), geometry=geoms, crs=frame.crs)
-    out = out.to_crs(4326)
+    out = to_wgs84(out)
     out["geometry"] = shapely.transform(out.geometry.to_numpy(), lambda xy: np.round(xy, 6))
     for c in cols:
         col = out[c]
@@ -522,7 +525,7 @@ def _build_map(data: _MapData, *, buildings_on: bool, catchments: bool, tiles: b
     m.get_root().html.add_child(folium.Element(_legend_html(data)))
     folium.LayerControl(collapsed=False).add_to(m)
     x0, y0, x1, y1 = (
-        gpd.GeoSeries(data.grids.geometry, crs=data.grids.crs).to_crs(4326).total_bounds
+        to_wgs84(gpd.GeoSeries(data.grids.geometry, crs=data.grids.crs)).total_bounds
     )
     m.fit_bounds(
         [[round(float(y0), 6), round(float(x0), 6)], [round(float(y1), 6), round(float(x1), 6)]]

@@ -50,6 +50,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from gridopt._errors import InputError, RepairWarning
+from gridopt.crs import WorkingCRS, reproject
 from gridopt.io import read_walk_lines
 
 __all__ = [
@@ -245,25 +246,9 @@ def _to_metric(gdf: gpd.GeoDataFrame, crs: Any, *, what: str) -> gpd.GeoDataFram
             )
         return gdf.set_crs(crs)
     if crs is not None:
-        target = gpd.GeoSeries([], crs=crs).crs
-        if not gdf.crs.equals(target):
-            warnings.warn(
-                f"{what} had CRS {gdf.crs.to_string()}; reprojected to {target.to_string()} "
-                "to match the buildings",
-                RepairWarning,
-                stacklevel=3,
-            )
-            return gdf.to_crs(target)
-        return gdf
+        return reproject(gdf, crs, what=what, warn=True)
     if gdf.crs.is_geographic:
-        target = gdf.estimate_utm_crs()
-        warnings.warn(
-            f"{what} have CRS {gdf.crs.to_string()} (degrees); gridopt needs metres. "
-            f"Reprojected to {target.to_string()}",
-            RepairWarning,
-            stacklevel=3,
-        )
-        return gdf.to_crs(target)
+        return WorkingCRS.choose(gdf, what=what).to_working(gdf, what=what, warn=True)
     return gdf
 
 
@@ -344,14 +329,8 @@ def _as_geoms(points: Any, crs: Any, *, what: str) -> np.ndarray | None:
         return None
     if isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
         geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
-        if crs is not None and geoms.crs is not None and not geoms.crs.equals(crs):
-            warnings.warn(
-                f"{what} had CRS {geoms.crs.to_string()}; reprojected to the network's "
-                f"{gpd.GeoSeries([], crs=crs).crs.to_string()}",
-                RepairWarning,
-                stacklevel=4,
-            )
-            geoms = geoms.to_crs(crs)
+        if crs is not None and geoms.crs is not None:
+            geoms = reproject(geoms, crs, what=what, warn=True)
         arr = geoms.to_numpy()
     else:
         arr = np.empty(len(points), dtype=object)

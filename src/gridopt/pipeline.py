@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from gridopt._errors import InputError, RepairWarning
 from gridopt._validate import check
+from gridopt.crs import WorkingCRS, check_coords
 from gridopt.defaults import (
     FALLBACK_STATION_M2,
     M2_PER_100_HOUSEHOLDS,
@@ -53,7 +54,6 @@ from gridopt.io import (
     read_sites,
     read_streets,
     repair_report,
-    to_metric_crs,
     write_layers,
 )
 from gridopt.mapping import overview_png, plan_map
@@ -128,6 +128,10 @@ class PlanConfig:
         Seed of every randomised part; the same seed gives the same plan.
     progress
         Show a progress bar per stage (on stderr / in the notebook).
+    coords
+        The lon/lat system of geographic inputs and of the written plan: ``"wgs84"``,
+        ``"gcj02"`` (AMap/Gaode, Tencent) or ``"bd09"`` (Baidu); see :mod:`gridopt.crs`.
+        The plan is computed in a metric CRS and written back in the input's system.
     """
 
     min_households: int = MIN_HOUSEHOLDS
@@ -148,8 +152,10 @@ class PlanConfig:
     seconds_per_1000_buildings: float | None = SECONDS_PER_1000_BUILDINGS
     seed: int = SEED
     progress: bool = True
+    coords: str = "wgs84"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "coords", check_coords(self.coords))
         check(
             **{
                 name: getattr(self, name)
@@ -241,6 +247,9 @@ class Plan:
         The street lines used (``None`` when none were given).
     notes
         What a reviewer must know: fallbacks taken, placeholders used.
+    crs
+        The :class:`gridopt.crs.WorkingCRS`: the frames above are in its working CRS;
+        :meth:`to_file` writes them back in its input CRS and lon/lat system.
     """
 
     buildings: gpd.GeoDataFrame
@@ -252,6 +261,7 @@ class Plan:
     staff_synthetic: bool = False
     streets: gpd.GeoDataFrame | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
+    crs: WorkingCRS | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         # The frames inside would print thousands of rows; summary() says what matters.
@@ -333,7 +343,8 @@ class Plan:
     def to_file(self, directory: str | os.PathLike[str]) -> Path:
         """Write the plan's files into ``directory``.
 
-        Writes ``plan.gpkg`` (layers ``buildings`` with ``grid_id``, ``grids``,
+        Writes ``plan.gpkg`` (in the input's coordinate system, e.g. GCJ-02 in,
+        GCJ-02 out; layers ``buildings`` with ``grid_id``, ``grids``,
         ``stations``, ``allocation``, ``uncovered``, and ``staff`` / ``shortfall`` when
         staffing ran), ``report.csv``, ``map.html``, ``overview.png`` and
         ``summary.txt``. Everything is written into a temporary folder beside
@@ -392,7 +403,8 @@ def plan(
     ------
     InputError
         Missing or unreadable files, an empty area, no households, an impossible band
-        or walk limit, streets that do not overlap the buildings (CRS mismatch).
+        or walk limit, streets that do not overlap the buildings (CRS mismatch),
+        implausible coordinates (no CRS, swapped lat/lon, the wrong Gauss-Kruger zone).
 
     Examples
     --------
@@ -469,6 +481,7 @@ class _Run:
         self.times: dict[str, float] = {}
         self.notes: list[str] = []
         self.staff_synthetic = False
+        self.crs: WorkingCRS | None = None
         self.t0 = time.perf_counter()
 
     @contextlib.contextmanager
@@ -536,6 +549,7 @@ class _Run:
             runtime_s=dict(self.times),
             staff_synthetic=self.staff_synthetic,
             streets=lines,
+            crs=self.crs,
             notes=tuple(self.notes),
         )
 
@@ -556,11 +570,15 @@ def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
         warnings.simplefilter("ignore", RepairWarning)
         columns = set(source.columns) if isinstance(source, gpd.GeoDataFrame) else set()
         if {"households", "households_source"} <= columns:
-            frame = to_metric_crs(source.copy(), what="buildings")  # already read by gridopt
+            policy = WorkingCRS.for_frame(source, coords=cfg.coords)  # already read by gridopt
+            frame = policy.attach(policy.to_working(source.copy(), what="buildings"))
         elif "households" in columns:
-            frame = read_buildings(source, households="households")
+            frame = read_buildings(source, households="households", coords=cfg.coords)
         else:
-            frame = read_buildings(source, m2_per_household=cfg.m2_per_household)
+            frame = read_buildings(
+                source, m2_per_household=cfg.m2_per_household, coords=cfg.coords
+            )
+    run.crs = WorkingCRS.of(frame)
     repairs = repair_report(frame)
     if len(repairs):
         actions = ", ".join(f"{n} {a}" for a, n in repairs["action"].value_counts().items())
@@ -586,7 +604,7 @@ def _streets(streets: Any, source: Any, frame: gpd.GeoDataFrame) -> gpd.GeoDataF
     with warnings.catch_warnings():
         # Coordinates outside their CRS's range project to inf; reported below instead.
         warnings.simplefilter("ignore", RuntimeWarning)
-        lines = read_streets(streets, to_crs=frame.crs)
+        lines = read_streets(streets, to_crs=WorkingCRS.of(frame) or frame.crs)
     if len(lines) == 0:
         return None
     coords = lines.geometry.get_coordinates().to_numpy()
@@ -639,7 +657,9 @@ def _candidates(
 ) -> gpd.GeoDataFrame | None:
     """Candidate station sites: given, marked in the buildings, or the documented fallback."""
     if candidates is not None:
-        return read_sites(candidates, to_crs=frame.crs)
+        return read_sites(
+            candidates, to_crs=WorkingCRS.of(frame) or WorkingCRS.choose(frame)
+        )
     marked = (
         frame["station_candidate"].fillna(False).astype(bool)
         if "station_candidate" in frame
@@ -677,6 +697,8 @@ def _check_reachable(stations: StationPlan, frame: gpd.GeoDataFrame, cfg: PlanCo
 
 def _roster(staff: Any, partition: Partition, cfg: PlanConfig, run: _Run) -> Any:
     """The staff list to plan with: the user's, a placeholder roster, or None (skip)."""
+    if isinstance(staff, gpd.GeoDataFrame) and staff.crs is not None and run.crs is not None:
+        return run.crs.to_working(staff, what="staff")  # GCJ-02 homes lose their offset too
     if staff is not None:
         return staff
     if cfg.staff_when_missing == "skip":
@@ -839,6 +861,13 @@ def _layers(p: Plan) -> dict[str, pd.DataFrame]:
     return layers
 
 
+def _in_input_crs(p: Plan, layers: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The layers in the input's coordinate system (GCJ-02 in, GCJ-02 out)."""
+    if p.crs is None:
+        return layers
+    return {name: p.crs.to_output(frame) for name, frame in layers.items()}
+
+
 def _write_plan(p: Plan, directory: Path) -> Path:
     directory = directory.resolve()
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -847,7 +876,7 @@ def _write_plan(p: Plan, directory: Path) -> Path:
         with warnings.catch_warnings():
             # GPKG stores the plan's ids as text; pyogrio's notes on that are no news here.
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="pyogrio")
-            write_layers(tmp / "plan.gpkg", _layers(p))
+            write_layers(tmp / "plan.gpkg", _in_input_crs(p, _layers(p)))
         p.report().to_csv(tmp / "report.csv", index=False)
         plan_map(p).save(str(tmp / "map.html"))
         overview_png(p, tmp / "overview.png")

@@ -28,6 +28,7 @@ from gridopt.adjacency import (
     _streets_in_crs,
     dissolve_cells,
 )
+from gridopt.crs import reproject
 from gridopt.execution import map_components
 from gridopt.partition._heuristic import (
     _POCKET_PENALTY,
@@ -474,13 +475,8 @@ def _communities(buildings: gpd.GeoDataFrame, communities: object) -> np.ndarray
         polys = communities
         if "community" not in polys.columns:
             polys = polys.assign(community=polys.index.astype(str))
-        if polys.crs is not None and buildings.crs is not None and polys.crs != buildings.crs:
-            warnings.warn(
-                f"communities are in {polys.crs.to_string()}; reprojected to the buildings' CRS",
-                RepairWarning,
-                stacklevel=3,
-            )
-            polys = polys.to_crs(buildings.crs)
+        if polys.crs is not None and buildings.crs is not None:
+            polys = reproject(polys, buildings.crs, what="communities", warn=True)
         pts = gpd.GeoDataFrame(
             geometry=buildings.geometry.representative_point().to_numpy(), crs=buildings.crs
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridopt._errors import InputError, RepairWarning
+from gridopt._errors import InputError
+from gridopt.crs import WorkingCRS, lonlat_points, reproject
 from gridopt.staffing._model import Street, solve_street
 from gridopt.staffing._rules import ROLES, StaffingRules
 
@@ -167,14 +167,7 @@ def _grids_frame(grids: Any) -> gpd.GeoDataFrame:
     if g.crs is None:
         raise InputError("`grids` has no CRS; set a metric CRS (e.g. gdf.set_crs(32651)).")
     if g.crs.is_geographic:
-        utm = g.estimate_utm_crs()
-        warnings.warn(
-            f"`grids` has CRS {g.crs.to_string()} (degrees); gridopt needs metres. "
-            f"It was reprojected to {utm.to_string()}.",
-            RepairWarning,
-            stacklevel=3,
-        )
-        g = g.to_crs(utm)
+        g = WorkingCRS.choose(g, what="grids").to_working(g, what="grids", warn=True)
     for col, default in (("community", "community"), ("street", "street")):
         if col not in g.columns:
             g[col] = default
@@ -198,8 +191,8 @@ def _read_staff(staff: Any, crs: Any) -> gpd.GeoDataFrame:
         s = staff.copy()
         if s.crs is None:
             s = s.set_crs(crs)
-        elif s.crs != crs:
-            s = s.to_crs(crs)
+        else:
+            s = reproject(s, crs, what="staff")
         geom = s.geometry
         if len(s) and not geom.isna().all():
             kinds = set(geom.dropna().geom_type)
@@ -503,7 +496,7 @@ def assign_staff(
     g = _grids_frame(grids)
     if not len(g):
         raise InputError("`grids` is empty; there is nothing to staff.")
-    s = _read_staff(staff, g.crs)
+    s = lonlat_points(_read_staff(staff, g.crs), near=g, what="staff")
     walk = _WalkTravel.build(s, g, streets) if streets is not None else None
 
     # Home grid of everyone (containing polygon, else nearest).

@@ -45,6 +45,7 @@ import shapely
 from scipy import sparse
 
 from gridopt._errors import InfeasibleError, InputError, RepairWarning
+from gridopt.crs import WorkingCRS, reproject
 from gridopt.network import WalkDistances, walk_network, walking_distances
 from gridopt.solvers import solve_p_median
 
@@ -446,14 +447,7 @@ def _check_buildings(buildings: Any, column: str) -> tuple[gpd.GeoDataFrame, np.
         )
     bld = buildings
     if bld.crs.is_geographic:
-        target = bld.estimate_utm_crs()
-        warnings.warn(
-            f"buildings have CRS {bld.crs.to_string()} (degrees); gridopt needs metres. "
-            f"Reprojected to {target.to_string()}",
-            RepairWarning,
-            stacklevel=3,
-        )
-        bld = bld.to_crs(target)
+        bld = WorkingCRS.choose(bld).to_working(bld, what="buildings", warn=True)
     if not bld.index.is_unique:
         dup = bld.index[bld.index.duplicated()].unique()[:10].tolist()
         raise InputError(f"building index has duplicates (e.g. {dup}); give each building one id")
@@ -549,14 +543,8 @@ def _site_frame(
             stacklevel=4,
         )
         frame = frame.set_crs(crs)
-    elif not frame.crs.equals(crs):
-        warnings.warn(
-            f"{what} had CRS {frame.crs.to_string()}; reprojected to the buildings' "
-            f"{crs.to_string()}",
-            RepairWarning,
-            stacklevel=4,
-        )
-        frame = frame.to_crs(crs)
+    else:
+        frame = reproject(frame, crs, what=what, warn=True)
     missing = np.flatnonzero(_no_geometry(frame))
     if len(missing):
         raise InputError(
