@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gridopt.staffing._assign import StaffPlan, assign_staff
 from gridopt.staffing._gap import GapResult, solve_gap
+from gridopt.staffing._read import read_staff
 from gridopt.staffing._rules import ROLES, StaffingRules
 from gridopt.staffing._synthetic import synthetic_staff
 
@@ -19,6 +20,7 @@ __all__ = [
     "StaffPlan",
     "StaffingRules",
     "assign_staff",
+    "read_staff",
     "solve_gap",
     "synthetic_staff",
 ]

@@ -25,6 +25,7 @@ import shapely
 
 from gridopt._errors import InputError, RepairWarning
 from gridopt.staffing._model import Street, solve_street
+from gridopt.staffing._read import read_staff
 from gridopt.staffing._rules import ROLES, StaffingRules
 
 __all__ = ["StaffPlan", "assign_staff"]
@@ -183,13 +184,10 @@ def _grids_frame(grids: Any) -> gpd.GeoDataFrame:
     return g.reset_index(drop=True)
 
 
-def _read_staff(staff: Any, crs: Any) -> gpd.GeoDataFrame:
+def _read_staff(staff: Any, crs: Any, area: Any = None) -> gpd.GeoDataFrame:
     if isinstance(staff, str | Path):
-        path = Path(staff)
-        if path.suffix.lower() in (".csv", ".txt"):
-            staff = pd.read_csv(path)
-        else:
-            staff = gpd.read_file(path)
+        # CSV (UTF-8/GBK), .xlsx or a point layer, Chinese or English headers and roles.
+        staff = read_staff(staff, crs=crs, area=area)
     if not isinstance(staff, pd.DataFrame):
         raise InputError(
             f"`staff` must be a GeoDataFrame, DataFrame with x/y or a file path; got {type(staff).__name__}."
@@ -493,7 +491,7 @@ def assign_staff(
     g = _grids_frame(grids)
     if not len(g):
         raise InputError("`grids` is empty; there is nothing to staff.")
-    s = _read_staff(staff, g.crs)
+    s = _read_staff(staff, g.crs, g)
     walk = _WalkTravel.build(s, g, streets) if streets is not None else None
 
     # Home grid of everyone (containing polygon, else nearest).
