@@ -234,7 +234,41 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-o", "--out", required=True, help="output folder")
+    _input_column_flags(p)
     p.set_defaults(handler=_run_plan)
+
+
+#: CLI flag -> PlanConfig field of the buildings' own columns and encodings (issue 16).
+_COLUMN_FLAGS = {
+    "households_col": "households (户数): used as given, never estimated over",
+    "floors_col": "storeys (层数)",
+    "community_col": "community (社区): grids never straddle two",
+    "type_col": "building type (建筑类型: 住宅, 学校, 商业 ...)",
+    "id_col": "unique building ids (kept)",
+    "name_col": "building names (名称)",
+}
+
+
+def _input_column_flags(p: argparse.ArgumentParser) -> None:
+    """The flags naming the buildings' columns, the communities and the encoding."""
+    g = p.add_argument_group(
+        "input columns", "columns of the buildings file; default: the usual English or Chinese names"
+    )
+    for field, what in _COLUMN_FLAGS.items():
+        flag = "--" + field.replace("_", "-")
+        g.add_argument(flag, dest=field, metavar="COLUMN", help=f"column with {what}")
+    g.add_argument("--communities", metavar="FILE",
+                   help="community (社区) polygons; each building goes to the one that holds it")
+    g.add_argument("--community-name-col", metavar="COLUMN",
+                   help="column of --communities with the names (default: 名称, 社区名称, name)")
+    g.add_argument("--encoding", help="text encoding of the input files (gbk, utf-8) where "
+                   "detection is not enough; default: detected")
+
+
+def _input_options(args: argparse.Namespace) -> dict:
+    """The PlanConfig fields given by the input flags."""
+    fields = [*_COLUMN_FLAGS, "community_name_col", "encoding"]
+    return {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
 
 
 def _run_plan(args: argparse.Namespace) -> int:
@@ -251,16 +285,18 @@ def _run_plan(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit_s,
         seed=args.seed,
         progress=not args.no_progress,
+        **_input_options(args),
     )
     for what, path in (("buildings", args.buildings), ("streets", args.streets),
-                       ("staff", args.staff), ("candidates", args.candidates)):
+                       ("staff", args.staff), ("candidates", args.candidates),
+                       ("communities", args.communities)):
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(2, f"{what} file does not exist", path)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise GridoptError(f"--out {out} exists and is not a folder")
     result = plan(args.buildings, streets=args.streets, staff=args.staff,
-                  candidates=args.candidates, config=config)
+                  candidates=args.candidates, config=config, communities=args.communities)
     result.to_file(out)
     print(result.summary())
     print(f"\nwrote {out}/: plan.gpkg, report.csv, overview.png, summary.txt")

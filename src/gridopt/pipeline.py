@@ -31,8 +31,18 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-from gridopt._errors import InputError
+from gridopt._errors import InputError, RepairWarning
+from gridopt.io import (
+    join_communities,
+    read_buildings,
+    read_communities,
+    repair_report,
+    to_metric_crs,
+)
+from gridopt.staffing import read_staff
+from gridopt.vocab import NO_COMMUNITY
 
 __all__ = ["Plan", "PlanConfig", "plan"]
 
@@ -110,6 +120,19 @@ class PlanConfig:
         Seed of every randomised part; the same seed gives the same plan.
     progress
         Show a progress bar per stage (on stderr / in the notebook).
+    households_col, floors_col, community_col, type_col, id_col, name_col
+        Columns of the buildings file holding households (户数), storeys (层数),
+        community (社区), building type (建筑类型), building id and name (名称): the
+        ``households``, ``floors``, ``community``, ``building_type``, ``building_id`` and
+        ``name`` keywords of :func:`gridopt.read_buildings` (CLI: ``--households-col`` ...).
+        ``None`` looks for the usual English and Chinese names; a column named here
+        must exist.
+    community_name_col
+        Column of the ``communities=`` polygons holding the names (default: 名称,
+        社区名称, 社区, name).
+    encoding
+        Text encoding of the buildings, communities and staff files (``"gbk"``);
+        ``None`` detects UTF-8, UTF-8 with BOM and GBK/GB18030.
     """
 
     min_households: int = 200
@@ -130,6 +153,14 @@ class PlanConfig:
     seconds_per_1000_buildings: float | None = 5.0
     seed: int = 0
     progress: bool = True
+    households_col: str | None = None
+    floors_col: str | None = None
+    community_col: str | None = None
+    type_col: str | None = None
+    id_col: str | None = None
+    name_col: str | None = None
+    community_name_col: str | None = None
+    encoding: str | None = None
 
     def __post_init__(self) -> None:
         lo, hi = self.min_households, self.max_households
@@ -182,6 +213,7 @@ class PlanConfig:
             raise InputError(
                 f"n_stations must be a positive whole number or None, got {self.n_stations!r}"
             )
+        _check_column_fields(self)
         if self.staff_when_missing not in _STAFF_MODES:
             raise InputError(
                 f"staff_when_missing must be one of {_STAFF_MODES}, got {self.staff_when_missing!r}"
@@ -369,6 +401,7 @@ def plan(
     config: PlanConfig | Mapping[str, Any] | None = None,
     client: Any = None,
     partition: Any = None,
+    communities: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
 ) -> Plan:
     """Plan grids, service stations and staff for a set of buildings.
 
@@ -382,8 +415,9 @@ def plan(
         ``.osm.pbf`` buildings path the default is the same file. Without streets,
         walking distances are straight lines times a detour factor (and the plan says so).
     staff
-        The staff list (CSV with x/y, point file or frame; see :func:`gridopt.assign_staff`).
-        ``None``: see ``PlanConfig.staff_when_missing``.
+        The staff list: CSV (UTF-8 or GBK), ``.xlsx``, point layer or frame, with Chinese
+        or English headers and roles (see :func:`gridopt.staffing.read_staff`). It is
+        checked before any stage runs. ``None``: see ``PlanConfig.staff_when_missing``.
     candidates
         Possible station sites (points/polygons with ``floor_area_m2``). Default: the
         buildings marked ``station_candidate``.
@@ -395,6 +429,12 @@ def plan(
         The grids of an earlier plan of the same buildings and band (``plan.partition``)
         to keep, for scenarios that change only stations or staff (walking limits).
         ``None`` divides the grids anew.
+    communities
+        Community (社区) polygons, a file or GeoDataFrame, named by
+        ``PlanConfig.community_name_col`` (default: 名称 ...). Each building goes to the
+        community that holds it (this replaces a community column); grids nest inside
+        communities; buildings outside every polygon form the group "无社区", which the
+        plan's notes report.
 
     Returns
     -------
@@ -425,10 +465,16 @@ def plan(
 
     cfg = PlanConfig.from_any(config)
     run = _Run(cfg)
+    # The user's other tables are checked before the long work starts.
+    if staff is not None:
+        read_staff(staff, encoding=cfg.encoding, coords=_coords(cfg))
+    polygons = _community_polygons(communities, cfg)
 
     with run.stage("buildings"):  # read footprints, estimate households
-        frame = _buildings(buildings, cfg, run)
+        frame = _buildings(buildings, cfg, run, polygons)
         lines = _streets(streets, buildings, frame)
+        if staff is not None:
+            staff = _staff_homes(staff, frame, cfg)
 
     with run.stage("grids"):
         if partition is not None:
@@ -563,11 +609,98 @@ def _tick(bar: Any, done: threading.Event) -> None:
         bar.refresh()
 
 
-def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
-    """Buildings in a metric CRS with households, checked for an empty area."""
-    from gridopt._errors import RepairWarning
-    from gridopt.io import read_buildings, repair_report, to_metric_crs
+def _check_column_fields(cfg: PlanConfig) -> None:
+    """Column names are text; community polygons go to ``plan(communities=)``."""
+    if cfg.communities is not None and not isinstance(cfg.communities, str):
+        raise InputError(
+            "PlanConfig.communities names a column of the buildings; pass community polygons "
+            f"as plan(..., communities=...) instead (got a {type(cfg.communities).__name__})"
+        )
+    for name in ("households_col", "floors_col", "community_col", "type_col", "id_col",
+                 "name_col", "community_name_col", "encoding"):
+        v = getattr(cfg, name)
+        if v is not None and not isinstance(v, str):
+            raise InputError(f"{name} must be a column name (text) or None, got {v!r}")
 
+
+def _coords(cfg: PlanConfig) -> str:
+    # ``PlanConfig.coords`` comes with gridopt.crs; WGS84 where it is absent.
+    return str(getattr(cfg, "coords", "wgs84"))
+
+
+def _read_options(cfg: PlanConfig) -> dict[str, Any]:
+    """The read_buildings keywords of the config's column fields."""
+    return {
+        "households": cfg.households_col,
+        "floors": cfg.floors_col,
+        "community": cfg.community_col,
+        "building_type": cfg.type_col,
+        "building_id": cfg.id_col,
+        "name": cfg.name_col,
+        "encoding": cfg.encoding,
+    }
+
+
+def _community_polygons(communities: Any, cfg: PlanConfig) -> gpd.GeoDataFrame | None:
+    """The community polygons named, or None."""
+    if communities is None:
+        return None
+    if isinstance(communities, str) and not os.path.exists(communities) and "." not in communities:
+        raise InputError(
+            f"communities={communities!r} is not a file; community polygons go to "
+            "communities=, a community column of the buildings to PlanConfig(community_col=...)"
+        )
+    return read_communities(
+        communities, name=cfg.community_name_col, encoding=cfg.encoding, coords=_coords(cfg)
+    )
+
+
+def _join_communities(
+    frame: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame | None, run: _Run
+) -> gpd.GeoDataFrame:
+    """Each building's community from the polygons; the no-community group reported."""
+    if polygons is not None:
+        if "community" in frame.columns:
+            run.note("the community polygons given replace the buildings' community column")
+        frame = frame.assign(community=join_communities(frame, polygons))
+    if "community" in frame.columns:
+        outside = frame["community"] == NO_COMMUNITY
+        if outside.any():
+            run.note(
+                f"{int(outside.sum()):,} buildings ({int(frame.loc[outside, 'households'].sum()):,} "
+                f"households) lie in no community and form the group {NO_COMMUNITY!r}; "
+                "check the community boundaries or the community column"
+            )
+    return frame
+
+
+#: Staff homes further than this from the buildings mean a coordinate mistake.
+MAX_HOME_DISTANCE_M = 20_000.0
+
+
+def _staff_homes(staff: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) -> gpd.GeoDataFrame:
+    """The staff list with homes in the buildings' CRS, checked to be near them."""
+    people = read_staff(
+        staff, crs=frame.crs, area=frame, encoding=cfg.encoding, coords=_coords(cfg)
+    )
+    area = shapely.box(*frame.total_bounds)
+    far = people.geometry.distance(area) > MAX_HOME_DISTANCE_M
+    if far.any():
+        who = people.loc[far, "name"] if "name" in people.columns else people.loc[far, "staff_id"]
+        raise InputError(
+            f"{int(far.sum())} of {len(people)} staff homes lie more than "
+            f"{MAX_HOME_DISTANCE_M / 1000:.0f} km from the buildings ({', '.join(map(str, who[:5]))}"
+            f"{' ...' if far.sum() > 5 else ''}): x/y must be in the buildings' CRS "
+            f"({frame.crs.to_string()}) or longitude/latitude (经度/纬度) in degrees; check "
+            "for swapped columns or another coordinate system"
+        )
+    return people
+
+
+def _buildings(
+    source: Any, cfg: PlanConfig, run: _Run, polygons: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """Buildings in a metric CRS with households, checked for an empty area."""
     if not isinstance(source, (gpd.GeoDataFrame, str, os.PathLike)):
         raise InputError(
             f"buildings must be a file path or a GeoDataFrame, not {type(source).__name__}"
@@ -578,10 +711,13 @@ def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
         columns = set(source.columns) if isinstance(source, gpd.GeoDataFrame) else set()
         if {"households", "households_source"} <= columns:
             frame = to_metric_crs(source.copy(), what="buildings")  # already read by gridopt
-        elif "households" in columns:
-            frame = read_buildings(source, households="households")
         else:
-            frame = read_buildings(source, m2_per_household=cfg.m2_per_household)
+            # A households column (户数 ...) is used as given; estimates only without one.
+            frame = read_buildings(
+                source, m2_per_household=cfg.m2_per_household, coords=_coords(cfg),
+                **_read_options(cfg),
+            )  # fmt: skip
+    frame = _join_communities(frame, polygons, run)
     repairs = repair_report(frame)
     if len(repairs):
         actions = ", ".join(f"{n} {a}" for a, n in repairs["action"].value_counts().items())
