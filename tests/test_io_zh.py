@@ -75,7 +75,7 @@ def test_explicit_columns_and_encoding(office):
     assert int(b["households"].sum()) == office.households
     with pytest.raises(InputError, match="reads as gb18030"):
         gridopt.read_buildings(office.buildings, encoding="utf-8")
-    with pytest.raises(InputError, match="'社区X'.*--community-col"):
+    with pytest.raises(InputError, match=r"'社区X'.*--community-col"):
         gridopt.read_buildings(office.buildings, community="社区X")
 
 
@@ -140,7 +140,7 @@ def test_staff_list_checked_before_any_stage(office, tmp_path, monkeypatch):
     bad.write_bytes("姓名,岗位,经度,纬度\n张三,保安,120.6,31.3\n".encode("gbk"))
     with pytest.raises(InputError, match="保安"):
         gridopt.plan(office.buildings, staff=bad, config={"progress": False})
-    with pytest.raises(InputError, match="no name column|not found"):
+    with pytest.raises(InputError, match=r"no name column|not found"):
         gridopt.plan(office.buildings, communities=tmp_path / "missing.shp",
                      config={"progress": False})
 
