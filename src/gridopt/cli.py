@@ -50,6 +50,7 @@ def _add_households(sub: argparse._SubParsersAction) -> None:
     p.add_argument("buildings", help="buildings file (.gpkg, .geojson, .parquet, .shp, .osm.pbf)")
     p.add_argument("-o", "--out", required=True, help="output GeoPackage")
     p.add_argument("--m2-per-household", type=float, default=None)
+    _input_column_flags(p, communities=False)
     p.set_defaults(handler=_run_households)
 
 
@@ -60,7 +61,10 @@ def _run_households(args: argparse.Namespace) -> int:
     kwargs = {}
     if args.m2_per_household is not None:
         kwargs["m2_per_household"] = args.m2_per_household
-    buildings = read_buildings(args.buildings, **kwargs)
+    columns = {"households": args.households_col, "floors": args.floors_col,
+               "community": args.community_col, "building_type": args.type_col,
+               "building_id": args.id_col, "name": args.name_col, "encoding": args.encoding}
+    buildings = read_buildings(args.buildings, **kwargs, **columns)
     print(household_summary(buildings).to_string())
     write_layers(args.out, {"buildings": buildings})
     print(f"wrote {len(buildings)} buildings to {args.out}")
@@ -219,7 +223,8 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("buildings", help="buildings file (.gpkg, .geojson, .parquet, .shp, .osm.pbf)")
     p.add_argument("--streets", help="street lines; default: the buildings file when it is .osm.pbf")
-    p.add_argument("--staff", help="staff list (CSV with x/y or a point file); default: a "
+    p.add_argument("--staff", help="staff list (.xlsx, CSV in UTF-8 or GBK, or a point file; "
+                   "姓名/岗位/经度/纬度 or staff_id/role/lon/lat or x/y); default: a "
                    "placeholder roster in the standard's proportions, flagged as such")
     p.add_argument("--candidates", help="possible station sites with floor_area_m2")
     p.add_argument("--min", type=int, default=200, dest="min_households",
@@ -249,7 +254,7 @@ _COLUMN_FLAGS = {
 }
 
 
-def _input_column_flags(p: argparse.ArgumentParser) -> None:
+def _input_column_flags(p: argparse.ArgumentParser, *, communities: bool = True) -> None:
     """The flags naming the buildings' columns, the communities and the encoding."""
     g = p.add_argument_group(
         "input columns", "columns of the buildings file; default: the usual English or Chinese names"
@@ -257,10 +262,11 @@ def _input_column_flags(p: argparse.ArgumentParser) -> None:
     for field, what in _COLUMN_FLAGS.items():
         flag = "--" + field.replace("_", "-")
         g.add_argument(flag, dest=field, metavar="COLUMN", help=f"column with {what}")
-    g.add_argument("--communities", metavar="FILE",
-                   help="community (社区) polygons; each building goes to the one that holds it")
-    g.add_argument("--community-name-col", metavar="COLUMN",
-                   help="column of --communities with the names (default: 名称, 社区名称, name)")
+    if communities:
+        g.add_argument("--communities", metavar="FILE",
+                       help="community (社区) polygons; each building goes to the one holding it")
+        g.add_argument("--community-name-col", metavar="COLUMN",
+                       help="column of --communities with the names (default: 名称, 社区名称, name)")
     g.add_argument("--encoding", help="text encoding of the input files (gbk, utf-8) where "
                    "detection is not enough; default: detected")
 
