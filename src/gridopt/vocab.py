@@ -73,6 +73,7 @@ STAFF_COLUMNS: dict[str, tuple[str, ...]] = {
     "full_time": ("full_time", "专职"),
     "community": ("community", "社区", "所属社区"),
     "current_post": ("current_post", "现网格", "当前网格"),
+    "qualifications": ("qualifications", "资格", "资质", "证书", "持证情况"),
 }
 
 #: Chinese building types -> the OSM-style tag gridopt's household rules know.

@@ -19,6 +19,7 @@ import shapely
 
 from gridopt._errors import InputError
 from gridopt.io import _load, _to_wgs84, read_table
+from gridopt.staffing._rules import StaffingRules
 from gridopt.vocab import STAFF_ROLES, detect_column, parse_counts, staff_full_time, staff_role
 
 __all__ = ["read_staff"]
@@ -66,8 +67,9 @@ def read_staff(
     geopandas.GeoDataFrame
         ``staff_id`` (the list's own ids, else 1, 2, ...), ``name`` (when given),
         ``role`` (one of :data:`gridopt.staffing.ROLES`), ``role_label`` (as written),
-        ``full_time``, the list's other columns (without addresses and phone numbers)
-        and point geometries.
+        ``full_time``, ``qualifications`` (without such a column, the people listed as
+        mediators hold the standard's mediator qualification), the list's other
+        columns (without addresses and phone numbers) and point geometries.
 
     Raises
     ------
@@ -109,9 +111,14 @@ def read_staff(
     for col in frame.columns:
         if col not in used and col not in drop and col != geom_name and col not in out.columns:
             out[col] = frame[col]
-    for kind in ("community", "current_post"):
+    for kind in ("community", "current_post", "qualifications"):
         if cols[kind] is not None:
             out[kind] = frame[cols[kind]]
+    if cols["qualifications"] is None:
+        # A list that names someone 专职调解员 says they are a mediator; without a
+        # qualifications column, that is the qualification the standard asks for.
+        cert = StaffingRules().mediator_qualification or ""
+        out["qualifications"] = out["role"].map(lambda r: cert if r == "mediator" else "")
     result = gpd.GeoDataFrame(out, geometry=geometry, crs=geometry.crs)
     if crs is not None and result.crs is not None and result.crs != crs:
         result = result.to_crs(crs)
@@ -122,7 +129,7 @@ def read_staff(
 
 _KINDS = (
     "staff_id", "name", "role", "lon", "lat", "x", "y", "address", "phone", "full_time",
-    "community", "current_post",
+    "community", "current_post", "qualifications",
 )  # fmt: skip
 
 
