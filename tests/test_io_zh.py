@@ -92,6 +92,26 @@ def test_staff_csv_and_xlsx_agree(office, buildings):
     assert a.geometry.distance(box(*buildings.total_bounds)).max() < 1.0
 
 
+def test_staff_point_layer_in_gbk(office, buildings, tmp_path):
+    table = read_table(office.staff_csv)  # GBK detected
+    pts = gpd.GeoDataFrame(table.drop(columns=["经度", "纬度"]),
+                           geometry=gpd.points_from_xy(table["经度"].astype(float),
+                                                       table["纬度"].astype(float)), crs=4326)
+    path = tmp_path / "人员点.shp"
+    pts.to_file(path, encoding="gbk")
+    path.with_suffix(".cpg").unlink(missing_ok=True)
+    s = read_staff(path, crs=buildings.crs)
+    assert s["name"].tolist() == table["姓名"].tolist()
+    assert s["role"].isin(["grid_worker", "info_officer", "mediator", "party_member"]).all()
+    assert s.geometry.distance(box(*buildings.total_bounds)).max() < 1.0
+
+
+def test_misspelt_community_column_in_config(office):
+    with pytest.raises(InputError, match="communities column '社区名'"):
+        gridopt.plan(office.buildings, config={"communities": "社区名", "progress": False,
+                                               "time_limit_s": 2})
+
+
 def test_staff_csv_encodings(tmp_path):
     table = pd.DataFrame({"姓名": ["张三"], "岗位": ["网格员"], "经度": [120.6], "纬度": [31.3]})
     for enc in ("utf-8", "utf-8-sig", "gbk"):

@@ -786,7 +786,14 @@ def _check_partition(partition: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) -
 
 
 def _communities(frame: gpd.GeoDataFrame, cfg: PlanConfig) -> str | None:
-    return cfg.communities if cfg.communities and cfg.communities in frame.columns else None
+    name = cfg.communities
+    if name and name != "community" and name not in frame.columns:
+        # Only the default may be absent; a column someone named must exist.
+        raise InputError(
+            f"communities column {name!r} is not in the buildings; its columns are: "
+            f"{', '.join(str(c) for c in frame.columns if c != 'geometry')}"
+        )
+    return name if name and name in frame.columns else None
 
 
 def _exclusive(frame: gpd.GeoDataFrame, cfg: PlanConfig) -> bool | None:
