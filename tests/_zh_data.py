@@ -72,8 +72,14 @@ def _footprints(max_buildings: int | None, seed: int) -> tuple[gpd.GeoDataFrame,
     return frame.reset_index(drop=True), source
 
 
-def make_office_files(directory: Path, *, max_buildings: int | None = 800, seed: int = 0) -> OfficeFiles:
-    """Write the office's buildings, communities and staff files into ``directory``."""
+def make_office_files(
+    directory: Path, *, max_buildings: int | None = 800, seed: int = 0, coords: str = "wgs84"
+) -> OfficeFiles:
+    """Write the office's buildings, communities and staff files into ``directory``.
+
+    ``coords="gcj02"`` writes every longitude/latitude as AMap/Gaode would (needs
+    :mod:`gridopt.crs`).
+    """
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
     frame, source = _footprints(max_buildings, seed)
@@ -115,6 +121,8 @@ def make_office_files(directory: Path, *, max_buildings: int | None = 800, seed:
         geometry=frame.geometry.to_numpy(),
         crs=4326,
     )
+    if coords != "wgs84":
+        table = table.set_geometry(_shift(table.geometry, coords))
     buildings = directory / "楼栋.shp"
     _write_gbk_shapefile(table, buildings)
 
@@ -127,6 +135,8 @@ def make_office_files(directory: Path, *, max_buildings: int | None = 800, seed:
     ]  # fmt: skip
     polys = gpd.GeoDataFrame({"名称": list(COMMUNITIES), "面积": [round(b.area) for b in boxes]},
                              geometry=boxes, crs=32651).to_crs(4326)
+    if coords != "wgs84":
+        polys = polys.set_geometry(_shift(polys.geometry, coords))
     communities = directory / "社区.shp"
     _write_gbk_shapefile(polys, communities)
 
@@ -158,6 +168,15 @@ def _staff(table: gpd.GeoDataFrame, households: np.ndarray, community: np.ndarra
             "手机": [f"139{rng.integers(10_000_000, 99_999_999)}" for _ in roles],
         }
     )
+
+
+def _shift(geoms: gpd.GeoSeries, coords: str) -> gpd.GeoSeries:
+    """WGS84 lon/lat to ``coords`` (GCJ-02, BD-09) with gridopt.crs."""
+    import importlib
+
+    crs = importlib.import_module("gridopt.crs")
+    return gpd.GeoSeries(crs.shift_geometry(geoms.to_numpy(), "wgs84", coords),
+                         index=geoms.index, crs=geoms.crs)
 
 
 def _write_gbk_shapefile(frame: gpd.GeoDataFrame, path: Path) -> None:
