@@ -655,6 +655,9 @@ def assign_staff(
         geometry=gpd.GeoSeries(s.geometry.to_numpy(), crs=g.crs),
         crs=g.crs,
     )
+    # Who is who, as the office's list names them (姓名, 岗位 as written).
+    for pos, col in enumerate([c for c in ("name", "role_label") if c in s.columns]):
+        assignments.insert(1 + pos, col, s[col].to_numpy())
 
     short = [r for st, res in results.values() for r in _shortfall(st, res, s, rules)]
     shortfall = pd.DataFrame(short, columns=_SHORTFALL_COLUMNS)
