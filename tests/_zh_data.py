@@ -40,8 +40,11 @@ class OfficeFiles:
 
 def suzhou_path() -> Path | None:
     """The Suzhou sample in the shared data folder, if present."""
-    roots = [os.environ.get("GRIDOPT_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data",
-             "/work/shared/data"]
+    roots = [
+        os.environ.get("GRIDOPT_DATA"),
+        Path(__file__).resolve().parents[2] / "shared" / "data",
+        "/work/shared/data",
+    ]
     for root in roots:
         if root and (Path(root) / "suzhou_gusu_buildings.geojson").is_file():
             return Path(root) / "suzhou_gusu_buildings.geojson"
@@ -53,16 +56,18 @@ def _footprints(max_buildings: int | None, seed: int) -> tuple[gpd.GeoDataFrame,
     path = suzhou_path()
     if path is not None:
         raw = gpd.read_file(path)
-        frame = gpd.GeoDataFrame({"floors": raw["Floor"].astype(int)}, geometry=raw.geometry,
-                                 crs=raw.crs).to_crs(4326)
+        frame = gpd.GeoDataFrame(
+            {"floors": raw["Floor"].astype(int)}, geometry=raw.geometry, crs=raw.crs
+        ).to_crs(4326)
         source = "suzhou"
     else:
         city = synthetic_city(max_buildings or 600, seed=seed)
         b = city.buildings
         # Shift the synthetic town to Suzhou (UTM 51N) before going to degrees.
         moved = b.geometry.translate(xoff=300_000, yoff=3_465_000)
-        frame = gpd.GeoDataFrame({"floors": b["floors"].astype(int).to_numpy()},
-                                 geometry=moved.to_numpy(), crs=b.crs).to_crs(4326)
+        frame = gpd.GeoDataFrame(
+            {"floors": b["floors"].astype(int).to_numpy()}, geometry=moved.to_numpy(), crs=b.crs
+        ).to_crs(4326)
         source = "synthetic"
     if max_buildings is not None and len(frame) > max_buildings:
         # A compact piece: the buildings nearest to the centre.
@@ -133,8 +138,11 @@ def make_office_files(
         shapely.box(x0 - pad, y0 - pad, mx, my), shapely.box(mx, y0 - pad, x1 + pad, my),
         shapely.box(x0 - pad, my, mx, y1 + pad), shapely.box(mx, my, x1 + pad, y1 + pad),
     ]  # fmt: skip
-    polys = gpd.GeoDataFrame({"名称": list(COMMUNITIES), "面积": [round(b.area) for b in boxes]},
-                             geometry=boxes, crs=32651).to_crs(4326)
+    polys = gpd.GeoDataFrame(
+        {"名称": list(COMMUNITIES), "面积": [round(b.area) for b in boxes]},
+        geometry=boxes,
+        crs=32651,
+    ).to_crs(4326)
     if coords != "wgs84":
         polys = polys.set_geometry(_shift(polys.geometry, coords))
     communities = directory / "社区.shp"
@@ -145,22 +153,31 @@ def make_office_files(
     staff_csv.write_bytes(staff.to_csv(index=False).encode("gbk"))
     staff_xlsx = directory / "人员.xlsx"
     staff.to_excel(staff_xlsx, index=False, engine="openpyxl")
-    return OfficeFiles(buildings, communities, staff_csv, staff_xlsx, int(households.sum()),
-                       len(table), source)
+    return OfficeFiles(
+        buildings, communities, staff_csv, staff_xlsx, int(households.sum()), len(table), source
+    )
 
 
-def _staff(table: gpd.GeoDataFrame, households: np.ndarray, community: np.ndarray,
-           rng: np.random.Generator) -> pd.DataFrame:
+def _staff(
+    table: gpd.GeoDataFrame, households: np.ndarray, community: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
     """Workers, officers, mediators and party members living among the buildings."""
     total = int(households.sum())
-    roles = (["网格员"] * int(np.ceil(total / 200) + 2) + ["网格信息员"] * int(total // 150)
-             + ["专职调解员"] * 6 + ["党员"] * 5)
+    roles = (
+        ["网格员"] * int(np.ceil(total / 200) + 2)
+        + ["网格信息员"] * int(total // 150)
+        + ["专职调解员"] * 6
+        + ["党员"] * 5
+    )
     homes = table.geometry.representative_point()
     pick = rng.choice(len(table), size=len(roles), replace=True)
     surnames = "王李张刘陈杨黄赵吴周"
     return pd.DataFrame(
         {
-            "姓名": [f"{surnames[i % 10]}{'伟芳娜敏静丽强磊军洋'[i // 10 % 10]}{i}" for i in range(len(roles))],
+            "姓名": [
+                f"{surnames[i % 10]}{'伟芳娜敏静丽强磊军洋'[i // 10 % 10]}{i}"
+                for i in range(len(roles))
+            ],
             "岗位": roles,
             "经度": np.round(homes.x.to_numpy()[pick], 6),
             "纬度": np.round(homes.y.to_numpy()[pick], 6),
@@ -175,8 +192,9 @@ def _shift(geoms: gpd.GeoSeries, coords: str) -> gpd.GeoSeries:
     import importlib
 
     crs = importlib.import_module("gridopt.crs")
-    return gpd.GeoSeries(crs.shift_geometry(geoms.to_numpy(), "wgs84", coords),
-                         index=geoms.index, crs=geoms.crs)
+    return gpd.GeoSeries(
+        crs.shift_geometry(geoms.to_numpy(), "wgs84", coords), index=geoms.index, crs=geoms.crs
+    )
 
 
 def _write_gbk_shapefile(frame: gpd.GeoDataFrame, path: Path) -> None:

@@ -32,8 +32,9 @@ def _buildings(office, tmp: Path, change: Callable[[gpd.GeoDataFrame], gpd.GeoDa
     return str(path)
 
 
-def _staff(office, tmp: Path, change: Callable[[pd.DataFrame], pd.DataFrame],
-           name: str = "人员.csv") -> str:
+def _staff(
+    office, tmp: Path, change: Callable[[pd.DataFrame], pd.DataFrame], name: str = "人员.csv"
+) -> str:
     frame = pd.read_csv(office.staff_csv, encoding="gbk")
     path = tmp / name
     path.write_bytes(change(frame).to_csv(index=False).encode("gbk"))
@@ -65,44 +66,107 @@ def _no_names(office, tmp: Path) -> str:
 
 # Each case: (id, function(office, tmp) -> extra CLI args replacing the defaults, message).
 CASES = [
-    ("misspelt households column", lambda o, t: {"--households-col": "户 数"},
-     "households column '户 数'"),
-    ("misspelt community column", lambda o, t: {"--community-col": "社区名"},
-     "community column '社区名'"),
-    ("household text", lambda o, t: {"buildings": _buildings(
-        o, t, lambda f: _set(f, "户数", [3, 9], "约120户"))}, "not numbers"),
-    ("household empty", lambda o, t: {"buildings": _buildings(
-        o, t, lambda f: _set(f, "户数", [4], None))}, "missing"),
-    ("negative storeys", lambda o, t: {"buildings": _buildings(
-        o, t, lambda f: _set(f, "层数", [2], "-3"))}, "zero or negative"),
-    ("unreadable storeys", lambda o, t: {"buildings": _buildings(
-        o, t, lambda f: _set(f, "层数", [2], "六层半"))}, "not numbers"),
-    ("duplicate ids", lambda o, t: {"--id-col": "楼栋编号", "buildings": _buildings(
-        o, t, lambda f: _set(f, "楼栋编号", [1, 2], "SZ00001"))}, "more than once"),
+    (
+        "misspelt households column",
+        lambda o, t: {"--households-col": "户 数"},
+        "households column '户 数'",
+    ),
+    (
+        "misspelt community column",
+        lambda o, t: {"--community-col": "社区名"},
+        "community column '社区名'",
+    ),
+    (
+        "household text",
+        lambda o, t: {"buildings": _buildings(o, t, lambda f: _set(f, "户数", [3, 9], "约120户"))},
+        "not numbers",
+    ),
+    (
+        "household empty",
+        lambda o, t: {"buildings": _buildings(o, t, lambda f: _set(f, "户数", [4], None))},
+        "missing",
+    ),
+    (
+        "negative storeys",
+        lambda o, t: {"buildings": _buildings(o, t, lambda f: _set(f, "层数", [2], "-3"))},
+        "zero or negative",
+    ),
+    (
+        "unreadable storeys",
+        lambda o, t: {"buildings": _buildings(o, t, lambda f: _set(f, "层数", [2], "六层半"))},
+        "not numbers",
+    ),
+    (
+        "duplicate ids",
+        lambda o, t: {
+            "--id-col": "楼栋编号",
+            "buildings": _buildings(o, t, lambda f: _set(f, "楼栋编号", [1, 2], "SZ00001")),
+        },
+        "more than once",
+    ),
     ("wrong encoding", lambda o, t: {"--encoding": "utf-8"}, "reads as gb18030"),
     ("unknown encoding", lambda o, t: {"--encoding": "gbk2000"}, "unknown encoding"),
-    ("staff unknown role", lambda o, t: {"--staff": _staff(
-        o, t, lambda f: _set(f, "岗位", [0], "保安"))}, "roles gridopt does not know"),
-    ("staff without coordinates", lambda o, t: {"--staff": _staff(
-        o, t, lambda f: f.drop(columns=["经度", "纬度"]))}, "no home coordinates"),
-    ("staff missing a coordinate", lambda o, t: {"--staff": _staff(
-        o, t, lambda f: _set(f, "纬度", [1], None))}, "no home coordinates"),
-    ("staff lon/lat swapped", lambda o, t: {"--staff": _staff(
-        o, t, lambda f: f.rename(columns={"经度": "纬度", "纬度": "经度"}))}, "swapped"),
-    ("staff in another city", lambda o, t: {"--staff": _staff(
-        o, t, lambda f: f.assign(经度=116.40, 纬度=39.90))}, "more than 20 km"),
-    ("staff x/y in another system", lambda o, t: {"--staff": _staff(
-        o, t, lambda f: f.rename(columns={"经度": "x", "纬度": "y"}).assign(
-            x=lambda d: d["x"] * 1e5, y=lambda d: d["y"] * 1e5))}, "more than 20 km"),
-    ("staff duplicate ids", lambda o, t: {"--staff": _staff(
-        o, t, lambda f: f.assign(编号=1))}, "repeats ids"),
-    ("staff no role column", lambda o, t: {"--staff": _staff(
-        o, t, lambda f: f.drop(columns=["岗位"]))}, "no role column"),
+    (
+        "staff unknown role",
+        lambda o, t: {"--staff": _staff(o, t, lambda f: _set(f, "岗位", [0], "保安"))},
+        "roles gridopt does not know",
+    ),
+    (
+        "staff without coordinates",
+        lambda o, t: {"--staff": _staff(o, t, lambda f: f.drop(columns=["经度", "纬度"]))},
+        "no home coordinates",
+    ),
+    (
+        "staff missing a coordinate",
+        lambda o, t: {"--staff": _staff(o, t, lambda f: _set(f, "纬度", [1], None))},
+        "no home coordinates",
+    ),
+    (
+        "staff lon/lat swapped",
+        lambda o, t: {
+            "--staff": _staff(o, t, lambda f: f.rename(columns={"经度": "纬度", "纬度": "经度"}))
+        },
+        "swapped",
+    ),
+    (
+        "staff in another city",
+        lambda o, t: {"--staff": _staff(o, t, lambda f: f.assign(经度=116.40, 纬度=39.90))},
+        "more than 20 km",
+    ),
+    (
+        "staff x/y in another system",
+        lambda o, t: {
+            "--staff": _staff(
+                o,
+                t,
+                lambda f: f.rename(columns={"经度": "x", "纬度": "y"}).assign(
+                    x=lambda d: d["x"] * 1e5, y=lambda d: d["y"] * 1e5
+                ),
+            )
+        },
+        "more than 20 km",
+    ),
+    (
+        "staff duplicate ids",
+        lambda o, t: {"--staff": _staff(o, t, lambda f: f.assign(编号=1))},
+        "repeats ids",
+    ),
+    (
+        "staff no role column",
+        lambda o, t: {"--staff": _staff(o, t, lambda f: f.drop(columns=["岗位"]))},
+        "no role column",
+    ),
     ("staff old excel", lambda o, t: {"--staff": str(_touch(t / "人员.xls"))}, "97-2003"),
-    ("communities without names", lambda o, t: {"--communities": _no_names(o, t),
-                                                "--community-name-col": None}, "no name column"),
-    ("misspelt community name column", lambda o, t: {"--community-name-col": "名字"},
-     "community name column '名字'"),
+    (
+        "communities without names",
+        lambda o, t: {"--communities": _no_names(o, t), "--community-name-col": None},
+        "no name column",
+    ),
+    (
+        "misspelt community name column",
+        lambda o, t: {"--community-name-col": "名字"},
+        "community name column '名字'",
+    ),
     ("communities as points", lambda o, t: {"--communities": _points(o, t)}, "must be polygons"),
     ("communities file missing", lambda o, t: {"--communities": str(t / "无.shp")}, "not found"),
 ]
@@ -128,8 +192,16 @@ def test_bad_office_input(office, tmp_path, capsys, case, make, message):
     args.update(make(office, tmp_path))
     args = {k: v for k, v in args.items() if v is not None}
     out = tmp_path / "out"
-    argv = ["plan", args.pop("buildings"), *[x for kv in args.items() for x in kv],
-            "--out", str(out), "--time-limit-s", "5", "--no-progress"]
+    argv = [
+        "plan",
+        args.pop("buildings"),
+        *[x for kv in args.items() for x in kv],
+        "--out",
+        str(out),
+        "--time-limit-s",
+        "5",
+        "--no-progress",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, err

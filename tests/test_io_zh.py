@@ -69,9 +69,16 @@ def test_ids_types_and_storeys(buildings):
 
 
 def test_explicit_columns_and_encoding(office):
-    b = gridopt.read_buildings(office.buildings, households="户数", floors="层数", community="社区",
-                               building_type="建筑类型", building_id="楼栋编号", name="名称",
-                               encoding="gbk")
+    b = gridopt.read_buildings(
+        office.buildings,
+        households="户数",
+        floors="层数",
+        community="社区",
+        building_type="建筑类型",
+        building_id="楼栋编号",
+        name="名称",
+        encoding="gbk",
+    )
     assert int(b["households"].sum()) == office.households
     with pytest.raises(InputError, match="reads as gb18030"):
         gridopt.read_buildings(office.buildings, encoding="utf-8")
@@ -94,9 +101,11 @@ def test_staff_csv_and_xlsx_agree(office, buildings):
 
 def test_staff_point_layer_in_gbk(office, buildings, tmp_path):
     table = read_table(office.staff_csv)  # GBK detected
-    pts = gpd.GeoDataFrame(table.drop(columns=["经度", "纬度"]),
-                           geometry=gpd.points_from_xy(table["经度"].astype(float),
-                                                       table["纬度"].astype(float)), crs=4326)
+    pts = gpd.GeoDataFrame(
+        table.drop(columns=["经度", "纬度"]),
+        geometry=gpd.points_from_xy(table["经度"].astype(float), table["纬度"].astype(float)),
+        crs=4326,
+    )
     path = tmp_path / "人员点.shp"
     pts.to_file(path, encoding="gbk")
     path.with_suffix(".cpg").unlink(missing_ok=True)
@@ -108,8 +117,9 @@ def test_staff_point_layer_in_gbk(office, buildings, tmp_path):
 
 def test_misspelt_community_column_in_config(office):
     with pytest.raises(InputError, match="communities column '社区名'"):
-        gridopt.plan(office.buildings, config={"communities": "社区名", "progress": False,
-                                               "time_limit_s": 2})
+        gridopt.plan(
+            office.buildings, config={"communities": "社区名", "progress": False, "time_limit_s": 2}
+        )
 
 
 def test_staff_csv_encodings(tmp_path):
@@ -125,8 +135,14 @@ def test_staff_csv_encodings(tmp_path):
 
 def test_staff_xy_in_degrees_are_read_as_lonlat(buildings):
     pts = buildings.geometry.representative_point().to_crs(4326).iloc[:3]
-    table = pd.DataFrame({"staff_id": ["a", "b", "c"], "role": ["grid_worker"] * 3,
-                          "x": pts.x.to_numpy(), "y": pts.y.to_numpy()})
+    table = pd.DataFrame(
+        {
+            "staff_id": ["a", "b", "c"],
+            "role": ["grid_worker"] * 3,
+            "x": pts.x.to_numpy(),
+            "y": pts.y.to_numpy(),
+        }
+    )
     s = read_staff(table, crs=buildings.crs, area=buildings)
     assert s.geometry.distance(box(*buildings.total_bounds)).max() < 1.0
 
@@ -161,8 +177,9 @@ def test_staff_list_checked_before_any_stage(office, tmp_path, monkeypatch):
     with pytest.raises(InputError, match="保安"):
         gridopt.plan(office.buildings, staff=bad, config={"progress": False})
     with pytest.raises(InputError, match=r"no name column|not found"):
-        gridopt.plan(office.buildings, communities=tmp_path / "missing.shp",
-                     config={"progress": False})
+        gridopt.plan(
+            office.buildings, communities=tmp_path / "missing.shp", config={"progress": False}
+        )
 
 
 def test_config_communities_must_be_a_column_name(office):

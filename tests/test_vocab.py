@@ -91,8 +91,15 @@ def test_english_tags_pass_through():
 
 @pytest.mark.parametrize(
     ("text", "number"),
-    [("120户", 120), ("１２０", 120), ("12层", 12), (" 6 ", 6), ("1,200", 1200), ("６Ｆ", 6),
-     ("3.0", 3)],
+    [
+        ("120户", 120),
+        ("１２０", 120),
+        ("12层", 12),
+        (" 6 ", 6),
+        ("1,200", 1200),
+        ("６Ｆ", 6),
+        ("3.0", 3),
+    ],
 )
 def test_parse_counts(text, number):
     assert parse_counts(pd.Series([text]), what="x").iloc[0] == number
@@ -111,8 +118,11 @@ def test_parse_counts_missing():
         parse_counts(pd.Series(["3", None]), what="x", allow_missing=False)
 
 
-@given(st.integers(min_value=0, max_value=10**6), st.sampled_from(["", "户", "层", " 户"]),
-       st.booleans())
+@given(
+    st.integers(min_value=0, max_value=10**6),
+    st.sampled_from(["", "户", "层", " 户"]),
+    st.booleans(),
+)
 def test_parse_counts_property(n, unit, full_width):
     text = f"{n}{unit}"
     if full_width:
@@ -122,10 +132,18 @@ def test_parse_counts_property(n, unit, full_width):
 
 @pytest.mark.parametrize(
     ("label", "role"),
-    [("网格员", "grid_worker"), ("兼职网格员", "grid_worker"), ("网格信息员", "info_officer"),
-     ("信息员", "info_officer"), ("专职调解员", "mediator"), ("调解员", "mediator"),
-     ("党员", "party_member"), ("grid_worker", "grid_worker"), ("Party member", "party_member"),
-     ("保安", None)],
+    [
+        ("网格员", "grid_worker"),
+        ("兼职网格员", "grid_worker"),
+        ("网格信息员", "info_officer"),
+        ("信息员", "info_officer"),
+        ("专职调解员", "mediator"),
+        ("调解员", "mediator"),
+        ("党员", "party_member"),
+        ("grid_worker", "grid_worker"),
+        ("Party member", "party_member"),
+        ("保安", None),
+    ],
 )
 def test_staff_roles(label, role):
     assert staff_role(label) == role
