@@ -129,8 +129,9 @@ def read_buildings(
     layer
         Layer to read from a multi-layer file.
     encoding
-        Text encoding of a Shapefile's DBF (or any OGR source). Default: the
-        ``.cpg`` file, else detected (UTF-8, else GB18030/GBK).
+        Text encoding of a Shapefile's DBF (GeoPackage, GeoJSON and GeoParquet are
+        UTF-8 by definition). Default: the ``.cpg`` file, else detected from the
+        bytes (UTF-8, else GB18030/GBK).
     coords
         Coordinate system of geographic input: ``"wgs84"`` (default).
     **estimate_options
@@ -876,8 +877,11 @@ def _ogr_encoding(path: Path, encoding: str | None, *, what: str) -> str | None:
     dbf = _dbf_of(path)
     if encoding is not None:
         enc = _codec(encoding)
-        if dbf is not None:
-            _decode(_dbf_text_bytes(dbf), enc, what=f"{what} {dbf.name}")
+        if dbf is None:
+            # GeoPackage, GeoJSON ... are UTF-8 by definition: the option is for the others.
+            log.info("%s: %s is UTF-8 by format; encoding=%s not applied", what, path.name, enc)
+            return None
+        _decode(_dbf_text_bytes(dbf), enc, what=f"{what} {dbf.name}")
         return enc
     if dbf is None or dbf.with_suffix(".cpg").exists() or dbf.with_suffix(".CPG").exists():
         return None
