@@ -157,6 +157,7 @@ CASES = [
         "no role column",
     ),
     ("staff old excel", lambda o, t: {"--staff": str(_touch(t / "人员.xls"))}, "97-2003"),
+    ("staff broken workbook", lambda o, t: {"--staff": str(_touch(t / "人员.xlsx"))}, "workbook"),
     (
         "communities without names",
         lambda o, t: {"--communities": _no_names(o, t), "--community-name-col": None},

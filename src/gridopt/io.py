@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -517,8 +518,11 @@ def read_table(
     if suffix in (".xlsx", ".xlsm"):
         try:
             book = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, engine="openpyxl")
-        except (ValueError, KeyError, OSError) as exc:
-            raise InputError(f"cannot read the {what} workbook {path}: {exc}") from exc
+        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+            raise InputError(
+                f"cannot read the {what} workbook {path}: {exc}; save it again from Excel "
+                "as .xlsx (or as CSV)"
+            ) from exc
         return book.dropna(how="all")
     if suffix == ".xls":
         raise InputError(
