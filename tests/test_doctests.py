@@ -19,6 +19,8 @@ MODULES = [
     "gridopt.bench._measure",
     "gridopt._status",
     "gridopt._validate",
+    "gridopt.vocab",
+    "gridopt.staffing._read",
 ]
 
 

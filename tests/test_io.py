@@ -153,9 +153,9 @@ def test_duplicate_ids():
 
 
 def test_missing_columns():
-    with pytest.raises(InputError, match="'hh' not found"):
+    with pytest.raises(InputError, match=r"'hh' .*is not in the buildings file"):
         read_buildings(_frame(), households="hh")
-    with pytest.raises(InputError, match="'uid' not found"):
+    with pytest.raises(InputError, match=r"'uid' .*is not in the buildings file"):
         read_buildings(_frame(), id_column="uid")
 
 

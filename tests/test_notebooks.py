@@ -13,7 +13,9 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_scenarios.ipynb"])
+@pytest.mark.parametrize(
+    "name", ["01_quickstart.ipynb", "02_scenarios.ipynb", "03_chinese_district.ipynb"]
+)
 def test_notebook_runs(name, tmp_path):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     # "python3" is started with this interpreter (jupyter_client swaps a bare "python"
@@ -43,6 +45,11 @@ def test_notebook_runs(name, tmp_path):
     )
     if name.startswith("01"):
         assert "PLACEHOLDER" in text and "map.html" in text
+    elif name.startswith("03"):
+        # The office's own counts, grids inside communities, the staff list used.
+        assert "households: 8118 = sum of 户数: 8118" in text
+        assert "grids across two 社区: 0" in text and "PLACEHOLDER" not in text
+        assert "map.html" in text and seconds < 120
     else:
         for label in ("Dalian 200-300", "Shenyang ~300 (250-350)", "500 m", "1,500 m"):
             assert label in text

@@ -51,6 +51,7 @@ def _add_households(sub: argparse._SubParsersAction) -> None:
     p.add_argument("buildings", help="buildings file (.gpkg, .geojson, .parquet, .shp, .osm.pbf)")
     p.add_argument("-o", "--out", required=True, help="output GeoPackage")
     p.add_argument("--m2-per-household", type=float, default=None)
+    _input_column_flags(p, communities=False)
     p.set_defaults(handler=_run_households)
 
 
@@ -61,7 +62,10 @@ def _run_households(args: argparse.Namespace) -> int:
     kwargs = {}
     if args.m2_per_household is not None:
         kwargs["m2_per_household"] = args.m2_per_household
-    buildings = read_buildings(args.buildings, **kwargs)
+    columns = {"households": args.households_col, "floors": args.floors_col,
+               "community": args.community_col, "building_type": args.type_col,
+               "building_id": args.id_col, "name": args.name_col, "encoding": args.encoding}
+    buildings = read_buildings(args.buildings, **kwargs, **columns)
     print(household_summary(buildings).to_string())
     write_layers(args.out, {"buildings": buildings})
     print(f"wrote {len(buildings)} buildings to {args.out}")
@@ -236,7 +240,8 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("buildings", help="buildings file (.gpkg, .geojson, .parquet, .shp, .osm.pbf)")
     p.add_argument("--streets", help="street lines; default: the buildings file when it is .osm.pbf")
-    p.add_argument("--staff", help="staff list (CSV with x/y or a point file); default: a "
+    p.add_argument("--staff", help="staff list (.xlsx, CSV in UTF-8 or GBK, or a point file; "
+                   "姓名/岗位/经度/纬度 or staff_id/role/lon/lat or x/y); default: a "
                    "placeholder roster in the standard's proportions, flagged as such")
     p.add_argument("--candidates", help="possible station sites with floor_area_m2")
     p.add_argument("--min", type=int, default=defaults.MIN_HOUSEHOLDS, dest="min_households",
@@ -252,7 +257,42 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-o", "--out", required=True, help="output folder")
     _coords_options(p)
+    _input_column_flags(p)
     p.set_defaults(handler=_run_plan)
+
+
+#: CLI flag -> PlanConfig field of the buildings' own columns and encodings (issue 16).
+_COLUMN_FLAGS = {
+    "households_col": "households (户数): used as given, never estimated over",
+    "floors_col": "storeys (层数)",
+    "community_col": "community (社区): grids never straddle two",
+    "type_col": "building type (建筑类型: 住宅, 学校, 商业 ...)",
+    "id_col": "unique building ids (kept)",
+    "name_col": "building names (名称)",
+}
+
+
+def _input_column_flags(p: argparse.ArgumentParser, *, communities: bool = True) -> None:
+    """The flags naming the buildings' columns, the communities and the encoding."""
+    g = p.add_argument_group(
+        "input columns", "columns of the buildings file; default: the usual English or Chinese names"
+    )
+    for field, what in _COLUMN_FLAGS.items():
+        flag = "--" + field.replace("_", "-")
+        g.add_argument(flag, dest=field, metavar="COLUMN", help=f"column with {what}")
+    if communities:
+        g.add_argument("--communities", metavar="FILE",
+                       help="community (社区) polygons; each building goes to the one holding it")
+        g.add_argument("--community-name-col", metavar="COLUMN",
+                       help="column of --communities with the names (default: 名称, 社区名称, name)")
+    g.add_argument("--encoding", help="text encoding of the input files (gbk, utf-8) where "
+                   "detection is not enough; default: detected")
+
+
+def _input_options(args: argparse.Namespace) -> dict:
+    """The PlanConfig fields given by the input flags."""
+    fields = [*_COLUMN_FLAGS, "community_name_col", "encoding"]
+    return {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
 
 
 def _run_plan(args: argparse.Namespace) -> int:
@@ -270,9 +310,11 @@ def _run_plan(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         coords=args.coords,
+        **_input_options(args),
     )
     for what, path in (("buildings", args.buildings), ("streets", args.streets),
-                       ("staff", args.staff), ("candidates", args.candidates)):
+                       ("staff", args.staff), ("candidates", args.candidates),
+                       ("communities", args.communities)):
         if path is not None and not Path(path).is_file():
             raise InputError(f"{what} file not found: {path}")
     out = Path(args.out)
@@ -284,7 +326,7 @@ def _run_plan(args: argparse.Namespace) -> int:
 
         buildings = read_buildings(args.buildings, crs=args.crs, coords=args.coords)
     result = plan(buildings, streets=args.streets, staff=args.staff,
-                  candidates=args.candidates, config=config)
+                  candidates=args.candidates, config=config, communities=args.communities)
     result.to_file(out)
     print(result.summary())
     print(f"\nwrote {out}/: plan.gpkg, report.csv, overview.png, summary.txt")

@@ -62,6 +62,7 @@ __all__ = [
     "in_china",
     "lonlat_points",
     "no_crs_message",
+    "remove_offset",
     "reproject",
     "shift_geometry",
     "to_wgs84",
@@ -452,6 +453,26 @@ class WorkingCRS:
     def describe(self) -> str:
         """One line: the input's system and the working CRS."""
         return f"input {_describe(self.source, self.coords)}, working CRS {_describe(self.crs)}"
+
+
+def remove_offset(frame: Any, coords: str) -> Any:
+    """Lon/lat ``frame`` in GCJ-02/BD-09 (``coords``) moved to WGS 84; others unchanged.
+
+    For tables read before the working CRS is known (community polygons, staff
+    homes): the offset goes first, the projection follows with the buildings'.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> g = gpd.GeoDataFrame(geometry=[Point(116.41, 39.91)], crs=4326)
+    >>> remove_offset(g, "gcj02").geometry.x.round(3).tolist()
+    [116.404]
+    """
+    coords = check_coords(coords)
+    if coords == "wgs84" or frame.crs is None or not frame.crs.is_geographic:
+        return frame
+    return _with_geometry(frame, shift_geometry(frame.geometry.to_numpy(), coords, "wgs84"))
 
 
 def utm_crs(lon: float, lat: float) -> pyproj.CRS:

@@ -11,12 +11,16 @@ Repaired or skipped features are never dropped silently: they are listed in
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io as _stdio
 import json
 import logging
 import os
 import re
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,17 +31,28 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from gridopt._errors import InputError, RepairWarning
+from gridopt._errors import GridoptWarning, InputError, RepairWarning
 from gridopt._validate import check
-from gridopt.crs import WorkingCRS, no_crs_message, reproject
+from gridopt.crs import WorkingCRS, no_crs_message, remove_offset, reproject
 from gridopt.households import estimate_households
+from gridopt.vocab import (
+    NO_COMMUNITY,
+    building_type_tags,
+    detect_column,
+    normalise_text,
+    parse_counts,
+)
 
 __all__ = [
     "BARRIER_HIGHWAYS",
+    "detect_encoding",
+    "join_communities",
     "read_buildings",
     "read_buildings_chunked",
+    "read_communities",
     "read_sites",
     "read_streets",
+    "read_table",
     "read_walk_lines",
     "repair_report",
     "to_metric_crs",
@@ -70,14 +85,26 @@ def read_buildings(
     floors: str | None = None,
     height: str | None = None,
     building_type: str | None = None,
+    community: str | None = None,
+    building_id: str | None = None,
+    name: str | None = None,
     id_column: str | None = None,
     crs: Any = None,
     layer: str | None = None,
+    encoding: str | None = None,
     coords: str = "wgs84",
     to_crs: Any = None,
     **estimate_options: Any,
 ) -> gpd.GeoDataFrame:
-    """Read building footprints and estimate their households.
+    """Read building footprints, with the user's own columns, and estimate households.
+
+    Column keywords name the columns of the file; the CLI flags of ``gridopt plan``
+    and the fields of :class:`gridopt.PlanConfig` map onto them:
+    ``households`` (``--households-col``, ``households_col``), ``floors``
+    (``--floors-col``), ``community`` (``--community-col``), ``building_type``
+    (``--type-col``), ``building_id`` (``--id-col``) and ``name`` (``--name-col``).
+    A column left out is looked up among the usual English and Chinese names
+    (:data:`gridopt.vocab.BUILDING_COLUMNS`: 户数, 层数, 社区, 建筑类型, 名称 ...).
 
     Parameters
     ----------
@@ -85,17 +112,36 @@ def read_buildings(
         A GeoPackage, GeoJSON, GeoParquet, Shapefile or OpenStreetMap ``.osm.pbf``
         path, or a GeoDataFrame.
     households
-        Column with known household counts (used as given). Without it,
+        Column with household counts. When the file has one (named or found), it is
+        used as given and never replaced by estimates; "120户" and full-width digits
+        are read as numbers, anything else is an error naming the rows. Without one,
         households are estimated (see :func:`gridopt.estimate_households`).
-    floors, height, building_type
-        Columns with storeys, height (m) and building tag. By default the usual
-        names are detected (``Floor``, ``building:levels``, ``height``, ``building``).
+    floors, height
+        Columns with storeys ("12层" is read as 12; zero, negative or unreadable
+        storeys are an error) and height in metres.
+    building_type
+        Column with the building type: OSM tags or Chinese types (住宅, 学校, 医院,
+        商业, 办公, 社区服务中心 ...; see :data:`gridopt.vocab.BUILDING_TYPES_ZH`), which
+        decide housing, exclusive-grid and station candidates.
+    community
+        Column naming each building's community (社区); copied to ``community``,
+        where grids never straddle two. Empty cells go to the explicit
+        :data:`~gridopt.vocab.NO_COMMUNITY` group, with a warning.
+    building_id
+        Column with unique building ids, kept as the index; duplicates are an
+        error. Default: a ``building_id``/建筑编号 column, OSM ids, else the row number.
+    name
+        Column with building names (名称), copied to ``name``.
     id_column
-        Column with unique building ids; default: OSM ids, else the row number.
+        Older name of ``building_id``.
     crs
         CRS to assume when the source has none.
     layer
         Layer to read from a multi-layer file.
+    encoding
+        Text encoding of a Shapefile's DBF (GeoPackage, GeoJSON and GeoParquet are
+        UTF-8 by definition). Default: the ``.cpg`` file, else detected from the
+        bytes (UTF-8, else GB18030/GBK).
     coords
         The lon/lat system of geographic data: ``"wgs84"``, ``"gcj02"`` (AMap/Gaode,
         Tencent) or ``"bd09"`` (Baidu). The offset is removed here and put back when
@@ -112,14 +158,17 @@ def read_buildings(
         One row per building (Polygon or MultiPolygon) in the metric working CRS
         (:class:`gridopt.crs.WorkingCRS`, kept in ``attrs["gridopt_crs"]``), indexed
         by ``building_id``, with ``households`` and ``households_source`` among
-        the columns listed in :func:`gridopt.estimate_households`.
+        the columns listed in :func:`gridopt.estimate_households`; the user's
+        columns are kept unchanged. ``attrs["gridopt_columns"]`` says which column
+        was used for what.
 
     Raises
     ------
     InputError
         Missing or unreadable file, empty layer, no CRS, implausible coordinates
         (swapped lat/lon, the wrong Gauss-Kruger zone), no polygons, duplicate
-        ids, a named column that does not exist, bad household values.
+        ids, a named column that does not exist, bad household or storey values,
+        text that is not in the given encoding.
 
     Examples
     --------
@@ -129,11 +178,22 @@ def read_buildings(
     (3076, 32651)
     >>> b["households_source"].value_counts().to_dict()
     {'floors_x_area': 2947, 'too_small': 129}
+    >>> b.attrs["gridopt_columns"]
+    {'floors': 'Floor', 'height': 'height'}
     """
-    frame, is_osm = _load(source, layer=layer, crs=crs, what="buildings")
+    if id_column is not None and building_id is not None and id_column != building_id:
+        raise InputError(
+            f"building_id={building_id!r} and id_column={id_column!r} disagree; pass building_id only"
+        )
+    frame, is_osm = _load(source, layer=layer, crs=crs, what="buildings", encoding=encoding)
     report: list[dict[str, Any]] = []
     frame = _clean_polygons(frame, report)
-    frame = _set_ids(frame, id_column=id_column, is_osm=is_osm)
+    used = _building_columns(
+        frame,
+        households=households, floors=floors, height=height, building_type=building_type,
+        community=community, building_id=building_id or id_column, name=name,
+    )  # fmt: skip
+    frame = _set_ids(frame, id_column=used.get("building_id"), is_osm=is_osm)
     if isinstance(to_crs, WorkingCRS):
         policy = to_crs
     elif to_crs is not None:
@@ -141,13 +201,11 @@ def read_buildings(
     else:
         policy = WorkingCRS.for_frame(frame, coords=coords, what="buildings")
     frame = policy.to_working(frame, what="buildings")
-    columns = {
-        "floors": floors or _detect(frame, "floors"),
-        "height": height or _detect(frame, "height"),
-        "building_type": building_type or _detect(frame, "building_type"),
-    }
-    out = estimate_households(frame, households=households, **columns, **estimate_options)
+    frame, work = _parse_building_values(frame, used, strict=not is_osm)
+    out = estimate_households(frame, **work, **estimate_options)
+    out = out.drop(columns=[c for c in out.columns if str(c).startswith(_WORK)])
     out.attrs["gridopt_report"] = report
+    out.attrs["gridopt_columns"] = dict(used)
     policy.attach(out)
     if report:
         warnings.warn(
@@ -157,6 +215,125 @@ def read_buildings(
             stacklevel=2,
         )
     return out
+
+
+#: Prefix of the working columns read_buildings hands to estimate_households.
+_WORK = "_gridopt_"
+
+#: Keyword of read_buildings -> CLI flag, for messages.
+_FLAGS = {
+    "households": "--households-col",
+    "floors": "--floors-col",
+    "height": "height=",
+    "building_type": "--type-col",
+    "community": "--community-col",
+    "building_id": "--id-col",
+    "name": "--name-col",
+}
+
+
+def _building_columns(frame: pd.DataFrame, **named: str | None) -> dict[str, Any]:
+    """The column used for each meaning: the one named (must exist) or the one detected."""
+    used: dict[str, Any] = {}
+    for kind, column in named.items():
+        if column is not None:
+            if column not in frame.columns:
+                raise InputError(
+                    f"{kind} column {column!r} ({_FLAGS[kind]}) is not in the buildings file; "
+                    f"its columns are: {', '.join(map(str, _user_columns(frame)))}"
+                )
+            used[kind] = column
+            continue
+        found = detect_column(frame.columns, kind)
+        if found is not None and not (kind == "building_type" and found == "geometry"):
+            used[kind] = found
+    return used
+
+
+def _user_columns(frame: pd.DataFrame) -> list[Any]:
+    geom = getattr(frame, "_geometry_column_name", None)
+    return [c for c in frame.columns if c != geom] or ["none besides the geometry"]
+
+
+def _parse_building_values(
+    frame: gpd.GeoDataFrame, used: dict[str, Any], *, strict: bool
+) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
+    """Parsed working copies of the user's columns, and the estimate_households keywords.
+
+    The user's own columns stay as they are; ``community`` and ``name`` get the
+    standard names where they had other ones.
+    """
+    out = frame.copy()
+    work: dict[str, str] = {}
+    if "households" in used:
+        col = used["households"]
+        values = parse_counts(out[col], what=f"households column {col!r}", allow_missing=False)
+        _check_whole(values, col)
+        out[_WORK + "households"] = values.astype(np.int64)
+        work["households"] = _WORK + "households"
+    if "floors" in used:
+        col = used["floors"]
+        values = parse_counts(out[col], what=f"storeys column {col!r}")
+        bad = values.notna() & (values <= 0) if strict else values < 0
+        if bad.any():
+            rows = ", ".join(f"{i}: {out.at[i, col]!r}" for i in out.index[bad.to_numpy()][:5])
+            raise InputError(
+                f"storeys column {col!r} has {int(bad.sum())} zero or negative value(s) "
+                f"(building {rows}); a building has at least one storey: fix the values or "
+                "leave the cell empty to estimate it"
+            )
+        out[_WORK + "floors"] = values
+        work["floors"] = _WORK + "floors"
+    if "height" in used:
+        col = used["height"]
+        text = out[col].astype(object).map(lambda v: v if v is None else normalise_text(v))
+        out[_WORK + "height"] = pd.to_numeric(
+            text.astype(str).str.extract(r"^\s*([\d.]+)")[0], errors="coerce"
+        ).where(out[col].notna())
+        work["height"] = _WORK + "height"
+    if "building_type" in used:
+        col = used["building_type"]
+        tags, unknown = building_type_tags(out[col])
+        if unknown:
+            warnings.warn(
+                f"{len(unknown)} building type(s) of column {col!r} are not in gridopt's "
+                f"vocabulary and count as untagged buildings (households from floor area): "
+                f"{unknown[:10]}; use a standard type (住宅, 学校, 医院, 商业, 办公, "
+                "社区服务中心, 工业 ...) or see gridopt.vocab.BUILDING_TYPES_ZH",
+                GridoptWarning,
+                stacklevel=3,
+            )
+        out[_WORK + "type"] = tags
+        work["building_type"] = _WORK + "type"
+        if col == "building_type" and not tags.equals(out[col].astype(object)):
+            out["building_type_label"] = out[col]  # the user's own words, kept
+    if "community" in used:
+        col = used["community"]
+        names = out[col].astype(object).map(lambda v: "" if pd.isna(v) else str(v).strip())
+        empty = names == ""
+        if empty.any():
+            warnings.warn(
+                f"{int(empty.sum())} building(s) have no community in column {col!r} (rows "
+                f"{out.index[empty.to_numpy()][:10].tolist()}); they form the group "
+                f"{NO_COMMUNITY!r}, which the plan reports",
+                GridoptWarning,
+                stacklevel=3,
+            )
+        out["community"] = names.where(~empty, NO_COMMUNITY)
+    if "name" in used and used["name"] != "name":
+        out["name"] = out[used["name"]]
+    return out, work
+
+
+def _check_whole(values: pd.Series, column: Any) -> None:
+    """Household counts are whole numbers >= 0."""
+    for bad, what in ((values < 0, "negative"), (values != np.floor(values), "non-integer")):
+        if bad.any():
+            rows = values.index[bad.to_numpy()][:10].tolist()
+            raise InputError(
+                f"households column {column!r} has {int(bad.sum())} {what} value(s) (rows "
+                f"{rows}); household counts are whole numbers >= 0"
+            )
 
 
 def repair_report(frame: pd.DataFrame) -> pd.DataFrame:
@@ -343,6 +520,199 @@ def write_layers(path: str | os.PathLike[str], layers: Mapping[str, pd.DataFrame
     return path
 
 
+def detect_encoding(data: bytes) -> str:
+    """The text encoding of ``data``: ``"utf-8-sig"`` (BOM), ``"utf-8"`` or ``"gb18030"``.
+
+    UTF-8 is tried first because GBK text is almost never valid UTF-8, while the
+    reverse decodes as GB18030 without an error but garbled. GB18030 is the superset
+    of GBK and GB2312 that Chinese Windows, Excel and ArcGIS write.
+
+    Raises
+    ------
+    InputError
+        The bytes are neither UTF-8 nor GB18030.
+
+    Examples
+    --------
+    >>> detect_encoding("社区".encode("gbk")), detect_encoding("社区".encode("utf-8"))
+    ('gb18030', 'utf-8')
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    for enc in ("utf-8", "gb18030"):
+        try:
+            data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        return enc
+    raise InputError(
+        "the text is neither UTF-8 nor GBK/GB18030; save it as UTF-8 (or pass encoding=)"
+    )
+
+
+def read_table(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    what: str = "table",
+) -> pd.DataFrame:
+    """A plain table (no geometry) from CSV or Excel, as offices save them.
+
+    Parameters
+    ----------
+    source
+        A ``.csv``/``.txt`` file (UTF-8, UTF-8 with BOM or GBK/GB18030, detected), an
+        ``.xlsx``/``.xlsm`` workbook (first sheet unless ``sheet``), or a DataFrame (copied).
+    encoding
+        Encoding of a CSV file; overrides detection.
+    sheet
+        Sheet name or position of a workbook.
+    what
+        Name of the table in messages (``"staff list"``).
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file, an old ``.xls`` workbook, text not in the encoding.
+    """
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(f"{what} file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        try:
+            book = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, engine="openpyxl")
+        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+            raise InputError(
+                f"cannot read the {what} workbook {path}: {exc}; save it again from Excel "
+                "as .xlsx (or as CSV)"
+            ) from exc
+        return book.dropna(how="all")
+    if suffix == ".xls":
+        raise InputError(
+            f"{path} is an old Excel 97-2003 workbook (.xls); save it as .xlsx or .csv in Excel"
+        )
+    data = path.read_bytes()
+    text = _decode(data, encoding, what=f"{what} {path.name}")
+    first = text.split("\n", 1)[0]
+    sep = "\t" if "\t" in first and "," not in first else ","
+    try:
+        frame = pd.read_csv(_stdio.StringIO(text), sep=sep, dtype=str, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        raise InputError(f"cannot read the {what} {path} as CSV: {exc}") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame.dropna(how="all")
+
+
+def read_communities(
+    source: str | os.PathLike[str] | gpd.GeoDataFrame,
+    *,
+    name: str | None = None,
+    crs: Any = None,
+    layer: str | None = None,
+    encoding: str | None = None,
+    coords: str = "wgs84",
+) -> gpd.GeoDataFrame:
+    """Community (社区) polygons with their names.
+
+    Parameters
+    ----------
+    source
+        A polygon file (Shapefile in GBK/UTF-8, GeoPackage, GeoJSON ...) or GeoDataFrame.
+    name
+        Column with the community names (``--community-name-col``). Default: the
+        first of 名称, 社区名称, 社区, name, community.
+    crs, layer, encoding, coords
+        As for :func:`read_buildings`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``community`` (str) and ``geometry`` (polygons), in the source's CRS.
+
+    Raises
+    ------
+    InputError
+        No polygons, no name column (or the named one missing), empty names.
+    """
+    frame, _ = _load(source, layer=layer, crs=crs, what="communities", encoding=encoding)
+    kinds = set(frame.geom_type.dropna())
+    if not kinds or kinds - {"Polygon", "MultiPolygon"}:
+        raise InputError(
+            f"communities must be polygons; found geometry types {sorted(kinds)}. Pass the "
+            "community boundaries (社区边界), not points or lines"
+        )
+    if name is None:
+        name = next(
+            (c for c in ("名称", "社区名称", "社区", "name", "community", "社区名", "NAME", "Name")
+             if c in frame.columns),
+            None,
+        )  # fmt: skip
+        if name is None:
+            raise InputError(
+                "the communities file has no name column (名称, 社区名称, 社区, name); name it "
+                f"with --community-name-col / name=. Its columns are: "
+                f"{', '.join(map(str, _user_columns(frame)))}"
+            )
+    elif name not in frame.columns:
+        raise InputError(
+            f"community name column {name!r} (--community-name-col) is not in the communities "
+            f"file; its columns are: {', '.join(map(str, _user_columns(frame)))}"
+        )
+    names = frame[name].astype(object).map(lambda v: "" if pd.isna(v) else str(v).strip())
+    if (names == "").any():
+        rows = frame.index[(names == "").to_numpy()][:10].tolist()
+        raise InputError(
+            f"{int((names == '').sum())} community polygon(s) have no name in column {name!r} "
+            f"(rows {rows}); every community needs its name"
+        )
+    out = gpd.GeoDataFrame({"community": names.to_numpy()}, geometry=frame.geometry.to_numpy(),
+                           crs=frame.crs)
+    return remove_offset(out, coords)
+
+
+def join_communities(
+    buildings: gpd.GeoDataFrame, communities: gpd.GeoDataFrame
+) -> pd.Series:
+    """Each building's community: the polygon that holds its representative point.
+
+    Where polygons overlap, the one covering most of the footprint wins. Buildings in
+    no polygon get :data:`gridopt.vocab.NO_COMMUNITY` (the plan reports them).
+
+    Returns
+    -------
+    pandas.Series
+        Community names aligned to ``buildings``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> b = gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1), box(5, 5, 6, 6)], crs=32651)
+    >>> c = gpd.GeoDataFrame({"community": ["平江社区"]}, geometry=[box(-1, -1, 2, 2)], crs=32651)
+    >>> join_communities(b, c).tolist()
+    ['平江社区', '无社区']
+    """
+    polys = communities if communities.crs == buildings.crs else communities.to_crs(buildings.crs)
+    points = buildings.geometry.representative_point().to_numpy()
+    geoms = polys.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
+    bi, pi = tree.query(points, predicate="within")
+    names = polys["community"].astype(str).to_numpy()
+    out = np.full(len(buildings), NO_COMMUNITY, dtype=object)
+    if len(bi):
+        overlap = shapely.area(
+            shapely.intersection(buildings.geometry.to_numpy()[bi], geoms[pi])
+        )
+        order = np.lexsort((-overlap, bi))  # per building, the largest overlap first
+        first = np.unique(bi[order], return_index=True)[1]
+        out[bi[order][first]] = names[pi[order][first]]
+    return pd.Series(out, index=buildings.index, name="community")
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -350,7 +720,9 @@ def _is_osm(source: Any) -> bool:
     return isinstance(source, (str, os.PathLike)) and str(source).lower().endswith(_OSM_SUFFIXES)
 
 
-def _load(source: Any, *, layer: str | None, crs: Any, what: str) -> tuple[gpd.GeoDataFrame, bool]:
+def _load(
+    source: Any, *, layer: str | None, crs: Any, what: str, encoding: str | None = None
+) -> tuple[gpd.GeoDataFrame, bool]:
     """Read a path or copy a GeoDataFrame; return it and whether it came from OSM."""
     if isinstance(source, gpd.GeoDataFrame):
         frame = source.copy()
@@ -367,7 +739,10 @@ def _load(source: Any, *, layer: str | None, crs: Any, what: str) -> tuple[gpd.G
                 # GeoParquet through pyarrow: GDAL's Parquet driver is not in every wheel.
                 frame = gpd.read_parquet(path)
             else:
-                frame = pyogrio.read_dataframe(path, layer=layer, on_invalid="ignore")
+                frame = pyogrio.read_dataframe(
+                    path, layer=layer, on_invalid="ignore",
+                    encoding=_ogr_encoding(path, encoding, what=what),
+                )  # fmt: skip
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError,
                 OSError) as exc:
             raise InputError(
@@ -725,3 +1100,92 @@ def _finish_chunk(
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return out
+def _decode(data: bytes, encoding: str | None, *, what: str) -> str:
+    """Text of ``data`` in ``encoding``, or in the detected one."""
+    if encoding is None:
+        try:
+            encoding = detect_encoding(data)
+        except InputError as exc:
+            raise InputError(f"{what}: {exc}") from None
+    enc = _codec(encoding)
+    try:
+        return data.decode(enc)
+    except UnicodeDecodeError as exc:
+        guess = _guess(data)
+        raise InputError(
+            f"{what} is not {encoding} (byte {exc.start} cannot be decoded)"
+            + (f"; it reads as {guess}: pass --encoding {guess} or leave the option out"
+               if guess else "")
+        ) from None
+
+
+def _codec(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise InputError(
+            f"unknown encoding {encoding!r}; use utf-8, utf-8-sig, gbk or gb18030"
+        ) from None
+
+
+def _guess(data: bytes) -> str | None:
+    try:
+        return detect_encoding(data)
+    except InputError:
+        return None
+
+
+def _ogr_encoding(path: Path, encoding: str | None, *, what: str) -> str | None:
+    """The encoding to read a vector file with; Shapefile DBFs without .cpg are detected.
+
+    GDAL reads a DBF without ``.cpg`` (and without a code page byte) as Latin-1,
+    which garbles GBK names silently: here the raw bytes decide instead.
+    """
+    dbf = _dbf_of(path)
+    if encoding is not None:
+        enc = _codec(encoding)
+        if dbf is None:
+            # GeoPackage, GeoJSON ... are UTF-8 by definition: the option is for the others.
+            log.info("%s: %s is UTF-8 by format; encoding=%s not applied", what, path.name, enc)
+            return None
+        _decode(_dbf_text_bytes(dbf), enc, what=f"{what} {dbf.name}")
+        return enc
+    if dbf is None or dbf.with_suffix(".cpg").exists() or dbf.with_suffix(".CPG").exists():
+        return None
+    data = _dbf_text_bytes(dbf)
+    if data.isascii():
+        return None
+    enc = _decode_guess(data, what=f"{what} {dbf.name}")
+    log.info("%s: %s has no .cpg; its text reads as %s", what, dbf.name, enc)
+    return enc
+
+
+def _decode_guess(data: bytes, *, what: str) -> str:
+    try:
+        enc = detect_encoding(data)
+    except InputError as exc:
+        raise InputError(f"{what}: {exc} (pass encoding= / --encoding)") from None
+    return "UTF-8" if enc.startswith("utf-8") else "GB18030"
+
+
+def _dbf_of(path: Path) -> Path | None:
+    if path.suffix.lower() == ".dbf":
+        return path
+    if path.suffix.lower() != ".shp":
+        return None
+    for suffix in (".dbf", ".DBF"):
+        if path.with_suffix(suffix).exists():
+            return path.with_suffix(suffix)
+    return None
+
+
+def _dbf_text_bytes(dbf: Path, limit: int = 8 << 20) -> bytes:
+    """Field names and records of a DBF (its text), without the binary header words."""
+    with open(dbf, "rb") as fh:
+        head = fh.read(32)
+        if len(head) < 32:
+            return b""
+        header_len = int.from_bytes(head[8:10], "little")
+        fields = fh.read(max(0, header_len - 32))
+        names = b"".join(fields[i : i + 11].rstrip(b"\0") for i in range(0, len(fields) - 1, 32))
+        return names + b" " + fh.read(limit)

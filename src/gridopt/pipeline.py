@@ -30,6 +30,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from tqdm import tqdm
 
 from gridopt._errors import InputError, RepairWarning
@@ -50,7 +51,9 @@ from gridopt.defaults import (
 )
 from gridopt.io import (
     _is_osm,
+    join_communities,
     read_buildings,
+    read_communities,
     read_sites,
     read_streets,
     repair_report,
@@ -59,8 +62,9 @@ from gridopt.io import (
 from gridopt.mapping import overview_png, plan_map
 from gridopt.network import walk_network
 from gridopt.partition import Partition, partition_grids
-from gridopt.staffing import StaffingRules, StaffPlan, assign_staff, synthetic_staff
+from gridopt.staffing import StaffingRules, StaffPlan, assign_staff, read_staff, synthetic_staff
 from gridopt.stations import StationPlan, place_stations
+from gridopt.vocab import NO_COMMUNITY
 
 __all__ = ["Plan", "PlanConfig", "plan"]
 
@@ -132,6 +136,19 @@ class PlanConfig:
         The lon/lat system of geographic inputs and of the written plan: ``"wgs84"``,
         ``"gcj02"`` (AMap/Gaode, Tencent) or ``"bd09"`` (Baidu); see :mod:`gridopt.crs`.
         The plan is computed in a metric CRS and written back in the input's system.
+    households_col, floors_col, community_col, type_col, id_col, name_col
+        Columns of the buildings file holding households (户数), storeys (层数),
+        community (社区), building type (建筑类型), building id and name (名称): the
+        ``households``, ``floors``, ``community``, ``building_type``, ``building_id`` and
+        ``name`` keywords of :func:`gridopt.read_buildings` (CLI: ``--households-col`` ...).
+        ``None`` looks for the usual English and Chinese names; a column named here
+        must exist.
+    community_name_col
+        Column of the ``communities=`` polygons holding the names (default: 名称,
+        社区名称, 社区, name).
+    encoding
+        Text encoding of the buildings, communities and staff files (``"gbk"``);
+        ``None`` detects UTF-8, UTF-8 with BOM and GBK/GB18030.
     """
 
     min_households: int = MIN_HOUSEHOLDS
@@ -153,6 +170,15 @@ class PlanConfig:
     seed: int = SEED
     progress: bool = True
     coords: str = "wgs84"
+
+    households_col: str | None = None
+    floors_col: str | None = None
+    community_col: str | None = None
+    type_col: str | None = None
+    id_col: str | None = None
+    name_col: str | None = None
+    community_name_col: str | None = None
+    encoding: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coords", check_coords(self.coords))
@@ -176,6 +202,7 @@ class PlanConfig:
                 )
             }
         )
+        _check_column_fields(self)
 
     @classmethod
     def from_any(cls, config: PlanConfig | Mapping[str, Any] | None) -> PlanConfig:
@@ -368,6 +395,7 @@ def plan(
     config: PlanConfig | Mapping[str, Any] | None = None,
     client: Any = None,
     partition: Partition | None = None,
+    communities: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
 ) -> Plan:
     """Plan grids, service stations and staff for a set of buildings.
 
@@ -381,8 +409,9 @@ def plan(
         ``.osm.pbf`` buildings path the default is the same file. Without streets,
         walking distances are straight lines times a detour factor (and the plan says so).
     staff
-        The staff list (CSV with x/y, point file or frame; see :func:`gridopt.assign_staff`).
-        ``None``: see ``PlanConfig.staff_when_missing``.
+        The staff list: CSV (UTF-8 or GBK), ``.xlsx``, point layer or frame, with Chinese
+        or English headers and roles (see :func:`gridopt.staffing.read_staff`). It is
+        checked before any stage runs. ``None``: see ``PlanConfig.staff_when_missing``.
     candidates
         Possible station sites (points/polygons with ``floor_area_m2``). Default: the
         buildings marked ``station_candidate``.
@@ -394,6 +423,12 @@ def plan(
         The grids of an earlier plan of the same buildings and band (``plan.partition``)
         to keep, for scenarios that change only stations or staff (walking limits).
         ``None`` divides the grids anew.
+    communities
+        Community (社区) polygons, a file or GeoDataFrame, named by
+        ``PlanConfig.community_name_col`` (default: 名称 ...). Each building goes to the
+        community that holds it (this replaces a community column); grids nest inside
+        communities; buildings outside every polygon form the group "无社区", which the
+        plan's notes report.
 
     Returns
     -------
@@ -421,10 +456,16 @@ def plan(
     """
     cfg = PlanConfig.from_any(config)
     run = _Run(cfg)
+    # The user's other tables are checked before the long work starts.
+    if staff is not None:
+        read_staff(staff, encoding=cfg.encoding, coords=cfg.coords)
+    polygons = _community_polygons(communities, cfg)
 
     with run.stage("buildings"):  # read footprints, estimate households
-        frame = _buildings(buildings, cfg, run)
+        frame = _buildings(buildings, cfg, run, polygons)
         lines = _streets(streets, buildings, frame)
+        if staff is not None:
+            staff = _staff_homes(staff, frame, cfg)
 
     with run.stage("grids"):
         if partition is not None:
@@ -559,7 +600,92 @@ def _tick(bar: Any, done: threading.Event) -> None:
         bar.refresh()
 
 
-def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
+def _check_column_fields(cfg: PlanConfig) -> None:
+    """Column names are text; community polygons go to ``plan(communities=)``."""
+    if cfg.communities is not None and not isinstance(cfg.communities, str):
+        raise InputError(
+            "PlanConfig.communities names a column of the buildings; pass community polygons "
+            f"as plan(..., communities=...) instead (got a {type(cfg.communities).__name__})"
+        )
+    for name in ("households_col", "floors_col", "community_col", "type_col", "id_col",
+                 "name_col", "community_name_col", "encoding"):
+        v = getattr(cfg, name)
+        if v is not None and not isinstance(v, str):
+            raise InputError(f"{name} must be a column name (text) or None, got {v!r}")
+
+
+def _read_options(cfg: PlanConfig) -> dict[str, Any]:
+    """The read_buildings keywords of the config's column fields."""
+    return {
+        "households": cfg.households_col,
+        "floors": cfg.floors_col,
+        "community": cfg.community_col,
+        "building_type": cfg.type_col,
+        "building_id": cfg.id_col,
+        "name": cfg.name_col,
+        "encoding": cfg.encoding,
+    }
+
+
+def _community_polygons(communities: Any, cfg: PlanConfig) -> gpd.GeoDataFrame | None:
+    """The community polygons named, or None."""
+    if communities is None:
+        return None
+    if isinstance(communities, str) and not os.path.exists(communities) and "." not in communities:
+        raise InputError(
+            f"communities={communities!r} is not a file; community polygons go to "
+            "communities=, a community column of the buildings to PlanConfig(community_col=...)"
+        )
+    return read_communities(
+        communities, name=cfg.community_name_col, encoding=cfg.encoding, coords=cfg.coords
+    )
+
+
+def _join_communities(
+    frame: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame | None, run: _Run
+) -> gpd.GeoDataFrame:
+    """Each building's community from the polygons; the no-community group reported."""
+    if polygons is not None:
+        if "community" in frame.columns:
+            run.note("the community polygons given replace the buildings' community column")
+        frame = frame.assign(community=join_communities(frame, polygons))
+    if "community" in frame.columns:
+        outside = frame["community"] == NO_COMMUNITY
+        if outside.any():
+            run.note(
+                f"{int(outside.sum()):,} buildings ({int(frame.loc[outside, 'households'].sum()):,} "
+                f"households) lie in no community and form the group {NO_COMMUNITY!r}; "
+                "check the community boundaries or the community column"
+            )
+    return frame
+
+
+#: Staff homes further than this from the buildings mean a coordinate mistake.
+MAX_HOME_DISTANCE_M = 20_000.0
+
+
+def _staff_homes(staff: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) -> gpd.GeoDataFrame:
+    """The staff list with homes in the buildings' CRS, checked to be near them."""
+    people = read_staff(
+        staff, crs=frame.crs, area=frame, encoding=cfg.encoding, coords=cfg.coords
+    )
+    area = shapely.box(*frame.total_bounds)
+    far = people.geometry.distance(area) > MAX_HOME_DISTANCE_M
+    if far.any():
+        who = people.loc[far, "name"] if "name" in people.columns else people.loc[far, "staff_id"]
+        raise InputError(
+            f"{int(far.sum())} of {len(people)} staff homes lie more than "
+            f"{MAX_HOME_DISTANCE_M / 1000:.0f} km from the buildings ({', '.join(map(str, who[:5]))}"
+            f"{' ...' if far.sum() > 5 else ''}): x/y must be in the buildings' CRS "
+            f"({frame.crs.to_string()}) or longitude/latitude (经度/纬度) in degrees; check "
+            "for swapped columns or another coordinate system"
+        )
+    return people
+
+
+def _buildings(
+    source: Any, cfg: PlanConfig, run: _Run, polygons: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
     """Buildings in a metric CRS with households, checked for an empty area."""
     if not isinstance(source, (gpd.GeoDataFrame, str, os.PathLike)):
         raise InputError(
@@ -572,13 +698,14 @@ def _buildings(source: Any, cfg: PlanConfig, run: _Run) -> gpd.GeoDataFrame:
         if {"households", "households_source"} <= columns:
             policy = WorkingCRS.for_frame(source, coords=cfg.coords)  # already read by gridopt
             frame = policy.attach(policy.to_working(source.copy(), what="buildings"))
-        elif "households" in columns:
-            frame = read_buildings(source, households="households", coords=cfg.coords)
         else:
+            # A households column (户数 ...) is used as given; estimates only without one.
             frame = read_buildings(
-                source, m2_per_household=cfg.m2_per_household, coords=cfg.coords
-            )
+                source, m2_per_household=cfg.m2_per_household, coords=cfg.coords,
+                **_read_options(cfg),
+            )  # fmt: skip
     run.crs = WorkingCRS.of(frame)
+    frame = _join_communities(frame, polygons, run)
     repairs = repair_report(frame)
     if len(repairs):
         actions = ", ".join(f"{n} {a}" for a, n in repairs["action"].value_counts().items())
@@ -645,7 +772,14 @@ def _check_partition(partition: Partition, frame: gpd.GeoDataFrame, cfg: PlanCon
 
 
 def _communities(frame: gpd.GeoDataFrame, cfg: PlanConfig) -> str | None:
-    return cfg.communities if cfg.communities and cfg.communities in frame.columns else None
+    name = cfg.communities
+    if name and name != "community" and name not in frame.columns:
+        # Only the default may be absent; a column someone named must exist.
+        raise InputError(
+            f"communities column {name!r} is not in the buildings; its columns are: "
+            f"{', '.join(str(c) for c in frame.columns if c != 'geometry')}"
+        )
+    return name if name and name in frame.columns else None
 
 
 def _exclusive(frame: gpd.GeoDataFrame, cfg: PlanConfig) -> bool | None:

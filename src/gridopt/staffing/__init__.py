@@ -9,6 +9,7 @@ makes a plausible staff table because real staff lists are private.
 from __future__ import annotations
 
 from gridopt.staffing._assign import StaffPlan, assign_staff
+from gridopt.staffing._read import read_staff
 from gridopt.staffing._rules import ROLES, StaffingRules
 from gridopt.staffing._synthetic import synthetic_staff
 
@@ -17,5 +18,6 @@ __all__ = [
     "StaffPlan",
     "StaffingRules",
     "assign_staff",
+    "read_staff",
     "synthetic_staff",
 ]

@@ -25,6 +25,7 @@ import shapely
 from gridopt._errors import InputError
 from gridopt.crs import WorkingCRS, lonlat_points, reproject
 from gridopt.staffing._model import Street, solve_street
+from gridopt.staffing._read import read_staff
 from gridopt.staffing._rules import ROLES, StaffingRules
 
 __all__ = ["StaffPlan", "assign_staff"]
@@ -176,13 +177,10 @@ def _grids_frame(grids: Any) -> gpd.GeoDataFrame:
     return g.reset_index(drop=True)
 
 
-def _read_staff(staff: Any, crs: Any) -> gpd.GeoDataFrame:
+def _read_staff(staff: Any, crs: Any, area: Any = None) -> gpd.GeoDataFrame:
     if isinstance(staff, str | Path):
-        path = Path(staff)
-        if path.suffix.lower() in (".csv", ".txt"):
-            staff = pd.read_csv(path)
-        else:
-            staff = gpd.read_file(path)
+        # CSV (UTF-8/GBK), .xlsx or a point layer, Chinese or English headers and roles.
+        staff = read_staff(staff, crs=crs, area=area)
     if not isinstance(staff, pd.DataFrame):
         raise InputError(
             f"`staff` must be a GeoDataFrame, DataFrame with x/y or a file path; got {type(staff).__name__}."
@@ -496,7 +494,7 @@ def assign_staff(
     g = _grids_frame(grids)
     if not len(g):
         raise InputError("`grids` is empty; there is nothing to staff.")
-    s = lonlat_points(_read_staff(staff, g.crs), near=g, what="staff")
+    s = lonlat_points(_read_staff(staff, g.crs, g), near=g, what="staff")
     walk = _WalkTravel.build(s, g, streets) if streets is not None else None
 
     # Home grid of everyone (containing polygon, else nearest).
@@ -661,6 +659,9 @@ def assign_staff(
         geometry=gpd.GeoSeries(s.geometry.to_numpy(), crs=g.crs),
         crs=g.crs,
     )
+    # Who is who, as the office's list names them (姓名, 岗位 as written).
+    for pos, col in enumerate([c for c in ("name", "role_label") if c in s.columns]):
+        assignments.insert(1 + pos, col, s[col].to_numpy())
 
     short = [r for st, res in results.values() for r in _shortfall(st, res, s, rules)]
     shortfall = pd.DataFrame(short, columns=_SHORTFALL_COLUMNS)
