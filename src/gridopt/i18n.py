@@ -136,8 +136,7 @@ LABELS: dict[str, dict[str, str]] = {
     "title.plan": {
         "en": "{grids} grids, {households} households, {stations} stations; "
         "{share} of households within 15 min walk",
-        "zh": "{grids}个网格，{households}户，{stations}个党群服务站；"
-        "{share}的住户步行15分钟可达",
+        "zh": "{grids}个网格，{households}户，{stations}个党群服务站；{share}的住户步行15分钟可达",
     },
     "title.files": {
         "en": "{grids} grids, {households} households, {stations} stations",
@@ -191,9 +190,10 @@ LABELS: dict[str, dict[str, str]] = {
     "stage.staff": {"en": "staff", "zh": "人员"},
 }
 
-# Free texts of the stages (notes, grid and household reasons), English pattern -> Chinese.
-# The groups of the pattern fill {0}, {1}, ... of the translation.
-_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+# Free texts of the stages, English pattern -> Chinese; the groups of the pattern fill
+# {0}, {1}, ... of the translation. Notes are whole texts (they contain "; " themselves);
+# grid and household reasons may be several joined by "; ".
+_NOTE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.S), zh)
     for p, zh in (
         (
@@ -216,6 +216,11 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"walking distances: (\S+) \(straight line",
             "步行距离：{0}（街道网络未覆盖处按直线距离乘以绕行系数估算）",
         ),
+    )
+)
+_REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.S), zh)
+    for p, zh in (
         (r"exclusive grid: (.*) \((\d+) buildings\)", "专属网格：{0}（{1}栋楼）"),
         (
             r"oversized: one building with (\d+) households \(> (\d+)\) cannot be split; "
@@ -298,9 +303,13 @@ def translate_text(text: Any, lang: str) -> Any:
     """
     if lang == "en" or not isinstance(text, str) or not text:
         return text
+    for pattern, zh in _NOTE_PATTERNS:
+        found = pattern.search(text)
+        if found:
+            return zh.format(*found.groups())
     parts = []
     for part in text.split("; "):
-        for pattern, zh in _TEXT_PATTERNS:
+        for pattern, zh in _REASON_PATTERNS:
             found = pattern.search(part)
             if found:
                 part = zh.format(*found.groups())
