@@ -354,11 +354,13 @@ def overview_png(
         handles.append(
             Line2D([], [], color=STREET_COLOUR, linewidth=0.8, label=i18n.t("legend.street", lang))
         )
+    # Below the map, never over it.
     ax.legend(
         handles=handles,
-        loc="lower left",
-        fontsize=8,
-        framealpha=0.9,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.01),
+        ncol=min(3, len(handles)),
+        frameon=False,
         prop={"family": family, "size": 8},
     )
     path = Path(path)
@@ -394,35 +396,63 @@ def _grid_labels(grids: gpd.GeoDataFrame) -> list[str]:
 
 
 def _label_grids(ax: Any, grids: gpd.GeoDataFrame, names: list[str], family: list[str]) -> None:
-    """Each grid's name at a point inside it, with a white halo; smaller for many grids.
+    """Each grid's name inside it, with a white halo, sized to the room the grid has.
 
-    Many grids: the community part of a name is left out (the borders show it)
-    and the text shrinks, so labels stay inside their grids.
+    A name that starts with its community's goes on two lines (``平江社区`` /
+    ``第3网格``); where even that does not fit, only the second line is written (the
+    community borders still say which community).
     """
-    n = len(grids)
-    if n == 0:
+    if len(grids) == 0:
         return
-    labels = list(names)
-    if n > 40 and "community" in grids.columns:
-        labels = [
-            lab[len(c) :] if isinstance(c, str) and c and lab.startswith(c) else lab
-            for lab, c in zip(labels, grids["community"], strict=True)
-        ]
-    size = float(np.clip(70.0 / np.sqrt(n), 2.5, 8.0))
-    pts = grids.geometry.representative_point()
-    halo = [patheffects.withStroke(linewidth=1.6, foreground="white")]
-    for x, y, lab in zip(pts.x, pts.y, labels, strict=True):
+    fig = ax.get_figure()
+    x0, y0, x1, y1 = grids.total_bounds
+    width_in, height_in = fig.get_size_inches()
+    # Points per metre on paper, with the axes' share of the figure and equal aspect.
+    pt_per_m = min(
+        width_in * 0.775 * 72 / max(x1 - x0, 1.0), height_in * 0.77 * 72 / max(y1 - y0, 1.0)
+    )
+    geoms = grids.geometry.to_numpy()
+    inscribed = getattr(shapely, "maximum_inscribed_circle", None)
+    if inscribed is not None:
+        circles = inscribed(geoms)
+        centres = shapely.get_point(circles, 0)
+        radius_m = shapely.length(circles)
+    else:  # shapely < 2.1
+        centres = shapely.point_on_surface(geoms)
+        radius_m = np.sqrt(shapely.area(geoms)) / 3.0
+    communities = grids["community"] if "community" in grids.columns else [None] * len(grids)
+    halo = [patheffects.withStroke(linewidth=1.8, foreground="white")]
+    for centre, r, name, community in zip(centres, radius_m, names, communities, strict=True):
+        lines = [name]
+        if isinstance(community, str) and community and name.startswith(community):
+            rest = name[len(community) :].strip()
+            if rest:
+                lines = [community, rest]
+        size = _fit(lines, 1.9 * float(r) * pt_per_m)
+        if size < 4.0 and len(lines) == 2:
+            lines = lines[1:]
+            size = _fit(lines, 1.9 * float(r) * pt_per_m)
         ax.text(
-            x,
-            y,
-            lab,
-            fontsize=size,
+            shapely.get_x(centre),
+            shapely.get_y(centre),
+            "\n".join(lines),
+            fontsize=max(size, 3.0),
             ha="center",
             va="center",
+            multialignment="center",
             family=family,
             zorder=8,
             path_effects=halo,
         )
+
+
+def _fit(lines: list[str], room_pt: float) -> float:
+    """Font size (pt, at most 9) at which ``lines`` fit a circle ``room_pt`` across."""
+    # A Chinese character is about 1 em wide, a Latin one about 0.6 em.
+    em = max(sum(1.0 if i18n.has_cjk(ch) else 0.6 for ch in line) for line in lines)
+    by_width = room_pt / max(em, 1.0)
+    by_height = room_pt / (1.3 * len(lines))
+    return float(min(9.0, by_width, by_height))
 
 
 def _community_borders(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
