@@ -94,6 +94,7 @@ LABELS: dict[str, dict[str, str]] = {
     "layer.catchments": {"en": "Walking catchments", "zh": "步行服务范围"},
     "layer.stations": {"en": "Service stations", "zh": "党群服务站"},
     "layer.uncovered": {"en": "Households beyond {walk_m} m", "zh": "步行超过{walk_m}米的住户"},
+    "layer.grid_names": {"en": "Grid names", "zh": "网格名称"},
     "layer.communities": {"en": "Community borders", "zh": "社区边界"},
     "layer.osm": {"en": "OpenStreetMap background", "zh": "OpenStreetMap 底图"},
     "layer.amap": {"en": "AMap background", "zh": "高德地图底图"},

@@ -411,15 +411,7 @@ def _label_grids(ax: Any, grids: gpd.GeoDataFrame, names: list[str], family: lis
     pt_per_m = min(
         width_in * 0.775 * 72 / max(x1 - x0, 1.0), height_in * 0.77 * 72 / max(y1 - y0, 1.0)
     )
-    geoms = grids.geometry.to_numpy()
-    inscribed = getattr(shapely, "maximum_inscribed_circle", None)
-    if inscribed is not None:
-        circles = inscribed(geoms)
-        centres = shapely.get_point(circles, 0)
-        radius_m = shapely.length(circles)
-    else:  # shapely < 2.1
-        centres = shapely.point_on_surface(geoms)
-        radius_m = np.sqrt(shapely.area(geoms)) / 3.0
+    centres, radius_m = _label_points(grids.geometry.to_numpy())
     communities = grids["community"] if "community" in grids.columns else [None] * len(grids)
     halo = [patheffects.withStroke(linewidth=1.8, foreground="white")]
     for centre, r, name, community in zip(centres, radius_m, names, communities, strict=True):
@@ -444,6 +436,17 @@ def _label_grids(ax: Any, grids: gpd.GeoDataFrame, names: list[str], family: lis
             zorder=8,
             path_effects=halo,
         )
+
+
+def _label_points(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where a label sits best in each polygon (the centre of its largest inner circle),
+    and that circle's radius."""
+    inscribed = getattr(shapely, "maximum_inscribed_circle", None)
+    if inscribed is not None:
+        circles = inscribed(geoms)
+        return shapely.get_point(circles, 0), shapely.length(circles)
+    # shapely < 2.1
+    return shapely.point_on_surface(geoms), np.sqrt(shapely.area(geoms)) / 3.0
 
 
 def _fit(lines: list[str], room_pt: float) -> float:
@@ -505,13 +508,17 @@ def _map_data(plan: Any, language: str | None) -> _MapData:
         raise InputError(
             f"plan_map needs a gridopt.Plan or a plan folder, not {type(plan).__name__}"
         )
-    lang = i18n.resolve_language(language or plan.language)
+    lang = i18n.resolve_language(language or getattr(plan, "language", "en"))
     report = plan.report().set_index("grid_id")
     grids = plan.partition.grids.copy()
     for col in ("grid_name", "workers", "officers", "station"):
-        grids[col] = grids["grid_id"].map(report[col])
+        if col in report.columns:
+            grids[col] = grids["grid_id"].map(report[col])
     s = plan.stations
     cfg = plan.config
+    column = getattr(cfg, "communities", "community")
+    if "community" in grids.columns and (not column or column not in plan.buildings.columns):
+        grids["community"] = None  # the partition's one "all" community: none in the data
     title = i18n.t(
         "title.plan",
         lang,
@@ -529,7 +536,7 @@ def _map_data(plan: Any, language: str | None) -> _MapData:
         title=title,
         language=lang,
         notes=tuple(plan.notes),
-        streets=plan.streets,
+        streets=getattr(plan, "streets", None),
         basemap=getattr(cfg, "basemap", "osm"),
         tianditu_key=getattr(cfg, "tianditu_key", None),
     )
@@ -541,6 +548,8 @@ def _data_from_layers(layers: dict[str, gpd.GeoDataFrame], language: str | None)
         if col not in grids.columns:
             grids[col] = None
     buildings = layers["buildings"]
+    if "community" not in buildings.columns and set(grids["community"].dropna()) <= {"all"}:
+        grids["community"] = None  # the partition's one "all" community: none in the data
     stations = layers["stations"]
     uncovered = layers.get("uncovered")
     if uncovered is None or not isinstance(uncovered, gpd.GeoDataFrame):
@@ -746,6 +755,8 @@ def _build_map(
         show=True,
     ).add_to(m)
 
+    _add_grid_names(m, data.grids, lang, shift)
+
     borders = _community_borders(data.grids)
     if len(borders):
         lines = borders.assign(geometry=borders.boundary)
@@ -856,6 +867,40 @@ def _build_map(
     (x0, y0), (x1, y1) = corners.round(6).tolist()
     m.fit_bounds([[y0, x0], [y1, x1]])
     return m
+
+
+def _add_grid_names(
+    m: folium.Map,
+    grids: gpd.GeoDataFrame,
+    lang: str,
+    shift: Callable[[np.ndarray], np.ndarray] | None,
+) -> None:
+    """The grid names written on the map (as on the printed overview), escaped.
+
+    Shown when the page opens for up to 300 grids; a bigger city gets the layer
+    switched off (and none past 2,000 grids: the tooltips name every grid anyway).
+    """
+    if len(grids) > 2_000 or "grid_name" not in grids.columns:
+        return
+    centres, _ = _label_points(grids.geometry.to_numpy())
+    pts = gpd.GeoSeries(centres, crs=grids.crs).to_crs(4326)
+    xy = shapely.get_coordinates(pts.to_numpy())
+    if shift is not None:
+        xy = shift(xy)
+    layer = folium.FeatureGroup(
+        name=_text(i18n.t("layer.grid_names", lang)), show=len(grids) <= 300
+    )
+    style = (
+        "transform:translate(-50%,-50%);white-space:nowrap;font:bold 11px/1.2 sans-serif;"
+        "color:#222;text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff;pointer-events:none"
+    )
+    for (lon, lat), name in zip(xy.round(6).tolist(), grids["grid_name"], strict=True):
+        folium.Marker(
+            [lat, lon],
+            icon=folium.DivIcon(html=f'<div style="{style}">{_text(name)}</div>', icon_size=(0, 0)),
+            interactive=False,
+        ).add_to(layer)
+    layer.add_to(m)
 
 
 def _add_basemap(m: folium.Map, basemap: str, lang: str, key: str | None) -> None:

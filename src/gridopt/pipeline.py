@@ -960,7 +960,9 @@ def _grid_report(p: Plan) -> pd.DataFrame:
             "households": g["households"].astype(int).to_numpy(),
         }
     )
-    communities = rep["community"] if "community" in g.columns else None
+    # Without a community column the partition puts every building in one, "all".
+    has_communities = "community" in g.columns and _communities(p.buildings, p.config) is not None
+    communities = rep["community"] if has_communities else None
     rep.insert(1, "grid_name", _grid_names(p, rep["grid_id"], communities))
     rep["buildings"] = rep["grid_id"].map(agg["buildings"]).fillna(0).astype(int)
     workers, officers = _staff_counts(p.staff, rep["grid_id"])
@@ -1013,6 +1015,9 @@ def _layers(p: Plan) -> dict[str, pd.DataFrame]:
     repairs = repair_report(p.buildings)
     if len(repairs):
         layers["repairs"] = repairs
+    if p.streets is not None and len(p.streets):
+        # The maps redrawn from the files (gridopt map) show the streets too.
+        layers["streets"] = p.streets
     # The standards used, so the files alone say how the plan was made.
     # The user's Tianditu key stays out of the files; the language used goes in.
     settings = dataclasses.asdict(p.config)
