@@ -235,7 +235,7 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
                    help="time limit of each optimising stage (default 60)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _add_output_options(p)
+    _output_options(p)
     p.add_argument("--grid-name", default=None,
                    help="grid name template with {community}, {n}, {grid_id} "
                    "(default: '{community}第{n}网格' in Chinese, '{community} grid {n}' in English)")
@@ -245,7 +245,7 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_plan)
 
 
-def _add_output_options(p: argparse.ArgumentParser) -> None:
+def _output_options(p: argparse.ArgumentParser) -> None:
     """--lang / --basemap / --tianditu-key of `plan` and `map` (issue 16)."""
     p.add_argument("--lang", choices=["zh", "en"], default=None,
                    help="language of report, summary and maps (default: zh when the data carry "
@@ -297,7 +297,7 @@ def _add_map(sub: argparse._SubParsersAction) -> None:
     p.add_argument("plan", help="a plan folder written by 'gridopt plan' or its plan.gpkg")
     p.add_argument("-o", "--out", required=True, help="HTML file to write")
     p.add_argument("--png", help="also write a static overview PNG here")
-    _add_output_options(p)
+    _output_options(p)
     p.set_defaults(handler=_run_map)
 
 

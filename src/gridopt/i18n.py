@@ -248,6 +248,21 @@ _REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 
+# Words of the stages that appear inside a note's groups.
+_GROUP_WORDS = {
+    "network+straight_line": "街道网络+直线",
+    "straight_line": "直线",
+    "network": "街道网络",
+    "skipped": "跳过",
+    "repaired": "修复",
+}
+_WORD_PATTERN = re.compile("|".join(re.escape(w) for w in _GROUP_WORDS))
+
+# Several reasons of one grid are joined by "; " (a reason may hold "; " itself).
+_REASON_SPLIT = re.compile(
+    r"; (?=exclusive grid|oversized|undersized|crosses|joins|unserved|beyond)"
+)
+
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -307,9 +322,9 @@ def translate_text(text: Any, lang: str) -> Any:
     for pattern, zh in _NOTE_PATTERNS:
         found = pattern.search(text)
         if found:
-            return zh.format(*found.groups())
+            return zh.format(*(_words(g) for g in found.groups()))
     parts = []
-    for part in text.split("; "):
+    for part in _REASON_SPLIT.split(text):
         for pattern, zh in _REASON_PATTERNS:
             found = pattern.search(part)
             if found:
@@ -317,6 +332,11 @@ def translate_text(text: Any, lang: str) -> Any:
                 break
         parts.append(part)
     return "；".join(parts)
+
+
+def _words(text: str) -> str:
+    """The stages' words inside a translated note (counts of repairs, distance methods)."""
+    return _WORD_PATTERN.sub(lambda m: _GROUP_WORDS[m.group(0)], text)
 
 
 def default_grid_name(lang: str) -> str:
