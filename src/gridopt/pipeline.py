@@ -443,7 +443,7 @@ def plan(
     >>> int(p.buildings["households"].sum()) == int(city.buildings["households"].sum())
     True
     >>> list(p.report().columns[:4])
-    ['grid_id', 'community', 'kind', 'households']
+    ['grid_id', 'grid_name', 'community', 'kind']
     """
     from gridopt.network import walk_network
     from gridopt.partition import partition_grids
