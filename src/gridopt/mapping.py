@@ -47,6 +47,8 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from branca.element import MacroElement
+from folium.template import Template
 from matplotlib import font_manager, patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -415,11 +417,7 @@ def _label_grids(ax: Any, grids: gpd.GeoDataFrame, names: list[str], family: lis
     communities = grids["community"] if "community" in grids.columns else [None] * len(grids)
     halo = [patheffects.withStroke(linewidth=1.8, foreground="white")]
     for centre, r, name, community in zip(centres, radius_m, names, communities, strict=True):
-        lines = [name]
-        if isinstance(community, str) and community and name.startswith(community):
-            rest = name[len(community) :].strip()
-            if rest:
-                lines = [community, rest]
+        lines = _label_lines(name, community)
         size = _fit(lines, 1.9 * float(r) * pt_per_m)
         if size < 4.0 and len(lines) == 2:
             lines = lines[1:]
@@ -877,30 +875,88 @@ def _add_grid_names(
 ) -> None:
     """The grid names written on the map (as on the printed overview), escaped.
 
-    Shown when the page opens for up to 300 grids; a bigger city gets the layer
-    switched off (and none past 2,000 grids: the tooltips name every grid anyway).
+    The names appear from the zoom level at which a typical grid is wide enough for
+    its name (zoomed out they would cover the map); past 2,000 grids there are none
+    (the tooltips name every grid anyway).
     """
     if len(grids) > 2_000 or "grid_name" not in grids.columns:
         return
-    centres, _ = _label_points(grids.geometry.to_numpy())
+    geoms = grids.geometry.to_numpy()
+    centres, _ = _label_points(geoms)
     pts = gpd.GeoSeries(centres, crs=grids.crs).to_crs(4326)
     xy = shapely.get_coordinates(pts.to_numpy())
     if shift is not None:
         xy = shift(xy)
-    layer = folium.FeatureGroup(
-        name=_text(i18n.t("layer.grid_names", lang)), show=len(grids) <= 300
-    )
-    style = (
-        "transform:translate(-50%,-50%);white-space:nowrap;font:bold 11px/1.2 sans-serif;"
-        "color:#222;text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff;pointer-events:none"
-    )
-    for (lon, lat), name in zip(xy.round(6).tolist(), grids["grid_name"], strict=True):
+    communities = grids["community"] if "community" in grids.columns else [None] * len(grids)
+    lines = [_label_lines(str(n), c) for n, c in zip(grids["grid_name"], communities, strict=True)]
+    width_m = float(np.median(np.sqrt(shapely.area(geoms))))
+    min_zoom = _label_zoom(width_m, lines, float(np.median(xy[:, 1])))
+    layer = folium.FeatureGroup(name=_text(i18n.t("layer.grid_names", lang)), show=True)
+    for (lon, lat), label in zip(xy.round(6).tolist(), lines, strict=True):
+        text = "<br>".join(_text(line) for line in label)
         folium.Marker(
             [lat, lon],
-            icon=folium.DivIcon(html=f'<div style="{style}">{_text(name)}</div>', icon_size=(0, 0)),
+            icon=folium.DivIcon(
+                html=f'<div class="gridopt-grid-label">{text}</div>', icon_size=(0, 0)
+            ),
             interactive=False,
         ).add_to(layer)
     layer.add_to(m)
+    root = m.get_root()
+    root.header.add_child(
+        folium.Element(
+            "<style>.gridopt-grid-label{transform:translate(-50%,-50%);white-space:nowrap;"
+            "text-align:center;font:bold 11px/1.2 sans-serif;color:#222;pointer-events:none;"
+            "text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff}"
+            ".gridopt-labels-hidden .gridopt-grid-label{display:none}</style>"
+        ),
+        name="gridopt_label_css",
+    )
+    _LabelZoom(min_zoom).add_to(m)
+
+
+class _LabelZoom(MacroElement):
+    """Hides the grid names below ``min_zoom`` (runs after the map exists: a map child)."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+    (function () {
+      var map = {{ this._parent.get_name() }};
+      function gridoptLabels() {
+        map.getContainer().classList.toggle(
+          'gridopt-labels-hidden', map.getZoom() < {{ this.min_zoom }});
+      }
+      map.on('zoomend', gridoptLabels);
+      map.whenReady(gridoptLabels);
+    })();
+    {% endmacro %}"""
+    )
+
+    def __init__(self, min_zoom: int) -> None:
+        super().__init__()
+        self._name = "GridoptLabelZoom"
+        self.min_zoom = int(min_zoom)
+
+
+def _label_lines(name: str, community: Any) -> list[str]:
+    """A grid name on two lines when it starts with its community's (平江社区 / 第3网格)."""
+    if isinstance(community, str) and community and name.startswith(community):
+        rest = name[len(community) :].strip()
+        if rest:
+            return [community, rest]
+    return [name]
+
+
+def _label_zoom(width_m: float, labels: list[list[str]], lat: float) -> int:
+    """The least web-map zoom at which the median grid is as wide as its label."""
+    label_px = float(
+        np.median(
+            [max(sum(12 if i18n.has_cjk(c) else 7 for c in s) for s in lab) for lab in labels]
+        )
+    )
+    width_m = max(width_m, 1.0)
+    metres_per_px_z0 = 40_075_016.7 * np.cos(np.radians(lat)) / 256.0
+    return int(np.clip(np.ceil(np.log2(metres_per_px_z0 * label_px / width_m)), 0, 20))
 
 
 def _add_basemap(m: folium.Map, basemap: str, lang: str, key: str | None) -> None:
