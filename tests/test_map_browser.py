@@ -8,6 +8,8 @@ load on a machine without internet and are not needed.
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +18,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from _plan_data import small_plan
+from _plan_data import HOSTILE_BUILDING, HOSTILE_COMMUNITY, HOSTILE_SITE, hostile_plan, small_plan
+from gridopt import mapping
 
 CHROMIUM = next(
     (p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),
@@ -120,3 +123,77 @@ def test_the_error_check_catches_a_broken_page(tmp_path):
         encoding="utf-8",
     )
     assert 'class="gridopt-js-error"' in _body(_dom(page, tmp_path))
+
+
+# Hover every feature of every layer and click every station, as a reviewer would, then
+# write what happened into the DOM: the page title, any element the data injected, and
+# whether the hostile names were shown as text.
+_HOVER_ALL = """<script>
+window.addEventListener('load', function () { setTimeout(function () {
+  var shown = [], injected = 0;
+  var maps = Object.keys(window).map(function (k) { return window[k]; })
+    .filter(function (o) { return o instanceof L.Map; });
+  maps.forEach(function (map) {
+    map.eachLayer(function (layer) {
+      if (!layer.feature) { return; }
+      var at = layer.getLatLng ? layer.getLatLng() : layer.getBounds().getCenter();
+      layer.fire('mouseover', {latlng: at}, true);
+      layer.fire('click', {latlng: at}, true);
+      injected += document.querySelectorAll('img[src="x"], svg[onload], [onerror]').length;
+      document.querySelectorAll('.leaflet-tooltip, .leaflet-popup-content').forEach(
+        function (el) { shown.push(el.textContent); });
+    });
+  });
+  // Injected handlers run asynchronously (an image's error event): read the title later.
+  setTimeout(function () {
+    var out = document.createElement('div');
+    out.id = 'gridopt-probe';
+    out.setAttribute('data-title', document.title);
+    out.setAttribute('data-injected', injected);
+    out.textContent = shown.join('\\n');
+    document.body.appendChild(out);
+  }, 1000);
+}, 300); });
+</script>"""
+
+
+def _probe(page: Path, tmp: Path) -> tuple[str, int, str]:
+    """(title after hovering everything, injected elements, tooltip/popup texts)."""
+    text = page.read_text(encoding="utf-8")
+    probed = page.with_name("probed_" + page.name)
+    probed.write_text(
+        text.replace("<head>", "<head><title>gridopt map</title>", 1).replace(
+            "</body>", _HOVER_ALL + "</body>", 1
+        ),
+        encoding="utf-8",
+    )
+    dom = _body(_dom(probed, tmp))
+    found = re.search(
+        r'<div id="gridopt-probe" data-title="([^"]*)" data-injected="(\d+)">(.*?)</div>',
+        dom,
+        re.S,
+    )
+    assert found, dom[-3000:]
+    return html.unescape(found.group(1)), int(found.group(2)), html.unescape(found.group(3))
+
+
+def test_hostile_names_are_shown_as_text_never_run(tmp_path):
+    """Issue 16: a community named <img onerror=...> ran its script on hover; now it is text."""
+    page = tmp_path / "map.html"
+    mapping.plan_map(hostile_plan(), language="zh").save(str(page))
+    title, injected, shown = _probe(page, tmp_path)
+    assert title == "gridopt map"
+    assert injected == 0
+    # The reviewer reads the names as they are in the data.
+    for name in (HOSTILE_COMMUNITY, HOSTILE_BUILDING, HOSTILE_SITE):
+        assert name in shown, name
+    assert "网格名称" in shown  # the tooltips are in Chinese
+
+
+def test_the_hostile_name_check_catches_an_unescaped_page(tmp_path, monkeypatch):
+    """Guard against a vacuous test: without escaping, the same page runs the script."""
+    monkeypatch.setattr(mapping, "_text", str)
+    page = tmp_path / "map.html"
+    mapping.plan_map(hostile_plan()).save(str(page))
+    title, injected, _ = _probe(page, tmp_path)
+    assert title.startswith("pwned") and injected > 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
+import warnings
 from types import SimpleNamespace
 
 import folium
@@ -13,8 +16,15 @@ import pandas as pd
 import pytest
 import shapely
 
-from _plan_data import small_plan
-from gridopt import InputError, plan_map
+from _plan_data import (
+    HOSTILE_BUILDING,
+    HOSTILE_COMMUNITY,
+    HOSTILE_SITE,
+    hostile_plan,
+    small_plan,
+    zh_plan,
+)
+from gridopt import GridoptWarning, InputError, mapping, plan_map
 from gridopt.mapping import _grid_colours, overview_png
 
 
@@ -192,3 +202,102 @@ def test_map_size_scales_to_5000_grids_under_25_mb(tmp_path):
     leaflet = 170_000  # the inlined Leaflet JS + CSS, paid once
     size_mb = (leaflet + 5 * (path.stat().st_size - leaflet)) / 1e6
     assert size_mb < 25, f"a 5,000-grid city would need about {size_mb:.1f} MB"
+
+
+# --- issue 16: language, escaping, basemaps, overview font --------------------
+
+
+def _coords(page: str) -> np.ndarray:
+    return np.array(
+        [[float(a), float(b)] for a, b in re.findall(r"\[(-?\d+\.\d+), (-?\d+\.\d+)\]", page)]
+    )
+
+
+def test_map_in_chinese(p):
+    m = plan_map(p, language="zh")
+    for name in ("网格", "网格名称", "社区边界", "楼栋", "步行服务范围", "党群服务站"):
+        _layer(m, name)
+    page = m.get_root().render()
+    for alias in ("网格员", "网格信息员", "户数", "服务户数"):
+        assert f'"{alias.encode("unicode_escape").decode()}"' in page or f'"{alias}"' in page
+    assert "网格化管理方案" in page and "人员：未提供人员名单" in page
+    assert 'lang="zh"' in page
+
+
+def test_data_values_reach_the_page_escaped():
+    page = plan_map(hostile_plan()).get_root().render()
+    for raw in (HOSTILE_COMMUNITY, HOSTILE_BUILDING, HOSTILE_SITE):
+        assert raw not in page
+        assert json.dumps(raw)[1:-1] not in page  # not even inside the GeoJSON
+    # Shown as text (folium's JSON writes "&" as \u0026 inside <script>).
+    assert html.escape(HOSTILE_COMMUNITY).replace("&", "\\u0026") in page
+    assert "<script>document.title" not in page and 'onerror="document' not in page
+
+
+def test_tianditu_needs_a_key_and_uses_it(p, monkeypatch):
+    monkeypatch.delenv("TIANDITU_KEY", raising=False)
+    with pytest.raises(InputError, match="Tianditu key"):
+        plan_map(p, basemap="tianditu")
+    page = plan_map(p, basemap="tianditu", tianditu_key="a b&c").get_root().render()
+    assert "t{s}.tianditu.gov.cn/vec_w/wmts" in page and "tk=a%20b%26c" in page
+    assert "cva_w" in page  # the Chinese place labels over the tiles
+    with pytest.raises(InputError, match="basemap"):
+        plan_map(p, basemap="google")
+
+
+def _lonlat(m: folium.Map) -> np.ndarray:
+    """Every drawn coordinate of the map as lon/lat rows: GeoJSON layers and label markers."""
+    rows = []
+    for layer in m._children.values():
+        if isinstance(layer, folium.GeoJson):
+            geoms = shapely.from_geojson(json.dumps(layer.data))
+            rows.append(shapely.get_coordinates(geoms))
+        elif isinstance(layer, folium.FeatureGroup):
+            latlon = [c.location for c in layer._children.values() if hasattr(c, "location")]
+            rows.append(np.array(latlon, dtype=float).reshape(-1, 2)[:, ::-1])
+    return np.vstack(rows)
+
+
+def test_amap_shifts_every_coordinate_onto_gcj02(p, monkeypatch):
+    """The overlay moves with the shift: grids, buildings, stations, labels and the view."""
+    monkeypatch.setattr(mapping, "wgs84_to_gcj02", lambda lon, lat: (lon + 0.004, lat - 0.002))
+    osm = plan_map(p, basemap="osm")
+    amap = plan_map(p, basemap="amap")
+    assert "autonavi.com" in amap.get_root().render()
+    a, b = _lonlat(osm), _lonlat(amap)
+    assert a.shape == b.shape and len(a) > 1000
+    assert np.allclose(b - a, [0.004, -0.002], atol=2e-6)
+    # The view too (Leaflet's bounds are [lat, lon]).
+    fit = [c.bounds for m in (osm, amap) for c in m._children.values() if hasattr(c, "bounds")]
+    assert np.allclose(np.subtract(fit[1], fit[0]), [[-0.002, 0.004], [-0.002, 0.004]], atol=2e-6)
+
+
+@pytest.mark.skipif(mapping.wgs84_to_gcj02 is None, reason="gridopt.crs not merged yet")
+def test_amap_shift_is_hundreds_of_metres_in_china(p):
+    lon, lat = mapping._gcj02(np.array([[120.62, 31.30]]))[0]  # Suzhou
+    dx = (lon - 120.62) * 111_320 * np.cos(np.radians(31.3))
+    dy = (lat - 31.30) * 110_540
+    assert 300 < np.hypot(dx, dy) < 700
+
+
+def test_overview_in_chinese_with_a_cjk_font(tmp_path):
+    if mapping.cjk_font() is None:
+        pytest.skip("no CJK font installed (Debian: fonts-noto-cjk)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no missing-glyph warning from matplotlib either
+        path = overview_png(zh_plan(), tmp_path / "o.png")
+    assert matplotlib.image.imread(path).shape[0] > 300
+
+
+def test_overview_without_a_cjk_font_warns_and_writes_pinyin(tmp_path, monkeypatch):
+    monkeypatch.setattr(mapping, "cjk_font", lambda: None)
+    with pytest.warns(GridoptWarning, match="no font with Chinese characters"):
+        overview_png(zh_plan(), tmp_path / "o.png")
+    assert (tmp_path / "o.png").exists()
+    assert mapping._pinyin("平江社区第3网格") == "PingJiangSheQuDi3WangGe"
+
+
+def test_grid_labels_fit_their_grids(p):
+    names = mapping._grid_labels(p.grids)
+    assert len(names) == len(p.grids) and all(names)
+    assert mapping._fit(["平江社区", "第1网格"], 20.0) < mapping._fit(["第1网格"], 20.0) <= 9.0

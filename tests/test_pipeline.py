@@ -56,6 +56,7 @@ def test_report_one_row_per_grid(p):
     r = p.report()
     assert list(r.columns) == [
         "grid_id",
+        "grid_name",
         "community",
         "kind",
         "households",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -236,7 +237,8 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
         "plan",
         help="the whole plan: grids, service stations, staff, report and map",
         description="Divide the buildings into grids, place service stations, post staff and "
-        "write plan.gpkg, report.csv, map.html and overview.png into --out.",
+        "write plan.gpkg, report.csv (UTF-8 with BOM), report.xlsx, summary.txt, map.html and "
+        "overview.png into --out, in Chinese or English (--lang).",
     )
     p.add_argument("buildings", help="buildings file (.gpkg, .geojson, .parquet, .shp, .osm.pbf)")
     p.add_argument("--streets", help="street lines; default: the buildings file when it is .osm.pbf")
@@ -255,6 +257,12 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
                    help="time limit of each optimising stage (default 60)")
     p.add_argument("--seed", type=int, default=defaults.SEED)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _output_options(p)
+    p.add_argument("--grid-name", default=None,
+                   help="grid name template with {community}, {n}, {grid_id} "
+                   "(default: '{community}第{n}网格' in Chinese, '{community} grid {n}' in English)")
+    p.add_argument("--grid-order", choices=["input", "pinyin"], default="input",
+                   help="order of the communities in the report (default: as in the input)")
     p.add_argument("-o", "--out", required=True, help="output folder")
     _coords_options(p)
     _input_column_flags(p)
@@ -293,6 +301,15 @@ def _input_options(args: argparse.Namespace) -> dict:
     """The PlanConfig fields given by the input flags."""
     fields = [*_COLUMN_FLAGS, "community_name_col", "encoding"]
     return {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
+def _output_options(p: argparse.ArgumentParser) -> None:
+    """--lang / --basemap / --tianditu-key of `plan` and `map` (issue 16)."""
+    p.add_argument("--lang", choices=["zh", "en"], default=None,
+                   help="language of report, summary and maps (default: zh when the data carry "
+                   "Chinese community or column names, else en)")
+    p.add_argument("--basemap", choices=["osm", "amap", "tianditu", "none"], default=None,
+                   help="background of map.html (default osm; amap is shifted to GCJ-02)")
+    p.add_argument("--tianditu-key", default=None,
+                   help="your Tianditu key for --basemap tianditu (default: $TIANDITU_KEY)")
 
 
 def _run_plan(args: argparse.Namespace) -> int:
@@ -311,6 +328,11 @@ def _run_plan(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         coords=args.coords,
         **_input_options(args),
+        language=args.lang or "auto",
+        grid_name=args.grid_name,
+        grid_order=args.grid_order,
+        basemap=args.basemap or "osm",
+        tianditu_key=args.tianditu_key or os.environ.get("TIANDITU_KEY"),
     )
     for what, path in (("buildings", args.buildings), ("streets", args.streets),
                        ("staff", args.staff), ("candidates", args.candidates),
@@ -329,7 +351,7 @@ def _run_plan(args: argparse.Namespace) -> int:
                   candidates=args.candidates, config=config, communities=args.communities)
     result.to_file(out)
     print(result.summary())
-    print(f"\nwrote {out}/: plan.gpkg, report.csv, overview.png, summary.txt")
+    print(f"\nwrote {out}/: plan.gpkg, report.csv, report.xlsx, overview.png, summary.txt")
     print(f"map: {(out / 'map.html').resolve()}  (open it in a browser)")
     return 0
 
@@ -339,16 +361,19 @@ def _add_map(sub: argparse._SubParsersAction) -> None:
     p.add_argument("plan", help="a plan folder written by 'gridopt plan' or its plan.gpkg")
     p.add_argument("-o", "--out", required=True, help="HTML file to write")
     p.add_argument("--png", help="also write a static overview PNG here")
+    _output_options(p)
     p.set_defaults(handler=_run_map)
 
 
 def _run_map(args: argparse.Namespace) -> int:
     from gridopt.mapping import overview_png, plan_map
 
-    plan_map(args.plan).save(args.out)
+    plan_map(
+        args.plan, language=args.lang, basemap=args.basemap, tianditu_key=args.tianditu_key
+    ).save(args.out)
     print(f"map: {args.out}")
     if args.png:
-        overview_png(args.plan, args.png)
+        overview_png(args.plan, args.png, language=args.lang)
         print(f"overview: {args.png}")
     return 0
 

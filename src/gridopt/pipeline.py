@@ -31,8 +31,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from tqdm import tqdm
 
+from gridopt import i18n
 from gridopt._errors import InputError, RepairWarning
 from gridopt._validate import check
 from gridopt.crs import WorkingCRS, check_coords
@@ -74,7 +77,17 @@ log = logging.getLogger("gridopt")
 STAGES = ("buildings", "grids", "walking network", "stations", "staff")
 
 #: Files :meth:`Plan.to_file` writes.
-OUTPUT_FILES = ("plan.gpkg", "report.csv", "map.html", "overview.png", "summary.txt")
+OUTPUT_FILES = (
+    "plan.gpkg",
+    "report.csv",
+    "report.xlsx",
+    "map.html",
+    "overview.png",
+    "summary.txt",
+)
+
+#: Background maps of ``map.html`` (see :func:`gridopt.plan_map`).
+BASEMAPS = ("osm", "amap", "tianditu", "none")
 
 
 @dataclass(frozen=True)
@@ -149,6 +162,26 @@ class PlanConfig:
     encoding
         Text encoding of the buildings, communities and staff files (``"gbk"``);
         ``None`` detects UTF-8, UTF-8 with BOM and GBK/GB18030.
+    language
+        Language of the outputs (report, summary, map, overview): ``"zh"``, ``"en"``, or
+        ``"auto"`` (default): Chinese when the buildings carry Chinese column names or
+        Chinese community names, English otherwise (``Plan.language``).
+    grid_name
+        Template of the grid names (``grid_name`` column), with ``{community}``, ``{n}``
+        (the grid's number within its community) and ``{grid_id}``. ``None``: the
+        language's habit, ``"{community}第{n}网格"`` (平江社区第3网格) or
+        ``"{community} grid {n}"``; grids without a community are named after the
+        street office (a single ``street`` value) or just ``第{n}网格``.
+    grid_order
+        Order of the communities in the report: ``"input"`` (as they first appear in the
+        buildings) or ``"pinyin"`` (alphabetical by pinyin).
+    basemap
+        Background of ``map.html``: ``"osm"`` (OpenStreetMap), ``"amap"`` (AMap/Gaode,
+        drawn in GCJ-02: the plan is shifted onto it), ``"tianditu"`` (needs
+        ``tianditu_key``) or ``"none"``.
+    tianditu_key
+        The user's Tianditu key (browser type) for ``basemap="tianditu"``; never written
+        to plan.gpkg.
     """
 
     min_households: int = MIN_HOUSEHOLDS
@@ -180,6 +213,12 @@ class PlanConfig:
     community_name_col: str | None = None
     encoding: str | None = None
 
+    language: str = "auto"
+    grid_name: str | None = None
+    grid_order: str = "input"
+    basemap: str = "osm"
+    tianditu_key: str | None = field(default=None, repr=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "coords", check_coords(self.coords))
         check(
@@ -203,6 +242,23 @@ class PlanConfig:
             }
         )
         _check_column_fields(self)
+        self._check_outputs()
+
+    def _check_outputs(self) -> None:
+        """The output options: language, grid names and order, basemap."""
+        if self.language not in (*i18n.LANGUAGES, "auto"):
+            raise InputError(f"language must be 'zh', 'en' or 'auto', got {self.language!r}")
+        if self.grid_name is not None:
+            i18n.check_grid_name(self.grid_name)
+        if self.grid_order not in ("input", "pinyin"):
+            raise InputError(f"grid_order must be 'input' or 'pinyin', got {self.grid_order!r}")
+        if self.basemap not in BASEMAPS:
+            raise InputError(f"basemap must be one of {BASEMAPS}, got {self.basemap!r}")
+        if self.basemap == "tianditu" and not self.tianditu_key:
+            raise InputError(
+                "basemap='tianditu' needs your Tianditu key (tianditu_key=..., a browser key "
+                "from console.tianditu.gov.cn); or use basemap='amap' or 'osm'"
+            )
 
     @classmethod
     def from_any(cls, config: PlanConfig | Mapping[str, Any] | None) -> PlanConfig:
@@ -304,68 +360,39 @@ class Plan:
         """The grid polygons (``partition.grids``)."""
         return self.partition.grids
 
-    def report(self) -> pd.DataFrame:
+    @property
+    def language(self) -> str:
+        """The outputs' language, ``"zh"`` or ``"en"`` (``PlanConfig.language`` resolved)."""
+        return _language(self)
+
+    def report(self, language: str | None = None) -> pd.DataFrame:
         """One row per grid: what the street office reviews.
+
+        Parameters
+        ----------
+        language
+            ``None``: the column keys below and the stages' values (for code).
+            ``"zh"`` / ``"en"``: headers, kinds and reasons for people (report.csv).
 
         Returns
         -------
         pandas.DataFrame
-            ``grid_id``, ``community``, ``kind``, ``households``, ``buildings``,
+            ``grid_id``, ``grid_name``, ``community``, ``kind``, ``households``, ``buildings``,
             ``workers`` and ``officers`` (assigned; ``NaN`` when staffing was skipped),
             ``station`` (the station most of the grid's households walk to),
             ``mean_walk_m`` and ``max_walk_m`` (household-weighted mean, max over the
             grid's buildings with households), ``share_within_15min`` and ``reason``.
         """
-        return _grid_report(self)
+        rep = _grid_report(self)
+        return rep if language is None else _report_table(rep, language)
 
     def layers(self) -> dict[str, pd.DataFrame]:
         """The layers of ``plan.gpkg``, by name (what :meth:`to_file` writes)."""
         return _layers(self)
 
-    def summary(self) -> str:
-        """A few lines: grids, stations, staff, time, and every note."""
-        g = self.partition.grids
-        kinds = g["kind"].value_counts()
-        m = self.stations.metrics
-        cfg = self.config
-        minutes = cfg.max_walk_m / cfg.walk_speed_m_per_min
-        lines = [
-            f"{len(self.buildings):,} buildings, {int(self.buildings['households'].sum()):,} households",
-            f"grids: {len(g):,} ({', '.join(f'{int(kinds.get(k, 0))} {k}' for k in ('regular', 'exclusive', 'oversized', 'undersized'))}), "
-            f"band {cfg.min_households}-{cfg.max_households}, "
-            f"{self.partition.share_in_band:.1%} of regular grids inside",
-            f"stations: {len(self.stations.stations):,}, mean walk {m.get('mean_walk_m', float('nan')):,.0f} m, "
-            f"max {m.get('max_walk_m', float('nan')):,.0f} m, "
-            f"{m.get('share_within_15min', float('nan')):.1%} of households within 15 min; "
-            f"{int(m.get('households_beyond_max_walk', 0)):,} beyond {cfg.max_walk_m:,.0f} m (~{minutes:.0f} min)",
-        ]
-        short = self.stations.shortfall or {}
-        if short.get("shortfall_households", 0):
-            lines.append(
-                f"station capacity short by {short['shortfall_households']:,.0f} households "
-                f"({short.get('shortfall_m2', 0):,.0f} m² of floor area)"
-            )
-        if self.staff is None:
-            lines.append("staff: not planned")
-        else:
-            a = self.staff.assignments
-            placed = (
-                a["grid_id"].notna() if "grid_id" in a.columns else pd.Series(False, index=a.index)
-            )
-            missing = int(self.staff.shortfall["missing"].sum()) if len(self.staff.shortfall) else 0
-            tag = " (PLACEHOLDER roster: no staff list was given)" if self.staff_synthetic else ""
-            lines.append(
-                f"staff{tag}: {int(placed.sum()):,} of {len(a):,} people posted to grids; "
-                f"shortfall {missing:,} posts"
-            )
-        total = self.runtime_s.get("total", sum(self.runtime_s.values()))
-        lines.append(
-            f"time {total:.1f} s ("
-            + ", ".join(f"{k} {v:.1f} s" for k, v in self.runtime_s.items() if k != "total")
-            + ")"
-        )
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
+    def summary(self, language: str | None = None) -> str:
+        """A few lines: grids, stations, staff, time, and every note (in ``Plan.language``)."""
+        return _summary(self, language or self.language)
 
     def to_file(self, directory: str | os.PathLike[str]) -> Path:
         """Write the plan's files into ``directory``.
@@ -452,7 +479,7 @@ def plan(
     >>> int(p.buildings["households"].sum()) == int(city.buildings["households"].sum())
     True
     >>> list(p.report().columns[:4])
-    ['grid_id', 'community', 'kind', 'households']
+    ['grid_id', 'grid_name', 'community', 'kind']
     """
     cfg = PlanConfig.from_any(config)
     run = _Run(cfg)
@@ -896,6 +923,130 @@ def _annotate(
 # ---------------------------------------------------------------------------
 
 
+def _language(p: Plan) -> str:
+    """``PlanConfig.language``, with ``"auto"`` decided by the buildings' columns and communities."""
+    grids = p.partition.grids
+    values = grids["community"].dropna().unique() if "community" in grids.columns else ()
+    return i18n.resolve_language(p.config.language, columns=p.buildings.columns, values=values)
+
+
+def _grid_names(p: Plan, grid_ids: pd.Series, communities: pd.Series | None) -> pd.Series:
+    """``PlanConfig.grid_name`` (or the language's habit) filled in per grid."""
+    template = p.config.grid_name or i18n.default_grid_name(p.language)
+    area = ""
+    if "street" in p.buildings.columns:
+        streets = p.buildings["street"].dropna().unique()
+        area = str(streets[0]) if len(streets) == 1 else ""
+    return i18n.grid_names(grid_ids, communities, template, area=area)
+
+
+def _community_rank(p: Plan, communities: pd.Series) -> pd.Series:
+    """Each grid's community's place in the office's order (``PlanConfig.grid_order``)."""
+    col = p.config.communities
+    source = p.buildings[col] if col and col in p.buildings.columns else communities
+    order = i18n.community_order(source, p.config.grid_order)
+    rank = {c: r for r, c in enumerate(order)}
+    return communities.map(lambda c: rank.get(c, len(rank)))
+
+
+def _report_table(rep: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The report for people: headers, kinds and reasons in ``lang``."""
+    out = rep.copy()
+    kinds = {
+        k: i18n.t(f"kind.{k}", lang) for k in ("regular", "exclusive", "oversized", "undersized")
+    }
+    out["kind"] = out["kind"].map(lambda k: kinds.get(k, k))
+    out["reason"] = out["reason"].map(lambda r: i18n.translate_text(r, lang))
+    return out.rename(columns={c: i18n.t(f"col.{c}", lang) for c in i18n.REPORT_COLUMNS})
+
+
+def _summary(p: Plan, lang: str) -> str:
+    g = p.partition.grids
+    kinds = g["kind"].value_counts()
+    m = p.stations.metrics
+    cfg = p.config
+    minutes = cfg.max_walk_m / cfg.walk_speed_m_per_min
+    sep = i18n.t("summary.list_sep", lang)
+    kind_counts = sep.join(
+        i18n.t(
+            "summary.kind_count",
+            lang,
+            count=int(kinds.get(k, 0)),
+            kind=k if lang == "en" else i18n.t(f"kind.{k}", lang),
+        )
+        for k in ("regular", "exclusive", "oversized", "undersized")
+    )
+    lines = [
+        i18n.t(
+            "summary.buildings",
+            lang,
+            buildings=f"{len(p.buildings):,}",
+            households=f"{int(p.buildings['households'].sum()):,}",
+        ),
+        i18n.t(
+            "summary.grids",
+            lang,
+            n=f"{len(g):,}",
+            kinds=kind_counts,
+            lo=cfg.min_households,
+            hi=cfg.max_households,
+            share=f"{p.partition.share_in_band:.1%}",
+        ),
+        i18n.t(
+            "summary.stations",
+            lang,
+            n=f"{len(p.stations.stations):,}",
+            mean=f"{m.get('mean_walk_m', float('nan')):,.0f}",
+            max=f"{m.get('max_walk_m', float('nan')):,.0f}",
+            share=f"{m.get('share_within_15min', float('nan')):.1%}",
+            beyond=f"{int(m.get('households_beyond_max_walk', 0)):,}",
+            walk_m=f"{cfg.max_walk_m:,.0f}",
+            minutes=f"{minutes:.0f}",
+        ),
+    ]
+    short = p.stations.shortfall or {}
+    if short.get("shortfall_households", 0):
+        lines.append(
+            i18n.t(
+                "summary.shortfall",
+                lang,
+                households=f"{short['shortfall_households']:,.0f}",
+                m2=f"{short.get('shortfall_m2', 0):,.0f}",
+            )
+        )
+    if p.staff is None:
+        lines.append(i18n.t("summary.staff_none", lang))
+    else:
+        a = p.staff.assignments
+        placed = a["grid_id"].notna() if "grid_id" in a.columns else pd.Series(False, index=a.index)
+        missing = int(p.staff.shortfall["missing"].sum()) if len(p.staff.shortfall) else 0
+        tag = i18n.t("summary.placeholder_tag", lang) if p.staff_synthetic else ""
+        lines.append(
+            i18n.t(
+                "summary.staff",
+                lang,
+                tag=tag,
+                placed=f"{int(placed.sum()):,}",
+                total=f"{len(a):,}",
+                missing=f"{missing:,}",
+            )
+        )
+    total = p.runtime_s.get("total", sum(p.runtime_s.values()))
+    stages = sep.join(
+        i18n.t(
+            "summary.stage_time",
+            lang,
+            stage=i18n.t(f"stage.{k}", lang) if f"stage.{k}" in i18n.LABELS else k,
+            s=f"{v:.1f}",
+        )
+        for k, v in p.runtime_s.items()
+        if k != "total"
+    )
+    lines.append(i18n.t("summary.time", lang, total=f"{total:.1f}", stages=stages))
+    lines += [i18n.t("summary.note", lang, note=i18n.translate_text(n, lang)) for n in p.notes]
+    return "\n".join(lines)
+
+
 def _grid_report(p: Plan) -> pd.DataFrame:
     g = p.partition.grids
     b = p.buildings
@@ -940,6 +1091,10 @@ def _grid_report(p: Plan) -> pd.DataFrame:
             "households": g["households"].astype(int).to_numpy(),
         }
     )
+    # Without a community column the partition puts every building in one, "all".
+    has_communities = "community" in g.columns and _communities(p.buildings, p.config) is not None
+    communities = rep["community"] if has_communities else None
+    rep.insert(1, "grid_name", _grid_names(p, rep["grid_id"], communities))
     rep["buildings"] = rep["grid_id"].map(agg["buildings"]).fillna(0).astype(int)
     workers, officers = _staff_counts(p.staff, rep["grid_id"])
     rep["workers"] = workers
@@ -949,6 +1104,9 @@ def _grid_report(p: Plan) -> pd.DataFrame:
         rep[col] = rep["grid_id"].map(agg[col]).round(1)
     rep["share_within_15min"] = rep["grid_id"].map(agg["share_within_15min"]).round(4)
     rep["reason"] = g["reason"].fillna("").to_numpy() if "reason" in g.columns else ""
+    if communities is not None:  # communities in the office's order, grids by number
+        rank = _community_rank(p, rep["community"])
+        rep = rep.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
     return rep
 
 
@@ -986,10 +1144,16 @@ def _layers(p: Plan) -> dict[str, pd.DataFrame]:
     repairs = repair_report(p.buildings)
     if len(repairs):
         layers["repairs"] = repairs
+    if p.streets is not None and len(p.streets):
+        # The maps redrawn from the files (gridopt map) show the streets too.
+        layers["streets"] = p.streets
     # The standards used, so the files alone say how the plan was made.
-    layers["config"] = pd.DataFrame(
-        [{"name": k, "value": repr(v)} for k, v in dataclasses.asdict(p.config).items()]
-    )
+    # The user's Tianditu key stays out of the files; the language used goes in.
+    settings = dataclasses.asdict(p.config)
+    if settings.get("tianditu_key"):
+        settings["tianditu_key"] = "(given, not stored)"
+    settings["output_language"] = p.language
+    layers["config"] = pd.DataFrame([{"name": k, "value": repr(v)} for k, v in settings.items()])
     if p.notes:
         layers["notes"] = pd.DataFrame({"note": list(p.notes)})
     return layers
@@ -1011,16 +1175,37 @@ def _write_plan(p: Plan, directory: Path) -> Path:
             # GPKG stores the plan's ids as text; pyogrio's notes on that are no news here.
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="pyogrio")
             write_layers(tmp / "plan.gpkg", _in_input_crs(p, _layers(p)))
-        p.report().to_csv(tmp / "report.csv", index=False)
-        plan_map(p).save(str(tmp / "map.html"))
-        overview_png(p, tmp / "overview.png")
-        (tmp / "summary.txt").write_text(p.summary() + "\n", encoding="utf-8")
+        lang = p.language
+        table = p.report(lang)
+        # Excel on Chinese Windows reads UTF-8 only with a BOM.
+        table.to_csv(tmp / "report.csv", index=False, encoding="utf-8-sig")
+        _write_xlsx(table, tmp / "report.xlsx")
+        plan_map(p, language=lang).save(str(tmp / "map.html"))
+        overview_png(p, tmp / "overview.png", language=lang)
+        (tmp / "summary.txt").write_text(p.summary(lang) + "\n", encoding="utf-8")
         _move_into_place(tmp, directory)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("plan written to %s", directory)
     return directory
+
+
+def _write_xlsx(table: pd.DataFrame, path: Path) -> None:
+    """The report as an Excel sheet: bold frozen header row, columns wide enough to read."""
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        table.to_excel(writer, index=False, sheet_name="report")
+        sheet = writer.sheets["report"]
+        sheet.freeze_panes = "A2"
+        bold = Font(bold=True)
+        for cell in sheet[1]:
+            cell.font = bold
+        for i, col in enumerate(table.columns, start=1):
+            values = table[col].head(500).map(lambda v: "" if pd.isna(v) else str(v))
+            texts = [str(col), *values]
+            # A CJK character is about two Latin characters wide.
+            width = max(sum(2 if i18n.has_cjk(ch) else 1 for ch in s) for s in texts)
+            sheet.column_dimensions[get_column_letter(i)].width = min(60, width + 2)
 
 
 def _move_into_place(tmp: Path, directory: Path) -> None:
