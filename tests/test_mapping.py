@@ -272,7 +272,6 @@ def test_amap_shifts_every_coordinate_onto_gcj02(p, monkeypatch):
     assert np.allclose(np.subtract(fit[1], fit[0]), [[-0.002, 0.004], [-0.002, 0.004]], atol=2e-6)
 
 
-@pytest.mark.skipif(mapping.wgs84_to_gcj02 is None, reason="gridopt.crs not merged yet")
 def test_amap_shift_is_hundreds_of_metres_in_china(p):
     lon, lat = mapping._gcj02(np.array([[120.62, 31.30]]))[0]  # Suzhou
     dx = (lon - 120.62) * 111_320 * np.cos(np.radians(31.3))
