@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from gridopt._errors import InputError
+from gridopt.households import default_share, uncertain_buildings
 
 __all__ = ["Plan", "PlanConfig", "plan"]
 
@@ -314,6 +315,7 @@ class Plan:
             f"{m.get('share_within_15min', float('nan')):.1%} of households within 15 min; "
             f"{int(m.get('households_beyond_max_walk', 0)):,} beyond {cfg.max_walk_m:,.0f} m (~{minutes:.0f} min)",
         ]
+        lines += _household_lines(self.buildings)
         short = self.stations.shortfall or {}
         if short.get("shortfall_households", 0):
             lines.append(
@@ -820,6 +822,22 @@ def _grid_report(p: Plan) -> pd.DataFrame:
     rep["share_within_15min"] = rep["grid_id"].map(agg["share_within_15min"]).round(4)
     rep["reason"] = g["reason"].fillna("").to_numpy() if "reason" in g.columns else ""
     return rep
+
+
+def _household_lines(b: gpd.GeoDataFrame) -> list[str]:
+    """How sure the household counts are: share on defaults, range, least sure buildings."""
+    if "households_source" not in b.columns:
+        return []
+    lines = [f"households resting on default storeys (no levels or height in the data): "
+             f"{default_share(b):.1%}"]
+    if {"households_low", "households_high", "households_confidence"} <= set(b.columns):
+        lines[0] += (f"; range {int(b['households_low'].sum()):,}-"
+                     f"{int(b['households_high'].sum()):,}")
+        top = uncertain_buildings(b, n=5)
+        for bid, row in top.iterrows():
+            lines.append(f"  uncertain: {bid}: {int(row['households'])} households "
+                         f"({row['households_note']})")
+    return lines
 
 
 def _staff_counts(staff: Any, grid_ids: pd.Series) -> tuple[pd.Series, pd.Series]:
