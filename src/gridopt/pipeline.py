@@ -80,6 +80,12 @@ class PlanConfig:
         When no candidate site is given or marked (no public/office/community building in
         the data), every building with households is treated as a possible site for a
         station room of this floor area, and the plan says so.
+    station_floor_area_m2
+        Floor area of a station room in a candidate building (300 m²: 1,000
+        households); a given candidate's own ``floor_area_m2`` wins.
+    propose_new_sites
+        Propose new sites on the street network for households no candidate
+        reaches within ``max_walk_m`` (see :func:`gridopt.place_stations`).
     staff_when_missing
         Without a staff list: ``"synthetic"`` (default) plans with a placeholder roster in
         the standard's proportions (:func:`gridopt.staffing.synthetic_staff`), so the
@@ -124,6 +130,8 @@ class PlanConfig:
     exclusive_grids: bool = True
     communities: str | None = "community"
     fallback_station_m2: float = 300.0
+    station_floor_area_m2: float = 300.0
+    propose_new_sites: bool = True
     staff_when_missing: str = "synthetic"
     staffing_rules: Any = None
     time_limit_s: float = 60.0
@@ -149,6 +157,7 @@ class PlanConfig:
             "walk_speed_m_per_min",
             "m2_per_household",
             "fallback_station_m2",
+            "station_floor_area_m2",
             "time_limit_s",
         ):
             v = getattr(self, name)
@@ -292,7 +301,8 @@ class Plan:
         pandas.DataFrame
             ``grid_id``, ``community``, ``kind``, ``households``, ``buildings``,
             ``workers`` and ``officers`` (assigned; ``NaN`` when staffing was skipped),
-            ``station`` (the station most of the grid's households walk to),
+            ``station`` (the station most of the grid's households walk to), ``stations``
+            (every station they walk to with its share, e.g. ``"12 (80%); 40 (20%)"``),
             ``mean_walk_m`` and ``max_walk_m`` (household-weighted mean, max over the
             grid's buildings with households), ``share_within_15min`` and ``reason``.
         """
@@ -310,6 +320,7 @@ class Plan:
             f"grids: {len(g):,} ({', '.join(f'{int(kinds.get(k, 0))} {k}' for k in ('regular', 'exclusive', 'oversized', 'undersized'))}), "
             f"band {cfg.min_households}-{cfg.max_households}, "
             f"{self.partition.share_in_band:.1%} of regular grids inside",
+            _coverage_line(m, cfg.max_walk_m),
             f"stations: {len(self.stations.stations):,}, mean walk {m.get('mean_walk_m', float('nan')):,.0f} m, "
             f"max {m.get('max_walk_m', float('nan')):,.0f} m, "
             f"{m.get('share_within_15min', float('nan')):.1%} of households within 15 min; "
@@ -464,6 +475,9 @@ def plan(
             walk_speed_m_per_min=cfg.walk_speed_m_per_min,
             seed=cfg.seed,
             time_limit_s=cfg.stage_limit_s(len(frame)),
+            station_floor_area_m2=cfg.station_floor_area_m2,
+            propose_new_sites=cfg.propose_new_sites,
+            grids=partition.labels,
         )
         _check_reachable(stations, frame, cfg)
 
@@ -817,11 +831,39 @@ def _grid_report(p: Plan) -> pd.DataFrame:
     rep["workers"] = workers
     rep["officers"] = officers
     rep["station"] = rep["grid_id"].map(main)
+    rep["stations"] = rep["grid_id"].map(_station_shares(st))
     for col in ("mean_walk_m", "max_walk_m"):
         rep[col] = rep["grid_id"].map(agg[col]).round(1)
     rep["share_within_15min"] = rep["grid_id"].map(agg["share_within_15min"]).round(4)
     rep["reason"] = g["reason"].fillna("").to_numpy() if "reason" in g.columns else ""
     return rep
+
+
+def _station_shares(st: pd.DataFrame) -> pd.Series:
+    """Per grid, every station its households walk to with its share: "A (80%); B (20%)"."""
+    if st.empty:
+        return pd.Series(dtype=object)
+    per = st.groupby(["grid_id", "station"], sort=False)["hh"].sum().reset_index()
+    per["share"] = per["hh"] / per.groupby("grid_id")["hh"].transform("sum")
+    per = per.sort_values(["grid_id", "share"], ascending=[True, False], kind="stable")
+    per["text"] = per["station"].astype(str) + " (" + (100 * per["share"]).round(0).astype(
+        int).astype(str) + "%)"
+    return per.groupby("grid_id", sort=False)["text"].agg("; ".join)
+
+
+def _coverage_line(m: Mapping[str, Any], limit_m: float) -> str:
+    """The headline: the share of households within the plan's own walking limit."""
+    line = (f"within {limit_m:,.0f} m walking: {m.get('share_within_limit', float('nan')):.1%} "
+            "of households")
+    new = int(m.get("n_new_sites", 0))
+    if new:
+        line += (f" with {new} proposed new station site(s); "
+                 f"{m.get('share_within_limit_existing', float('nan')):.1%} with the candidate "
+                 "sites alone")
+    if "grids_with_households" in m:
+        line += (f"; {m['grids_with_households'] - m.get('grids_several_stations', 0):,} of "
+                 f"{m['grids_with_households']:,} grids walk to one station")
+    return line
 
 
 def _household_lines(b: gpd.GeoDataFrame) -> list[str]:
