@@ -67,6 +67,7 @@ def test_report_one_row_per_grid(p):
         "max_walk_m",
         "share_within_15min",
         "reason",
+        "stations",
     ]
     assert len(r) == len(p.grids) and r["grid_id"].is_unique
     assert r["households"].sum() == p.buildings["households"].sum()

@@ -122,7 +122,10 @@ def test_capacity_is_respected():
 def test_capacity_shortfall_is_reported_not_raised():
     b, s, c = line_town()
     c = c.assign(floor_area_m2=9.0)  # 3 x 30 = 90 households of room for 100
-    plan = place_stations(b, candidates=c, streets=s, time_limit_s=10)
+    grown = place_stations(b, candidates=c, streets=s, time_limit_s=10)
+    assert grown.metrics["n_new_sites"] >= 1 and grown.metrics["households_unserved"] == 0
+    assert grown.shortfall["shortfall_households"] == 10  # the candidates' shortfall
+    plan = place_stations(b, candidates=c, streets=s, time_limit_s=10, propose_new_sites=False)
     assert plan.shortfall["demand_households"] == 100
     assert plan.shortfall["shortfall_households"] == 10
     assert plan.shortfall["shortfall_m2"] == pytest.approx(3.0)
@@ -513,6 +516,7 @@ def test_grids_too_big_for_one_room_keep_the_building_assignment():
     b, s, c = line_town(households=100)  # 500 households per grid
     grids = pd.Series(["A"] * 5 + ["B"] * 5, index=b.index)
     small = c.assign(floor_area_m2=90.0)  # 300 households per room: no room takes a grid
-    plan = place_stations(b, candidates=small, streets=s, time_limit_s=10, grids=grids)
+    plan = place_stations(b, candidates=small, streets=s, time_limit_s=10, grids=grids,
+                          propose_new_sites=False)
     assert plan.metrics["grids_several_stations"] == 2
     assert plan.allocation["households"].sum() == 1000

@@ -103,6 +103,7 @@ def walk_network(
     crs: Any = None,
     exclude_highway: Iterable[str] = NOT_WALKABLE,
     split_crossings: bool | None = None,
+    join_gap_m: float = 30.0,
 ) -> nx.Graph:
     """Build the pedestrian graph from street lines.
 
@@ -130,12 +131,20 @@ def walk_network(
         junction is a shared node and a crossing without one is a bridge or
         tunnel.
 
+    join_gap_m
+        Pieces of the network that do not touch (a footway mapped a few metres
+        short of the street, an extract cut at its edge) are joined where a
+        node of one lies within this many metres of a street segment of
+        another: the shortest such gaps first, one link per pair of pieces
+        joined (Kruskal over the pieces), each link a ``highway="link"`` edge
+        to the nearest point of the segment. ``0`` joins nothing.
+
     Returns
     -------
     networkx.Graph
         Nodes ``0..n-1`` with ``x``, ``y`` (metres); edges with ``length_m``
-        and ``highway``. ``graph.graph`` holds ``crs``, ``n_components`` and
-        ``lines_used`` / ``lines_excluded``.
+        and ``highway``. ``graph.graph`` holds ``crs``, ``n_components``,
+        ``pieces_joined`` (links added) and ``lines_used`` / ``lines_excluded``.
 
     Raises
     ------
@@ -215,10 +224,14 @@ def walk_network(
     graph.remove_nodes_from([n for n, d in graph.degree() if d == 0])
     if graph.number_of_nodes() and max(graph.nodes) != graph.number_of_nodes() - 1:
         graph = nx.convert_node_labels_to_integers(graph, ordering="sorted")
+    if not (join_gap_m >= 0):
+        raise InputError(f"join_gap_m must be a number of metres >= 0, got {join_gap_m!r}")
+    joined = _join_pieces(graph, float(join_gap_m))
     n_comp = nx.number_connected_components(graph)
     graph.graph.update(
         crs=gdf.crs,
         n_components=n_comp,
+        pieces_joined=joined,
         lines_used=int(walkable.sum()),
         lines_excluded=int((~walkable).sum()),
     )
@@ -232,6 +245,93 @@ def walk_network(
         int((~walkable).sum()),
     )
     return graph
+
+
+def _join_pieces(graph: nx.Graph, gap_m: float) -> int:
+    """Link pieces of ``graph`` whose nodes come within ``gap_m`` of another piece's street.
+
+    Candidate links go from a node (a dead end, or any node of a piece other
+    than the largest) to the nearest point of a segment of another piece;
+    taken shortest first while they join two pieces not yet joined, so each
+    merge costs one link. Edges are split where a link lands inside them.
+    Changes ``graph`` in place; returns the number of links added.
+    """
+    if gap_m <= 0 or graph.number_of_edges() == 0:
+        return 0
+    comps = list(nx.connected_components(graph))
+    if len(comps) <= 1:
+        return 0
+    nodes = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
+    pos = {int(n): i for i, n in enumerate(nodes)}
+    label = np.empty(len(nodes), dtype=np.int64)
+    for k, comp in enumerate(comps):
+        label[[pos[int(n)] for n in comp]] = k
+    largest = int(np.argmax([len(c) for c in comps]))
+    xy = np.array([(graph.nodes[n]["x"], graph.nodes[n]["y"]) for n in nodes], dtype=float)
+    edges = np.array([(pos[int(u)], pos[int(v)]) for u, v in graph.edges()], dtype=np.int64)
+    segs = shapely.linestrings(np.stack([xy[edges[:, 0]], xy[edges[:, 1]]], axis=1))
+    degree = np.bincount(edges.ravel(), minlength=len(nodes))
+    cand = np.flatnonzero((degree <= 1) | (label != largest))
+    pts = shapely.points(xy[cand])
+    pi, si = shapely.STRtree(segs).query(pts, predicate="dwithin", distance=gap_m)
+    other = label[edges[si, 0]] != label[cand[pi]]
+    pi, si = pi[other], si[other]
+    if len(pi) == 0:
+        return 0
+    dist = shapely.distance(pts[pi], segs[si])
+    order = np.lexsort((si, pi, dist))
+    parent = np.arange(len(comps))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = int(parent[a])
+        return a
+
+    links: list[tuple[int, int, float]] = []  # (node position, edge index, fraction)
+    for k in order:
+        a, b = find(int(label[cand[pi[k]]])), find(int(label[edges[si[k], 0]]))
+        if a == b:
+            continue
+        parent[a] = b
+        frac = float(shapely.line_locate_point(segs[si[k]], pts[pi[k]], normalized=True))
+        links.append((int(cand[pi[k]]), int(si[k]), frac))
+    # Split each hit edge once at all its landing points, then add the links.
+    next_id = int(nodes.max()) + 1
+    by_edge: dict[int, list[tuple[float, int]]] = {}
+    for node_pos, e, frac in links:
+        by_edge.setdefault(e, []).append((frac, node_pos))
+    for e, hits in by_edge.items():
+        u, v = int(nodes[edges[e, 0]]), int(nodes[edges[e, 1]])
+        data = dict(graph.edges[u, v])
+        length = float(data.get("length_m", np.hypot(*(xy[edges[e, 1]] - xy[edges[e, 0]]))))
+        chain: list[tuple[float, int]] = [(0.0, u)]
+        targets: list[tuple[int, int]] = []
+        for frac, node_pos in sorted(hits):
+            if frac <= 1e-6:
+                targets.append((node_pos, u))
+                continue
+            if frac >= 1.0 - 1e-6:
+                targets.append((node_pos, v))
+                continue
+            p = xy[edges[e, 0]] + frac * (xy[edges[e, 1]] - xy[edges[e, 0]])
+            graph.add_node(next_id, x=float(p[0]), y=float(p[1]))
+            chain.append((frac, next_id))
+            targets.append((node_pos, next_id))
+            next_id += 1
+        chain.append((1.0, v))
+        if len(chain) > 2:
+            graph.remove_edge(u, v)
+            for (f0, n0), (f1, n1) in zip(chain[:-1], chain[1:], strict=True):
+                graph.add_edge(n0, n1, **{**data, "length_m": max((f1 - f0) * length,
+                                                                  _MIN_EDGE_M)})
+        for node_pos, target in targets:
+            src = int(nodes[node_pos])
+            gap = float(np.hypot(graph.nodes[target]["x"] - xy[node_pos, 0],
+                                 graph.nodes[target]["y"] - xy[node_pos, 1]))
+            graph.add_edge(src, target, length_m=max(gap, _MIN_EDGE_M), highway="link")
+    log.info("walk network: %d piece(s) joined by links of at most %g m", len(links), gap_m)
+    return len(links)
 
 
 def _read_streets(streets: Any) -> gpd.GeoDataFrame:

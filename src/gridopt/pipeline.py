@@ -707,6 +707,10 @@ def _check_reachable(stations: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) ->
     """
     total = int(frame["households"].sum())
     beyond = int(stations.metrics.get("households_beyond_max_walk", 0))
+    # Judged on the candidate sites: proposed new sites can sit at anyone's door.
+    existing = stations.metrics.get("share_within_limit_existing")
+    if existing is not None:
+        beyond = total if existing <= 0 else beyond
     if total and beyond >= total:
         walk = stations.allocation["walk_m"][stations.allocation["households"] > 0]
         closest = float(walk.min()) if walk.notna().any() else float("nan")
@@ -831,16 +835,17 @@ def _grid_report(p: Plan) -> pd.DataFrame:
     rep["workers"] = workers
     rep["officers"] = officers
     rep["station"] = rep["grid_id"].map(main)
-    rep["stations"] = rep["grid_id"].map(_station_shares(st))
     for col in ("mean_walk_m", "max_walk_m"):
         rep[col] = rep["grid_id"].map(agg[col]).round(1)
     rep["share_within_15min"] = rep["grid_id"].map(agg["share_within_15min"]).round(4)
     rep["reason"] = g["reason"].fillna("").to_numpy() if "reason" in g.columns else ""
+    rep["stations"] = rep["grid_id"].map(_station_shares(st)).fillna("")
     return rep
 
 
 def _station_shares(st: pd.DataFrame) -> pd.Series:
     """Per grid, every station its households walk to with its share: "A (80%); B (20%)"."""
+    st = st[st["hh"] > 0]
     if st.empty:
         return pd.Series(dtype=object)
     per = st.groupby(["grid_id", "station"], sort=False)["hh"].sum().reset_index()

@@ -1479,7 +1479,7 @@ def _households_within(ctx: _Context, assign: np.ndarray, walk: np.ndarray) -> f
 def _street_points(
     graph: nx.Graph | None, targets: np.ndarray, max_walk_m: float, max_points: int
 ) -> np.ndarray:
-    """Candidate points for new sites: network nodes within ``max_walk_m`` of a target.
+    """Candidate points for new sites: main-piece nodes within ``max_walk_m`` of a target.
 
     Thinned to one per square cell (an eighth of the limit, grown until at most
     ``max_points`` remain). Without a network the targets themselves are the points.
@@ -1487,7 +1487,9 @@ def _street_points(
     if graph is None or graph.number_of_nodes() == 0:
         xy = targets
     else:
-        nodes = np.array([(d["x"], d["y"]) for _, d in graph.nodes(data=True)], dtype=float)
+        # Nodes of the main piece: a site on a stray piece would be reached by straight lines.
+        main = max(nx.connected_components(graph), key=len)
+        nodes = np.array([(graph.nodes[n]["x"], graph.nodes[n]["y"]) for n in main], dtype=float)
         near, _ = cKDTree(targets).query(nodes, distance_upper_bound=max_walk_m)
         xy = nodes[np.isfinite(near)]
     if len(xy) == 0:
@@ -1511,17 +1513,15 @@ def _new_sites(
     m2_per_100: float,
     time_limit_s: float,
 ) -> tuple[_Context, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Propose sites on the street network for the households no candidate reaches.
+    """Propose sites on the street network for the households no candidate serves in reach.
 
     The fewest street points putting every such household within the limit
     (CP-SAT set covering with a greedy start, the covering the placement
     itself uses; capacitated when small), each a standard room. Returns the
     context with the new sites appended and the reassignment, or None.
     """
-    # Households no candidate reaches within the limit; those beyond it only for want of
-    # room at a station in reach are a floor-area shortfall, reported as such.
-    no_site = np.diff(ctx.within.indptr) == 0
-    beyond = np.flatnonzero(no_site & ~((assign >= 0) & (walk <= ctx.max_walk_m + 1e-9)))
+    # Households no candidate reaches within the limit, or none with room left.
+    beyond = np.flatnonzero(~((assign >= 0) & (walk <= ctx.max_walk_m + 1e-9)))
     if len(beyond) == 0:
         return None
     targets = shapely.get_coordinates(
@@ -1900,7 +1900,8 @@ def _build_plan(
     )
 
     demand = float(ctx.w.sum())
-    capacity = float(ctx.cap.sum())
+    # The candidates' shortfall: proposed new sites are how to close it, not part of it.
+    capacity = float(ctx.cap[~sites["new_site"].to_numpy(bool)].sum())
     short_hh = max(0.0, demand - capacity)
     shortfall = {
         "demand_households": demand,
