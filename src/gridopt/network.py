@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import warnings
@@ -322,7 +323,7 @@ def _join_pieces(graph: nx.Graph, gap_m: float) -> int:
         chain.append((1.0, v))
         if len(chain) > 2:
             graph.remove_edge(u, v)
-            for (f0, n0), (f1, n1) in zip(chain[:-1], chain[1:], strict=True):
+            for (f0, n0), (f1, n1) in itertools.pairwise(chain):
                 graph.add_edge(n0, n1, **{**data, "length_m": max((f1 - f0) * length,
                                                                   _MIN_EDGE_M)})
         for node_pos, target in targets:
@@ -570,6 +571,32 @@ def _snap(
     return e, frac, np.hypot(*(pts - proj).T)
 
 
+def _snap_main(
+    node_xy: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    pts: np.ndarray,
+    on_main: np.ndarray,
+    max_snap_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_snap`, but onto the main piece wherever it is within ``max_snap_m``.
+
+    A building whose nearest street is a stray piece (a footway mapped apart, a
+    courtyard path) but which stands metres from the main network walks on the
+    main network: otherwise every walk from it would fall back to a straight line.
+    """
+    e, frac, dist = _snap(node_xy, u, v, pts)
+    main_edges = np.flatnonzero(on_main)
+    off = np.flatnonzero(~on_main[e]) if len(e) else np.empty(0, dtype=np.int64)
+    if len(off) == 0 or len(main_edges) == 0:
+        return e, frac, dist
+    e0, f0, d0 = _snap(node_xy, u[main_edges], v[main_edges], pts[off])
+    near = d0 <= max_snap_m
+    take = off[near]
+    e[take], frac[take], dist[take] = main_edges[e0[near]], f0[near], d0[near]
+    return e, frac, dist
+
+
 # ---------------------------------------------------------------------------
 # Walking distances
 # ---------------------------------------------------------------------------
@@ -660,7 +687,9 @@ def walking_distances(
     """Walking metres from every origin to every site within ``max_walk_m``.
 
     Each origin and site (polygons use a point on their surface) is snapped
-    to its nearest network point, possibly inside an edge. The distance of a
+    to its nearest network point, possibly inside an edge; to the nearest
+    point of the main (largest) piece instead when that lies within
+    ``max_snap_m``, so that a stray piece does not cut a building off. The distance of a
     pair is origin->network (straight) + network path + network->site
     (straight), found by Dijkstra from the sites with ``limit=max_walk_m``.
     A pair is measured as the straight line times ``detour_factor`` instead,
@@ -801,7 +830,14 @@ def _network_pairs(
     n_nodes = len(arrays.xy)
     u, v, length = arrays.u, arrays.v, arrays.length
     # Sites: snap, then split their edges so each site is a node of its own.
-    s_edge, s_frac, s_snap = _snap(arrays.xy, u, v, sxy)
+    base = sparse.csr_array(
+        (np.ones(len(u)), (u, v)), shape=(n_nodes, n_nodes)
+    )
+    _, base_label = csgraph.connected_components(base, directed=False)
+    main_label = int(np.argmax(np.bincount(base_label)))
+    s_edge, s_frac, s_snap = _snap_main(
+        arrays.xy, u, v, sxy, base_label[u] == main_label, max_snap_m
+    )
     s_on = s_snap <= max_snap_m
     site_node = np.full(len(sxy), -1, dtype=np.int64)
     drop = np.zeros(len(u), dtype=bool)
@@ -848,7 +884,7 @@ def _network_pairs(
     label = rank[label]
 
     # Origins: snap to the split graph's edges; distance via either end.
-    o_edge, o_frac, o_snap = _snap(xy_all, uu, vv, oxy)
+    o_edge, o_frac, o_snap = _snap_main(xy_all, uu, vv, oxy, label[uu] == 0, max_snap_m)
     o_on = o_snap <= max_snap_m
     oa, ob = uu[o_edge], vv[o_edge]
     o_to_a = o_frac * ww[o_edge]

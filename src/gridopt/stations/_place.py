@@ -1863,6 +1863,9 @@ def _build_plan(
         "detour_factor": ctx.dist.detour_factor,
         "network_pieces": int(ctx.dist.n_pieces),
         "households_off_main_network": int(ctx.w[off_main].sum()),
+        # Per household: walks measured as straight line x detour (no street in reach,
+        # or home and station on pieces of the network that do not meet).
+        "households_straight_line": int(hh[method == "straight_line"].sum()),
         "buildings_off_network": int((ctx.dist.origin_piece < 0).sum()) if ctx.dist.n_pieces else 0,
         "sites_off_network": int((ctx.dist.site_piece < 0).sum()) if ctx.dist.n_pieces else 0,
     }
