@@ -380,4 +380,5 @@ def test_staff_list_and_candidate_sites_from_files(files):
     )
     assert not q.staff_synthetic and "PLACEHOLDER" not in q.summary()
     assert len(q.staff.assignments) == len(pd.read_csv(files / "staff.csv"))
-    assert set(q.stations.stations["floor_area_m2"]) == {400.0}
+    st = q.stations.stations
+    assert set(st.loc[~st["new_site"], "floor_area_m2"]) == {400.0}  # new sites: 300 m2 rooms

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from gridopt._errors import InputError
+from gridopt.audit import grid_labels
 from gridopt.households import default_share, uncertain_buildings
 
 __all__ = ["Plan", "PlanConfig", "plan"]
@@ -382,6 +383,7 @@ def plan(
     config: PlanConfig | Mapping[str, Any] | None = None,
     client: Any = None,
     partition: Any = None,
+    previous: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
 ) -> Plan:
     """Plan grids, service stations and staff for a set of buildings.
 
@@ -408,6 +410,10 @@ def plan(
         The grids of an earlier plan of the same buildings and band (``plan.partition``)
         to keep, for scenarios that change only stations or staff (walking limits).
         ``None`` divides the grids anew.
+    previous
+        The current grid polygons (a file or GeoDataFrame, e.g. the street office's
+        Shapefile): every grid that is still valid is kept as it is, only the others are
+        re-divided, and the plan notes the households moved (see :func:`gridopt.audit`).
 
     Returns
     -------
@@ -447,6 +453,7 @@ def plan(
         if partition is not None:
             _check_partition(partition, frame, cfg)
         else:
+            old = _previous_labels(previous, frame, run)
             partition = partition_grids(
                 frame,
                 min_households=cfg.min_households,
@@ -457,8 +464,11 @@ def plan(
                 seed=cfg.seed,
                 time_limit_s=cfg.time_limit_s,
                 client=client,
+                previous=old,
                 **({} if cfg.grid_starts is None else {"max_starts": int(cfg.grid_starts)}),
             )
+            if old is not None:
+                run.note(_previous_note(old, partition, frame))
 
     with run.stage("walking network"):
         network = walk_network(lines, crs=frame.crs) if lines is not None else None
@@ -663,6 +673,32 @@ def _check_partition(partition: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) -
             f"the partition was cut to {band[0]}-{band[1]} households but the config asks for "
             f"{cfg.min_households}-{cfg.max_households}; pass partition=None to divide anew"
         )
+
+
+def _previous_labels(previous: Any, frame: gpd.GeoDataFrame, run: _Run) -> pd.Series | None:
+    """The current grid of each building (from polygons), for re-planning with few moves."""
+    if previous is None:
+        return None
+    labels = grid_labels(frame, previous)
+    gaps = int(labels.isna().sum())
+    if gaps:
+        run.note(f"{gaps:,} buildings lie in none of the previous grids: they join a neighbour")
+    return labels
+
+
+def _previous_note(old: pd.Series, partition: Any, frame: gpd.GeoDataFrame) -> str:
+    """How many previous grids were kept unchanged, and the households moved."""
+    new = partition.labels.reindex(old.index)
+    same = pd.DataFrame({"old": old, "new": new}).dropna()
+    kept = int(sum(
+        1 for _, grp in same.groupby("old")
+        if grp["new"].nunique() == 1
+        and (new == grp["new"].iloc[0]).sum() == len(grp)
+    ))
+    hh = frame["households"].reindex(old.index).fillna(0)
+    moved = int(hh[old.notna() & (old.astype(object) != new.astype(object))].sum())
+    return (f"previous grids: {kept:,} of {old.nunique():,} kept unchanged; "
+            f"{moved:,} households moved to another grid")
 
 
 def _communities(frame: gpd.GeoDataFrame, cfg: PlanConfig) -> str | None:
