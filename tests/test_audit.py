@@ -138,3 +138,40 @@ def test_cli_audit_writes_files_and_reports(plan, tmp_path, capsys):
     assert len(pd.read_csv(out / "audit.csv")) == len(plan.grids)
     rc = main(["audit", str(b), "--grids", str(tmp_path / "missing.shp"), "--out", str(out)])
     assert rc == 2 and "not found" in capsys.readouterr().err
+
+
+def test_previous_keeps_every_valid_grid_and_moves_only_the_broken_ones(plan):
+    import gridopt
+    from _plan_data import FAST
+
+    b = plan.buildings
+    g = plan.grids[["grid_id", "households", "geometry"]].copy()
+    comm = b.groupby("grid_id")["community"].agg(lambda s: s.mode().iloc[0])
+    m1, m2 = _neighbours_in_community(g, comm)
+    merged = shapely.union_all(g.loc[g["grid_id"].isin([m1, m2]), "geometry"].to_numpy())
+    prev = pd.concat([
+        g[~g["grid_id"].isin([m1, m2])],
+        gpd.GeoDataFrame({"grid_id": ["BROKEN"]}, geometry=[merged], crs=b.crs),
+    ]).reset_index(drop=True)
+    c = city()
+    q = gridopt.plan(c.buildings, streets=c.streets, config=FAST, previous=prev)
+    old = grid_labels(q.buildings, prev)
+    new = q.buildings["grid_id"]
+    for gid, members in old.groupby(old):
+        if gid == "BROKEN":
+            continue
+        # Same buildings, and nobody else joined them.
+        assert new[members.index].nunique() == 1, gid
+        assert (new == new[members.index[0]]).sum() == len(members), gid
+    moved = q.buildings["households"][old.astype(object) != new.astype(object)].sum()
+    assert 0 < moved <= int(b.loc[old == "BROKEN", "households"].sum())
+    assert any("kept unchanged" in n for n in q.notes)
+
+
+def test_cli_plan_previous_missing_file_is_one_line(tmp_path, capsys):
+    b = tmp_path / "b.gpkg"
+    city().buildings[["households", "geometry"]].to_file(b)
+    rc = main(["plan", str(b), "--previous", str(tmp_path / "none.shp"), "--no-progress",
+               "--out", str(tmp_path / "out")])
+    assert rc == 2 and "not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

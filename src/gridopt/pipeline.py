@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from gridopt._errors import InputError
-from gridopt.audit import grid_labels
+from gridopt.audit import audit
 from gridopt.households import default_share, uncertain_buildings
 
 __all__ = ["Plan", "PlanConfig", "plan"]
@@ -453,14 +453,19 @@ def plan(
         if partition is not None:
             _check_partition(partition, frame, cfg)
         else:
-            old = _previous_labels(previous, frame, run)
+            old, keep = _previous_labels(previous, frame, cfg, lines, run)
+            communities, exclusive = _communities(frame, cfg), _exclusive(frame, cfg)
+            if keep is not None:
+                frame, communities, exclusive = _lock_valid_grids(
+                    frame, old, keep, communities, exclusive
+                )
             partition = partition_grids(
                 frame,
                 min_households=cfg.min_households,
                 max_households=cfg.max_households,
                 streets=lines,
-                communities=_communities(frame, cfg),
-                exclusive=_exclusive(frame, cfg),
+                communities=communities,
+                exclusive=exclusive,
                 seed=cfg.seed,
                 time_limit_s=cfg.time_limit_s,
                 client=client,
@@ -468,6 +473,7 @@ def plan(
                 **({} if cfg.grid_starts is None else {"max_starts": int(cfg.grid_starts)}),
             )
             if old is not None:
+                frame, partition = _unlock(frame, partition, cfg)
                 run.note(_previous_note(old, partition, frame))
 
     with run.stage("walking network"):
@@ -675,15 +681,80 @@ def _check_partition(partition: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) -
         )
 
 
-def _previous_labels(previous: Any, frame: gpd.GeoDataFrame, run: _Run) -> pd.Series | None:
-    """The current grid of each building (from polygons), for re-planning with few moves."""
+# Column holding the grouping that locks valid previous grids while the others are re-divided.
+_LOCK = "_gridopt_lock"
+
+
+def _previous_labels(
+    previous: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig, lines: Any, run: _Run
+) -> tuple[pd.Series | None, set[str] | None]:
+    """The current grid of each building (from polygons) and the ids of the valid ones."""
     if previous is None:
-        return None
-    labels = grid_labels(frame, previous)
+        return None, None
+    checked = audit(
+        frame, grids=previous, communities=_communities(frame, cfg), streets=lines,
+        min_households=cfg.min_households, max_households=cfg.max_households,
+    )
+    labels = checked.buildings["grid_id"].reindex(frame.index)
     gaps = int(labels.isna().sum())
     if gaps:
         run.note(f"{gaps:,} buildings lie in none of the previous grids: they join a neighbour")
-    return labels
+    bad = checked.grids.loc[~checked.grids["valid"], ["grid_id", "violations"]]
+    if len(bad):
+        run.note(
+            "previous grids violating a standard, re-divided: "
+            + "; ".join(f"{g} ({v})" for g, v in bad.itertuples(index=False))
+        )
+    return labels, set(checked.grids.loc[checked.grids["valid"], "grid_id"].astype(str))
+
+
+def _lock_valid_grids(
+    frame: gpd.GeoDataFrame,
+    old: pd.Series,
+    keep: set[str],
+    communities: str | None,
+    exclusive: bool | None,
+) -> tuple[gpd.GeoDataFrame, str, pd.Series | bool | None]:
+    """Make each valid previous grid a community of its own, so it stays as it is.
+
+    Grids never straddle communities, so a locked grid is neither cut nor joined; the
+    buildings of the other grids keep their real community and are divided anew.
+    """
+    locked = old.astype(object).isin(keep).to_numpy()
+    real = (
+        frame[communities].astype(str).to_numpy(dtype=object)
+        if communities
+        else np.full(len(frame), "", dtype=object)
+    )
+    out = frame.copy()
+    out[_LOCK] = np.where(locked, "kept:" + old.astype(str).to_numpy(dtype=object), real)
+    if exclusive:
+        # A school inside a kept grid stays in it.
+        exclusive = pd.Series(
+            out["exclusive_candidate"].fillna(False).astype(bool).to_numpy() & ~locked,
+            index=out.index,
+        )
+    return out, _LOCK, exclusive
+
+
+def _unlock(frame: gpd.GeoDataFrame, partition: Any, cfg: PlanConfig) -> tuple[Any, Any]:
+    """Drop the locking column; grids name their real community again."""
+    if _LOCK not in frame.columns:
+        return frame, partition
+    frame = frame.drop(columns=_LOCK)
+    grids = partition.grids
+    real = _communities(frame, cfg)
+    if "community" in grids.columns:
+        names = (
+            frame[real].groupby(partition.labels.reindex(frame.index)).agg(
+                lambda s: s.mode().iloc[0] if s.notna().any() else None
+            )
+            if real
+            else pd.Series(dtype=object)
+        )
+        grids = grids.assign(community=grids["grid_id"].map(names))
+        partition = dataclasses.replace(partition, grids=grids)
+    return frame, partition
 
 
 def _previous_note(old: pd.Series, partition: Any, frame: gpd.GeoDataFrame) -> str:
