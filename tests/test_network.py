@@ -286,3 +286,70 @@ def test_untagged_lines_from_a_file_are_walkable(tmp_path):
     g = walk_network(tmp_path / "streets.gpkg")
     assert g.number_of_edges() == 2
     assert sum(d["length_m"] for _, _, d in g.edges(data=True)) == pytest.approx(200.0)
+
+
+# --------------------------------------------------------------------------- joining pieces (issue 17)
+
+
+def test_pieces_a_few_metres_apart_are_joined_at_the_nearest_point():
+
+
+    # A street along y=0 and a footway that stops 5 m short of it, at x=500.
+    lines = gpd.GeoDataFrame(
+        {"highway": ["residential", "footway"]},
+        geometry=[LineString([(0, 0), (1000, 0)]), LineString([(500, 5), (500, 300)])],
+        crs=32651,
+    )
+    apart = walk_network(lines, join_gap_m=0)
+    joined = walk_network(lines)
+    assert apart.graph["n_components"] == 2 and apart.graph["pieces_joined"] == 0
+    assert joined.graph["n_components"] == 1 and joined.graph["pieces_joined"] == 1
+    # The link lands inside the street's edge, not at one of its ends.
+    d = walking_distances(joined, [Point(500, 300)], [Point(0, 0)], max_walk_m=2000)
+    assert float(d.matrix[0, 0]) == pytest.approx(295 + 5 + 500)
+    assert d.fallback.nnz == 0
+    far = walking_distances(apart, [Point(500, 300)], [Point(0, 0)], max_walk_m=2000)
+    assert far.fallback.nnz == 1
+
+
+def test_pieces_further_apart_stay_apart():
+
+
+    lines = gpd.GeoDataFrame(
+        {"highway": ["residential", "footway"]},
+        geometry=[LineString([(0, 0), (1000, 0)]), LineString([(500, 80), (500, 300)])],
+        crs=32651,
+    )
+    g = walk_network(lines, join_gap_m=30)
+    assert g.graph["n_components"] == 2
+    with pytest.raises(gridopt.InputError, match="join_gap_m"):
+        walk_network(lines, join_gap_m=-1)
+
+
+def test_three_pieces_joined_with_one_link_each():
+
+
+    lines = gpd.GeoDataFrame(
+        {"highway": ["residential"] * 3},
+        geometry=[LineString([(0, 0), (100, 0)]), LineString([(110, 0), (200, 0)]),
+                  LineString([(210, 0), (300, 0)])],
+        crs=32651,
+    )
+    g = walk_network(lines, join_gap_m=20)
+    assert g.graph["n_components"] == 1 and g.graph["pieces_joined"] == 2
+
+
+def test_building_beside_a_stray_piece_walks_on_the_main_network():
+    # A courtyard path 200 m from the street (a piece of its own, too far to join); the
+    # building stands 2 m from the path and 20 m from the street.
+    lines = gpd.GeoDataFrame(
+        {"highway": ["residential", "footway"]},
+        geometry=[LineString([(0, 0), (1000, 0)]), LineString([(300, 22), (300, 200)])],
+        crs=32651,
+    )
+    g = walk_network(lines, join_gap_m=10)
+    assert g.graph["n_components"] == 2
+    d = walking_distances(g, [Point(302, 20)], [Point(0, 0)], max_walk_m=2000)
+    assert d.fallback.nnz == 0
+    assert float(d.matrix[0, 0]) == pytest.approx(20 + 302)
+    assert d.origin_piece[0] == 0

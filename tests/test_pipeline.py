@@ -68,6 +68,7 @@ def test_report_one_row_per_grid(p):
         "max_walk_m",
         "share_within_15min",
         "reason",
+        "stations",
     ]
     assert len(r) == len(p.grids) and r["grid_id"].is_unique
     assert r["households"].sum() == p.buildings["households"].sum()
@@ -380,4 +381,5 @@ def test_staff_list_and_candidate_sites_from_files(files):
     )
     assert not q.staff_synthetic and "PLACEHOLDER" not in q.summary()
     assert len(q.staff.assignments) == len(pd.read_csv(files / "staff.csv"))
-    assert set(q.stations.stations["floor_area_m2"]) == {400.0}
+    st = q.stations.stations
+    assert set(st.loc[~st["new_site"], "floor_area_m2"]) == {400.0}  # new sites: 300 m2 rooms

@@ -122,7 +122,10 @@ def test_capacity_is_respected():
 def test_capacity_shortfall_is_reported_not_raised():
     b, s, c = line_town()
     c = c.assign(floor_area_m2=9.0)  # 3 x 30 = 90 households of room for 100
-    plan = place_stations(b, candidates=c, streets=s, time_limit_s=10)
+    grown = place_stations(b, candidates=c, streets=s, time_limit_s=10)
+    assert grown.metrics["n_new_sites"] >= 1 and grown.metrics["households_unserved"] == 0
+    assert grown.shortfall["shortfall_households"] == 10  # the candidates' shortfall
+    plan = place_stations(b, candidates=c, streets=s, time_limit_s=10, propose_new_sites=False)
     assert plan.shortfall["demand_households"] == 100
     assert plan.shortfall["shortfall_households"] == 10
     assert plan.shortfall["shortfall_m2"] == pytest.approx(3.0)
@@ -154,11 +157,17 @@ def test_no_candidates_is_an_input_error():
         place_stations(flagged, streets=s)
 
 
-def test_candidates_without_floor_area_is_an_input_error():
+def test_candidates_without_floor_area_get_the_standard_room():
     b, s, c = line_town()
-    with pytest.raises(gridopt.InputError, match="floor_area_m2"):
-        place_stations(b, candidates=c.drop(columns="floor_area_m2"), streets=s)
-    bad = c.assign(floor_area_m2=[1.0, np.nan, 3.0])
+    plan = place_stations(b, candidates=c.drop(columns="floor_area_m2"), streets=s,
+                          station_floor_area_m2=60.0, time_limit_s=10)
+    # 60 m2 at 30 m2 per 100 households: 200 households per room.
+    assert set(plan.stations["capacity_households"]) == {200}
+    some = c.assign(floor_area_m2=[1.0, np.nan, 3.0])
+    plan = place_stations(b, candidates=some, streets=s, time_limit_s=10)
+    sizes = dict(zip(plan.stations["site"], plan.stations["floor_area_m2"], strict=True))
+    assert sizes.get("s1000", 300.0) == 300.0
+    bad = c.assign(floor_area_m2=[1.0, -5.0, 3.0])
     with pytest.raises(gridopt.InputError, match="s1000"):
         place_stations(b, candidates=bad, streets=s)
 
@@ -469,3 +478,83 @@ def test_same_plan_while_another_process_burns_both_cores(small_town):
     assert sorted(quiet.stations["site"]) == sorted(busy.stations["site"])
     assert quiet.allocation["station"].equals(busy.allocation["station"])
     assert quiet.objective == busy.objective
+# --- issue 17: where stations can go, rooms, new sites, one station per grid -------------
+
+
+def test_station_candidates_exclude_police_schools_and_industry():
+    from gridopt.stations import station_candidates
+
+    b = pd.DataFrame(
+        {
+            "building_type": ["yes", "public", "school", "industrial", "office", "yes"],
+            "category": ["emergency", "public", "school", "industrial", "office", "commercial"],
+            "amenity": ["police", None, None, None, None, None],
+            "station_candidate": [True, True, False, False, True, True],
+        }
+    )
+    assert station_candidates(b).tolist() == [False, True, False, False, True, True]
+    # A tag the user adds lifts its exclusion.
+    extra = set(gridopt.stations.DEFAULT_STATION_TAGS) | {"school"}
+    assert station_candidates(b, station_tags=extra).tolist()[2]
+
+
+def test_room_not_building_sets_capacity():
+    b, s, _ = line_town()
+    # Two large public buildings as candidates: 50 x 50 m, 4 storeys of floor area each.
+    hall = gpd.GeoDataFrame(
+        {"households": [0, 0], "station_candidate": [True, True],
+         "floor_area_m2": [10_000.0, 100.0]},
+        geometry=[box(480, -60, 530, -10), box(1480, -60, 1530, -10)],
+        index=pd.Index(["h1", "h2"], name="building_id"), crs=CRS,
+    )
+    town = pd.concat([b.assign(station_candidate=False), hall])
+    plan = place_stations(town, streets=s, station_floor_area_m2=300.0, time_limit_s=10)
+    caps = dict(zip(plan.stations["site"], plan.stations["floor_area_m2"], strict=True))
+    # The 10,000 m2 hall holds a 300 m2 room; the 100 m2 one only itself.
+    assert caps.get("h1", 300.0) == 300.0 and caps.get("h2", 100.0) == 100.0
+    assert plan.stations["capacity_households"].max() <= 1000
+
+
+def test_new_sites_cover_households_no_candidate_reaches():
+    b, s, c = line_town()
+    # One candidate at the west end: buildings east of x = 1000 are beyond 1 km.
+    one = c.loc[["s500"]]
+    plan = place_stations(b, candidates=one, streets=s, time_limit_s=10)
+    m = plan.metrics
+    assert m["share_within_limit_existing"] == pytest.approx(0.7)  # x = 100 .. 1300
+    assert m["n_new_sites"] >= 1
+    assert m["share_within_limit"] == 1.0
+    new = plan.stations[plan.stations["new_site"]]
+    assert len(new) == m["n_new_sites"]
+    # A new site is a point on the street (y = 0) within reach of the east end.
+    assert np.allclose(new.geometry.y, 0.0)
+    assert "proposed new site" in plan.summary()
+    off = place_stations(b, candidates=one, streets=s, time_limit_s=10, propose_new_sites=False)
+    assert off.metrics["n_new_sites"] == 0
+    assert off.metrics["share_within_limit"] == pytest.approx(0.7)
+
+
+def test_one_station_per_grid_where_one_can_take_it():
+    b, s, c = line_town()
+    # Grid A = x 100..900, grid B = x 1100..1900; sites at 500 and 1500 each reach one grid.
+    grids = pd.Series(["A"] * 5 + ["B"] * 5, index=b.index)
+    free = place_stations(b, candidates=c, streets=s, n_stations=3, time_limit_s=10)
+    plan = place_stations(b, candidates=c, streets=s, n_stations=3, time_limit_s=10,
+                          grids=grids)
+    per = plan.allocation.groupby(grids)["station"].nunique()
+    assert per.max() == 1
+    assert plan.metrics["grids_single_station"] == 2
+    assert plan.metrics["grids_several_stations"] == 0
+    # Without grids the three stations split the middle buildings.
+    assert free.allocation.groupby(grids)["station"].nunique().max() >= 1
+    assert plan.metrics["share_within_limit"] == 1.0
+
+
+def test_grids_too_big_for_one_room_keep_the_building_assignment():
+    b, s, c = line_town(households=100)  # 500 households per grid
+    grids = pd.Series(["A"] * 5 + ["B"] * 5, index=b.index)
+    small = c.assign(floor_area_m2=90.0)  # 300 households per room: no room takes a grid
+    plan = place_stations(b, candidates=small, streets=s, time_limit_s=10, grids=grids,
+                          propose_new_sites=False)
+    assert plan.metrics["grids_several_stations"] == 2
+    assert plan.allocation["households"].sum() == 1000

@@ -106,6 +106,7 @@ RULES: Mapping[str, Rule] = {
     "walk_speed_m_per_min": _POSITIVE,
     "m2_per_household": _POSITIVE,
     "fallback_station_m2": _POSITIVE,
+    "station_floor_area_m2": _POSITIVE,
     "time_limit_s": _POSITIVE,
     "seconds_per_1000_buildings": Nullable(_POSITIVE),
     "grid_starts": Nullable(Integer(1)),

@@ -1,4 +1,4 @@
-"""The ``gridopt`` command line: ``gridopt plan | partition | stations | staff | map | bench``.
+"""The ``gridopt`` command line: ``gridopt plan | partition | stations | staff | audit | map | bench``.
 
 Each subcommand has a ``_add_<name>(subparsers)`` function that declares its
 arguments and a ``_run_<name>(args)`` handler. A user's mistake (a
@@ -256,6 +256,8 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit-s", type=float, default=defaults.TIME_LIMIT_S,
                    help="time limit of each optimising stage (default 60)")
     p.add_argument("--seed", type=int, default=defaults.SEED)
+    p.add_argument("--previous", help="the current grid polygons: valid grids are kept as "
+                   "they are, only the others are re-divided")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _output_options(p)
     p.add_argument("--grid-name", default=None,
@@ -336,7 +338,8 @@ def _run_plan(args: argparse.Namespace) -> int:
     )
     for what, path in (("buildings", args.buildings), ("streets", args.streets),
                        ("staff", args.staff), ("candidates", args.candidates),
-                       ("communities", args.communities)):
+                       ("communities", args.communities),
+                       ("previous grids", args.previous)):
         if path is not None and not Path(path).is_file():
             raise InputError(f"{what} file not found: {path}")
     out = Path(args.out)
@@ -348,11 +351,50 @@ def _run_plan(args: argparse.Namespace) -> int:
 
         buildings = read_buildings(args.buildings, crs=args.crs, coords=args.coords)
     result = plan(buildings, streets=args.streets, staff=args.staff,
-                  candidates=args.candidates, config=config, communities=args.communities)
+                  candidates=args.candidates, config=config, communities=args.communities,
+                  previous=args.previous)
     result.to_file(out)
     print(result.summary())
     print(f"\nwrote {out}/: plan.gpkg, report.csv, report.xlsx, overview.png, summary.txt")
     print(f"map: {(out / 'map.html').resolve()}  (open it in a browser)")
+    return 0
+
+
+def _add_audit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "audit",
+        help="measure existing grid polygons against the standards",
+        description="Put every building in its existing grid and report, grid by grid, what "
+        "violates which standard; write audit.gpkg, audit.csv and audit.html into --out.",
+    )
+    p.add_argument("buildings", help="buildings file (.gpkg, .geojson, .parquet, .shp, .osm.pbf)")
+    p.add_argument("--grids", required=True, help="the existing grid polygons (.shp, .gpkg, ...)")
+    p.add_argument("--id-column", help="column of grid ids (default grid_id or the first unique)")
+    p.add_argument("--streets", help="street lines; default: the buildings file when it is .osm.pbf")
+    p.add_argument("--stations", help="existing station points: checks walking coverage")
+    p.add_argument("--min", type=int, default=200, dest="min_households")
+    p.add_argument("--max", type=int, default=300, dest="max_households")
+    p.add_argument("--max-walk-m", type=float, default=1000.0)
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.set_defaults(handler=_run_audit)
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gridopt.audit import audit
+
+    for what, path in (("buildings", args.buildings), ("grids", args.grids),
+                       ("streets", args.streets), ("stations", args.stations)):
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(2, f"{what} file does not exist", path)
+    result = audit(args.buildings, grids=args.grids, id_column=args.id_column,
+                   streets=args.streets, stations=args.stations,
+                   min_households=args.min_households, max_households=args.max_households,
+                   max_walk_m=args.max_walk_m)
+    out = result.to_file(args.out)
+    print(result.summary())
+    print(f"\nwrote {out}/: audit.gpkg, audit.csv, audit.html")
     return 0
 
 

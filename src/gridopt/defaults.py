@@ -20,6 +20,7 @@ __all__ = [
     "MIN_STAGE_S",
     "SECONDS_PER_1000_BUILDINGS",
     "SEED",
+    "STATION_FLOOR_AREA_M2",
     "TIME_LIMIT_S",
     "WALK_SPEED_M_PER_MIN",
 ]
@@ -38,6 +39,8 @@ WALK_SPEED_M_PER_MIN = 75.0
 M2_PER_HOUSEHOLD = 100.0
 #: Floor area of a station room in a residential building when no candidate is given, m².
 FALLBACK_STATION_M2 = 300.0
+#: Floor area of a station room in a candidate building without its own floor_area_m2.
+STATION_FLOOR_AREA_M2 = 300.0
 #: Time limit of each optimising stage of one plan, seconds.
 TIME_LIMIT_S = 60.0
 #: The stations and staff stages get this many seconds per 1,000 buildings (capped by

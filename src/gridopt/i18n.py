@@ -168,6 +168,27 @@ LABELS: dict[str, dict[str, str]] = {
         "zh": "党群服务站：{n}个，平均步行{mean}米，最远{max}米，{share}的住户15分钟内可达；"
         "{beyond}户超过{walk_m}米（约{minutes}分钟）",
     },
+    "summary.coverage": {
+        "en": "within {walk_m} m walking: {share} of households",
+        "zh": "步行{walk_m}米内：{share}的住户",
+    },
+    "summary.coverage_new": {
+        "en": " with {n} proposed new station site(s); {share} with the candidate sites alone",
+        "zh": "（含{n}处建议新址；仅用现有候选点为{share}）",
+    },
+    "summary.coverage_grids": {
+        "en": "; {one} of {n} grids walk to one station",
+        "zh": "；{n}个网格中{one}个由一个服务站服务",
+    },
+    "summary.households_default": {
+        "en": "households resting on default storeys (no levels or height in the data): {share}",
+        "zh": "按默认层数估算的住户（数据中无层数或高度）：{share}",
+    },
+    "summary.households_range": {"en": "; range {low}-{high}", "zh": "；范围{low}至{high}户"},
+    "summary.uncertain": {
+        "en": "  uncertain: {building}: {households} households ({note})",
+        "zh": "  不确定：{building}：{households}户（{note}）",
+    },
     "summary.shortfall": {
         "en": "station capacity short by {households} households ({m2} m² of floor area)",
         "zh": "服务站容量缺口{households}户（缺少{m2}平方米用房）",

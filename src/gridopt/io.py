@@ -50,6 +50,7 @@ __all__ = [
     "read_buildings",
     "read_buildings_chunked",
     "read_communities",
+    "read_landuse",
     "read_sites",
     "read_streets",
     "read_table",
@@ -202,6 +203,9 @@ def read_buildings(
         policy = WorkingCRS.for_frame(frame, coords=coords, what="buildings")
     frame = policy.to_working(frame, what="buildings")
     frame, work = _parse_building_values(frame, used, strict=not is_osm)
+    if is_osm and "landuse" not in estimate_options:
+        # Land use around each building is evidence for its households.
+        estimate_options["landuse"] = read_landuse(source, to_crs=frame.crs)
     out = estimate_households(frame, **work, **estimate_options)
     out = out.drop(columns=[c for c in out.columns if str(c).startswith(_WORK)])
     out.attrs["gridopt_report"] = report
@@ -334,6 +338,52 @@ def _check_whole(values: pd.Series, column: Any) -> None:
                 f"households column {column!r} has {int(bad.sum())} {what} value(s) (rows "
                 f"{rows}); household counts are whole numbers >= 0"
             )
+
+
+#: Area features read as land use from an OSM extract: key -> values kept (``None``: all).
+LANDUSE_KEYS: dict[str, frozenset[str] | None] = {
+    "landuse": None,
+    "amenity": frozenset({"school", "university", "college", "kindergarten", "hospital",
+                          "clinic", "police", "fire_station", "prison", "place_of_worship"}),
+    "leisure": frozenset({"stadium"}),
+    "military": None,
+}
+
+
+def read_landuse(
+    source: str | os.PathLike[str], *, to_crs: Any = None
+) -> gpd.GeoDataFrame:
+    """Land-use polygons of an OSM extract (its non-building areas), one ``landuse`` column.
+
+    ``landuse=*`` areas keep their value; school, hospital, police and similar
+    grounds (``amenity=*`` areas of :data:`LANDUSE_KEYS`) and stadiums take
+    theirs, military areas ``military``. :func:`gridopt.estimate_households`
+    reads the values through :data:`gridopt.households.LANDUSE_CLASS`.
+
+    Examples
+    --------
+    >>> import gridopt
+    >>> land = gridopt.io.read_landuse(gridopt.datasets.small_town())
+    >>> "industrial" in set(land["landuse"])
+    True
+    """
+    frame = pyogrio.read_dataframe(
+        source, layer="multipolygons", on_invalid="ignore", where="building IS NULL",
+        columns=["building", *LANDUSE_KEYS],
+    )
+    value = pd.Series(None, index=frame.index, dtype=object)
+    for key, keep in LANDUSE_KEYS.items():
+        if key not in frame.columns:
+            continue
+        col = frame[key]
+        ok = col.notna() & value.isna() & frame["building"].isna()
+        if keep is not None:
+            ok &= col.isin(keep)
+        value[ok] = "military" if key == "military" else col[ok]
+    out = gpd.GeoDataFrame({"landuse": value[value.notna()]},
+                           geometry=frame.geometry[value.notna()], crs=frame.crs)
+    out = out[~out.geometry.is_empty & out.geometry.notna()]
+    return out.to_crs(to_crs) if to_crs is not None and len(out) else out
 
 
 def repair_report(frame: pd.DataFrame) -> pd.DataFrame:

@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import warnings
@@ -105,6 +106,7 @@ def walk_network(
     crs: Any = None,
     exclude_highway: Iterable[str] = NOT_WALKABLE,
     split_crossings: bool | None = None,
+    join_gap_m: float = 30.0,
 ) -> nx.Graph:
     """Build the pedestrian graph from street lines.
 
@@ -132,12 +134,20 @@ def walk_network(
         junction is a shared node and a crossing without one is a bridge or
         tunnel.
 
+    join_gap_m
+        Pieces of the network that do not touch (a footway mapped a few metres
+        short of the street, an extract cut at its edge) are joined where a
+        node of one lies within this many metres of a street segment of
+        another: the shortest such gaps first, one link per pair of pieces
+        joined (Kruskal over the pieces), each link a ``highway="link"`` edge
+        to the nearest point of the segment. ``0`` joins nothing.
+
     Returns
     -------
     networkx.Graph
         Nodes ``0..n-1`` with ``x``, ``y`` (metres); edges with ``length_m``
-        and ``highway``. ``graph.graph`` holds ``crs``, ``n_components`` and
-        ``lines_used`` / ``lines_excluded``.
+        and ``highway``. ``graph.graph`` holds ``crs``, ``n_components``,
+        ``pieces_joined`` (links added) and ``lines_used`` / ``lines_excluded``.
 
     Raises
     ------
@@ -217,10 +227,14 @@ def walk_network(
     graph.remove_nodes_from([n for n, d in graph.degree() if d == 0])
     if graph.number_of_nodes() and max(graph.nodes) != graph.number_of_nodes() - 1:
         graph = nx.convert_node_labels_to_integers(graph, ordering="sorted")
+    if not (join_gap_m >= 0):
+        raise InputError(f"join_gap_m must be a number of metres >= 0, got {join_gap_m!r}")
+    joined = _join_pieces(graph, float(join_gap_m))
     n_comp = nx.number_connected_components(graph)
     graph.graph.update(
         crs=gdf.crs,
         n_components=n_comp,
+        pieces_joined=joined,
         lines_used=int(walkable.sum()),
         lines_excluded=int((~walkable).sum()),
     )
@@ -234,6 +248,93 @@ def walk_network(
         int((~walkable).sum()),
     )
     return graph
+
+
+def _join_pieces(graph: nx.Graph, gap_m: float) -> int:
+    """Link pieces of ``graph`` whose nodes come within ``gap_m`` of another piece's street.
+
+    Candidate links go from a node (a dead end, or any node of a piece other
+    than the largest) to the nearest point of a segment of another piece;
+    taken shortest first while they join two pieces not yet joined, so each
+    merge costs one link. Edges are split where a link lands inside them.
+    Changes ``graph`` in place; returns the number of links added.
+    """
+    if gap_m <= 0 or graph.number_of_edges() == 0:
+        return 0
+    comps = list(nx.connected_components(graph))
+    if len(comps) <= 1:
+        return 0
+    nodes = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
+    pos = {int(n): i for i, n in enumerate(nodes)}
+    label = np.empty(len(nodes), dtype=np.int64)
+    for k, comp in enumerate(comps):
+        label[[pos[int(n)] for n in comp]] = k
+    largest = int(np.argmax([len(c) for c in comps]))
+    xy = np.array([(graph.nodes[n]["x"], graph.nodes[n]["y"]) for n in nodes], dtype=float)
+    edges = np.array([(pos[int(u)], pos[int(v)]) for u, v in graph.edges()], dtype=np.int64)
+    segs = shapely.linestrings(np.stack([xy[edges[:, 0]], xy[edges[:, 1]]], axis=1))
+    degree = np.bincount(edges.ravel(), minlength=len(nodes))
+    cand = np.flatnonzero((degree <= 1) | (label != largest))
+    pts = shapely.points(xy[cand])
+    pi, si = shapely.STRtree(segs).query(pts, predicate="dwithin", distance=gap_m)
+    other = label[edges[si, 0]] != label[cand[pi]]
+    pi, si = pi[other], si[other]
+    if len(pi) == 0:
+        return 0
+    dist = shapely.distance(pts[pi], segs[si])
+    order = np.lexsort((si, pi, dist))
+    parent = np.arange(len(comps))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = int(parent[a])
+        return a
+
+    links: list[tuple[int, int, float]] = []  # (node position, edge index, fraction)
+    for k in order:
+        a, b = find(int(label[cand[pi[k]]])), find(int(label[edges[si[k], 0]]))
+        if a == b:
+            continue
+        parent[a] = b
+        frac = float(shapely.line_locate_point(segs[si[k]], pts[pi[k]], normalized=True))
+        links.append((int(cand[pi[k]]), int(si[k]), frac))
+    # Split each hit edge once at all its landing points, then add the links.
+    next_id = int(nodes.max()) + 1
+    by_edge: dict[int, list[tuple[float, int]]] = {}
+    for node_pos, e, frac in links:
+        by_edge.setdefault(e, []).append((frac, node_pos))
+    for e, hits in by_edge.items():
+        u, v = int(nodes[edges[e, 0]]), int(nodes[edges[e, 1]])
+        data = dict(graph.edges[u, v])
+        length = float(data.get("length_m", np.hypot(*(xy[edges[e, 1]] - xy[edges[e, 0]]))))
+        chain: list[tuple[float, int]] = [(0.0, u)]
+        targets: list[tuple[int, int]] = []
+        for frac, node_pos in sorted(hits):
+            if frac <= 1e-6:
+                targets.append((node_pos, u))
+                continue
+            if frac >= 1.0 - 1e-6:
+                targets.append((node_pos, v))
+                continue
+            p = xy[edges[e, 0]] + frac * (xy[edges[e, 1]] - xy[edges[e, 0]])
+            graph.add_node(next_id, x=float(p[0]), y=float(p[1]))
+            chain.append((frac, next_id))
+            targets.append((node_pos, next_id))
+            next_id += 1
+        chain.append((1.0, v))
+        if len(chain) > 2:
+            graph.remove_edge(u, v)
+            for (f0, n0), (f1, n1) in itertools.pairwise(chain):
+                graph.add_edge(n0, n1, **{**data, "length_m": max((f1 - f0) * length,
+                                                                  _MIN_EDGE_M)})
+        for node_pos, target in targets:
+            src = int(nodes[node_pos])
+            gap = float(np.hypot(graph.nodes[target]["x"] - xy[node_pos, 0],
+                                 graph.nodes[target]["y"] - xy[node_pos, 1]))
+            graph.add_edge(src, target, length_m=max(gap, _MIN_EDGE_M), highway="link")
+    log.info("walk network: %d piece(s) joined by links of at most %g m", len(links), gap_m)
+    return len(links)
 
 
 def _to_metric(gdf: gpd.GeoDataFrame, crs: Any, *, what: str) -> gpd.GeoDataFrame:
@@ -427,6 +528,32 @@ def _snap(
     return e, frac, np.hypot(*(pts - proj).T)
 
 
+def _snap_main(
+    node_xy: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    pts: np.ndarray,
+    on_main: np.ndarray,
+    max_snap_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_snap`, but onto the main piece wherever it is within ``max_snap_m``.
+
+    A building whose nearest street is a stray piece (a footway mapped apart, a
+    courtyard path) but which stands metres from the main network walks on the
+    main network: otherwise every walk from it would fall back to a straight line.
+    """
+    e, frac, dist = _snap(node_xy, u, v, pts)
+    main_edges = np.flatnonzero(on_main)
+    off = np.flatnonzero(~on_main[e]) if len(e) else np.empty(0, dtype=np.int64)
+    if len(off) == 0 or len(main_edges) == 0:
+        return e, frac, dist
+    e0, f0, d0 = _snap(node_xy, u[main_edges], v[main_edges], pts[off])
+    near = d0 <= max_snap_m
+    take = off[near]
+    e[take], frac[take], dist[take] = main_edges[e0[near]], f0[near], d0[near]
+    return e, frac, dist
+
+
 # ---------------------------------------------------------------------------
 # Walking distances
 # ---------------------------------------------------------------------------
@@ -517,7 +644,9 @@ def walking_distances(
     """Walking metres from every origin to every site within ``max_walk_m``.
 
     Each origin and site (polygons use a point on their surface) is snapped
-    to its nearest network point, possibly inside an edge. The distance of a
+    to its nearest network point, possibly inside an edge; to the nearest
+    point of the main (largest) piece instead when that lies within
+    ``max_snap_m``, so that a stray piece does not cut a building off. The distance of a
     pair is origin->network (straight) + network path + network->site
     (straight), found by Dijkstra from the sites with ``limit=max_walk_m``.
     A pair is measured as the straight line times ``detour_factor`` instead,
@@ -658,7 +787,14 @@ def _network_pairs(
     n_nodes = len(arrays.xy)
     u, v, length = arrays.u, arrays.v, arrays.length
     # Sites: snap, then split their edges so each site is a node of its own.
-    s_edge, s_frac, s_snap = _snap(arrays.xy, u, v, sxy)
+    base = sparse.csr_array(
+        (np.ones(len(u)), (u, v)), shape=(n_nodes, n_nodes)
+    )
+    _, base_label = csgraph.connected_components(base, directed=False)
+    main_label = int(np.argmax(np.bincount(base_label)))
+    s_edge, s_frac, s_snap = _snap_main(
+        arrays.xy, u, v, sxy, base_label[u] == main_label, max_snap_m
+    )
     s_on = s_snap <= max_snap_m
     site_node = np.full(len(sxy), -1, dtype=np.int64)
     drop = np.zeros(len(u), dtype=bool)
@@ -705,7 +841,7 @@ def _network_pairs(
     label = rank[label]
 
     # Origins: snap to the split graph's edges; distance via either end.
-    o_edge, o_frac, o_snap = _snap(xy_all, uu, vv, oxy)
+    o_edge, o_frac, o_snap = _snap_main(xy_all, uu, vv, oxy, label[uu] == 0, max_snap_m)
     o_on = o_snap <= max_snap_m
     oa, ob = uu[o_edge], vv[o_edge]
     o_to_a = o_frac * ww[o_edge]

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from gridopt import i18n
 from gridopt._errors import InputError, RepairWarning
 from gridopt._validate import check
+from gridopt.audit import audit
 from gridopt.crs import WorkingCRS, check_coords
 from gridopt.defaults import (
     FALLBACK_STATION_M2,
@@ -49,9 +50,11 @@ from gridopt.defaults import (
     MIN_STAGE_S,
     SECONDS_PER_1000_BUILDINGS,
     SEED,
+    STATION_FLOOR_AREA_M2,
     TIME_LIMIT_S,
     WALK_SPEED_M_PER_MIN,
 )
+from gridopt.households import default_share, uncertain_buildings
 from gridopt.io import (
     _is_osm,
     join_communities,
@@ -119,6 +122,12 @@ class PlanConfig:
         When no candidate site is given or marked (no public/office/community building in
         the data), every building with households is treated as a possible site for a
         station room of this floor area, and the plan says so.
+    station_floor_area_m2
+        Floor area of a station room in a candidate building (300 m²: 1,000
+        households); a given candidate's own ``floor_area_m2`` wins.
+    propose_new_sites
+        Propose new sites on the street network for households no candidate
+        reaches within ``max_walk_m`` (see :func:`gridopt.place_stations`).
     staff_when_missing
         Without a staff list: ``"synthetic"`` (default) plans with a placeholder roster in
         the standard's proportions (:func:`gridopt.staffing.synthetic_staff`), so the
@@ -195,6 +204,8 @@ class PlanConfig:
     exclusive_grids: bool = True
     communities: str | None = "community"
     fallback_station_m2: float = FALLBACK_STATION_M2
+    station_floor_area_m2: float = STATION_FLOOR_AREA_M2
+    propose_new_sites: bool = True
     staff_when_missing: str = "synthetic"
     staffing_rules: StaffingRules | Mapping[str, Any] | None = None
     time_limit_s: float = TIME_LIMIT_S
@@ -232,6 +243,7 @@ class PlanConfig:
                     "walk_speed_m_per_min",
                     "m2_per_household",
                     "fallback_station_m2",
+                    "station_floor_area_m2",
                     "time_limit_s",
                     "grid_starts",
                     "seconds_per_1000_buildings",
@@ -379,7 +391,8 @@ class Plan:
         pandas.DataFrame
             ``grid_id``, ``grid_name``, ``community``, ``kind``, ``households``, ``buildings``,
             ``workers`` and ``officers`` (assigned; ``NaN`` when staffing was skipped),
-            ``station`` (the station most of the grid's households walk to),
+            ``station`` (the station most of the grid's households walk to), ``stations``
+            (every station they walk to with its share, e.g. ``"12 (80%); 40 (20%)"``),
             ``mean_walk_m`` and ``max_walk_m`` (household-weighted mean, max over the
             grid's buildings with households), ``share_within_15min`` and ``reason``.
         """
@@ -423,6 +436,7 @@ def plan(
     client: Any = None,
     partition: Partition | None = None,
     communities: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
+    previous: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
 ) -> Plan:
     """Plan grids, service stations and staff for a set of buildings.
 
@@ -456,6 +470,10 @@ def plan(
         community that holds it (this replaces a community column); grids nest inside
         communities; buildings outside every polygon form the group "无社区", which the
         plan's notes report.
+    previous
+        The current grid polygons (a file or GeoDataFrame, e.g. the street office's
+        Shapefile): every grid that is still valid is kept as it is, only the others are
+        re-divided, and the plan notes the households moved (see :func:`gridopt.audit`).
 
     Returns
     -------
@@ -498,18 +516,28 @@ def plan(
         if partition is not None:
             _check_partition(partition, frame, cfg)
         else:
+            old, keep = _previous_labels(previous, frame, cfg, lines, run)
+            communities, exclusive = _communities(frame, cfg), _exclusive(frame, cfg)
+            if keep is not None:
+                frame, communities, exclusive = _lock_valid_grids(
+                    frame, old, keep, communities, exclusive
+                )
             partition = partition_grids(
                 frame,
                 min_households=cfg.min_households,
                 max_households=cfg.max_households,
                 streets=lines,
-                communities=_communities(frame, cfg),
-                exclusive=_exclusive(frame, cfg),
+                communities=communities,
+                exclusive=exclusive,
                 seed=cfg.seed,
                 time_limit_s=cfg.time_limit_s,
                 client=client,
+                previous=old,
                 **({} if cfg.grid_starts is None else {"max_starts": int(cfg.grid_starts)}),
             )
+            if old is not None:
+                frame, partition = _unlock(frame, partition, cfg)
+                run.note(_previous_note(old, partition, frame))
 
     with run.stage("walking network"):
         network = walk_network(lines, crs=frame.crs) if lines is not None else None
@@ -526,6 +554,9 @@ def plan(
             walk_speed_m_per_min=cfg.walk_speed_m_per_min,
             seed=cfg.seed,
             time_limit_s=cfg.stage_limit_s(len(frame)),
+            station_floor_area_m2=cfg.station_floor_area_m2,
+            propose_new_sites=cfg.propose_new_sites,
+            grids=partition.labels,
         )
         _check_reachable(stations, frame, cfg)
 
@@ -798,6 +829,97 @@ def _check_partition(partition: Partition, frame: gpd.GeoDataFrame, cfg: PlanCon
         )
 
 
+# Column holding the grouping that locks valid previous grids while the others are re-divided.
+_LOCK = "_gridopt_lock"
+
+
+def _previous_labels(
+    previous: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig, lines: Any, run: _Run
+) -> tuple[pd.Series | None, set[str] | None]:
+    """The current grid of each building (from polygons) and the ids of the valid ones."""
+    if previous is None:
+        return None, None
+    checked = audit(
+        frame, grids=previous, communities=_communities(frame, cfg), streets=lines,
+        min_households=cfg.min_households, max_households=cfg.max_households,
+    )
+    labels = checked.buildings["grid_id"].reindex(frame.index)
+    gaps = int(labels.isna().sum())
+    if gaps:
+        run.note(f"{gaps:,} buildings lie in none of the previous grids: they join a neighbour")
+    bad = checked.grids.loc[~checked.grids["valid"], ["grid_id", "violations"]]
+    if len(bad):
+        run.note(
+            "previous grids violating a standard, re-divided: "
+            + "; ".join(f"{g} ({v})" for g, v in bad.itertuples(index=False))
+        )
+    return labels, set(checked.grids.loc[checked.grids["valid"], "grid_id"].astype(str))
+
+
+def _lock_valid_grids(
+    frame: gpd.GeoDataFrame,
+    old: pd.Series,
+    keep: set[str],
+    communities: str | None,
+    exclusive: bool | None,
+) -> tuple[gpd.GeoDataFrame, str, pd.Series | bool | None]:
+    """Make each valid previous grid a community of its own, so it stays as it is.
+
+    Grids never straddle communities, so a locked grid is neither cut nor joined; the
+    buildings of the other grids keep their real community and are divided anew.
+    """
+    locked = old.astype(object).isin(keep).to_numpy()
+    real = (
+        frame[communities].astype(str).to_numpy(dtype=object)
+        if communities
+        else np.full(len(frame), "", dtype=object)
+    )
+    out = frame.copy()
+    out[_LOCK] = np.where(locked, "kept:" + old.astype(str).to_numpy(dtype=object), real)
+    if exclusive:
+        # A school inside a kept grid stays in it.
+        exclusive = pd.Series(
+            out["exclusive_candidate"].fillna(False).astype(bool).to_numpy() & ~locked,
+            index=out.index,
+        )
+    return out, _LOCK, exclusive
+
+
+def _unlock(frame: gpd.GeoDataFrame, partition: Any, cfg: PlanConfig) -> tuple[Any, Any]:
+    """Drop the locking column; grids name their real community again."""
+    if _LOCK not in frame.columns:
+        return frame, partition
+    frame = frame.drop(columns=_LOCK)
+    grids = partition.grids
+    real = _communities(frame, cfg)
+    if "community" in grids.columns:
+        names = (
+            frame[real].groupby(partition.labels.reindex(frame.index)).agg(
+                lambda s: s.mode().iloc[0] if s.notna().any() else None
+            )
+            if real
+            else pd.Series(dtype=object)
+        )
+        grids = grids.assign(community=grids["grid_id"].map(names))
+        partition = dataclasses.replace(partition, grids=grids)
+    return frame, partition
+
+
+def _previous_note(old: pd.Series, partition: Any, frame: gpd.GeoDataFrame) -> str:
+    """How many previous grids were kept unchanged, and the households moved."""
+    new = partition.labels.reindex(old.index)
+    same = pd.DataFrame({"old": old, "new": new}).dropna()
+    kept = int(sum(
+        1 for _, grp in same.groupby("old")
+        if grp["new"].nunique() == 1
+        and (new == grp["new"].iloc[0]).sum() == len(grp)
+    ))
+    hh = frame["households"].reindex(old.index).fillna(0)
+    moved = int(hh[old.notna() & (old.astype(object) != new.astype(object))].sum())
+    return (f"previous grids: {kept:,} of {old.nunique():,} kept unchanged; "
+            f"{moved:,} households moved to another grid")
+
+
 def _communities(frame: gpd.GeoDataFrame, cfg: PlanConfig) -> str | None:
     name = cfg.communities
     if name and name != "community" and name not in frame.columns:
@@ -846,6 +968,10 @@ def _check_reachable(stations: StationPlan, frame: gpd.GeoDataFrame, cfg: PlanCo
     """
     total = int(frame["households"].sum())
     beyond = int(stations.metrics.get("households_beyond_max_walk", 0))
+    # Judged on the candidate sites: proposed new sites can sit at anyone's door.
+    existing = stations.metrics.get("share_within_limit_existing")
+    if existing is not None:
+        beyond = total if existing <= 0 else beyond
     if total and beyond >= total:
         walk = stations.allocation["walk_m"][stations.allocation["households"] > 0]
         closest = float(walk.min()) if walk.notna().any() else float("nan")
@@ -1004,6 +1130,8 @@ def _summary(p: Plan, lang: str) -> str:
             minutes=f"{minutes:.0f}",
         ),
     ]
+    lines.insert(2, _coverage_line(m, cfg.max_walk_m, lang))
+    lines += _household_lines(p.buildings, lang)
     short = p.stations.shortfall or {}
     if short.get("shortfall_households", 0):
         lines.append(
@@ -1045,6 +1173,44 @@ def _summary(p: Plan, lang: str) -> str:
     lines.append(i18n.t("summary.time", lang, total=f"{total:.1f}", stages=stages))
     lines += [i18n.t("summary.note", lang, note=i18n.translate_text(n, lang)) for n in p.notes]
     return "\n".join(lines)
+
+
+def _coverage_line(m: Mapping[str, Any], limit_m: float, lang: str) -> str:
+    """The headline: the share of households within the plan's own walking limit."""
+    line = i18n.t(
+        "summary.coverage", lang, walk_m=f"{limit_m:,.0f}",
+        share=f"{m.get('share_within_limit', float('nan')):.1%}",
+    )  # fmt: skip
+    new = int(m.get("n_new_sites", 0))
+    if new:
+        line += i18n.t(
+            "summary.coverage_new", lang, n=new,
+            share=f"{m.get('share_within_limit_existing', float('nan')):.1%}",
+        )  # fmt: skip
+    if "grids_with_households" in m:
+        one = m["grids_with_households"] - m.get("grids_several_stations", 0)
+        line += i18n.t(
+            "summary.coverage_grids", lang, one=f"{one:,}", n=f"{m['grids_with_households']:,}"
+        )
+    return line
+
+
+def _household_lines(b: gpd.GeoDataFrame, lang: str) -> list[str]:
+    """How sure the household counts are: share on defaults, range, least sure buildings."""
+    if "households_source" not in b.columns:
+        return []
+    lines = [i18n.t("summary.households_default", lang, share=f"{default_share(b):.1%}")]
+    if {"households_low", "households_high", "households_confidence"} <= set(b.columns):
+        lines[0] += i18n.t(
+            "summary.households_range", lang,
+            low=f"{int(b['households_low'].sum()):,}", high=f"{int(b['households_high'].sum()):,}",
+        )  # fmt: skip
+        for bid, row in uncertain_buildings(b, n=5).iterrows():
+            note = row["households_note"]
+            line = i18n.t("summary.uncertain", lang, building=bid,
+                          households=int(row["households"]), note=note)
+            lines.append(line)
+    return lines
 
 
 def _grid_report(p: Plan) -> pd.DataFrame:
@@ -1107,7 +1273,21 @@ def _grid_report(p: Plan) -> pd.DataFrame:
     if communities is not None:  # communities in the office's order, grids by number
         rank = _community_rank(p, rep["community"])
         rep = rep.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
+    rep["stations"] = rep["grid_id"].map(_station_shares(st)).fillna("")
     return rep
+
+
+def _station_shares(st: pd.DataFrame) -> pd.Series:
+    """Per grid, every station its households walk to with its share: "A (80%); B (20%)"."""
+    st = st[st["hh"] > 0]
+    if st.empty:
+        return pd.Series(dtype=object)
+    per = st.groupby(["grid_id", "station"], sort=False)["hh"].sum().reset_index()
+    per["share"] = per["hh"] / per.groupby("grid_id")["hh"].transform("sum")
+    per = per.sort_values(["grid_id", "share"], ascending=[True, False], kind="stable")
+    per["text"] = per["station"].astype(str) + " (" + (100 * per["share"]).round(0).astype(
+        int).astype(str) + "%)"
+    return per.groupby("grid_id", sort=False)["text"].agg("; ".join)
 
 
 def _staff_counts(staff: StaffPlan | None, grid_ids: pd.Series) -> tuple[pd.Series, pd.Series]:

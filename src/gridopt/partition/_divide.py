@@ -205,6 +205,11 @@ def partition_grids(
             types = sorted(set(btype[members])) if btype is not None else []
             what = ", ".join(types) if types else "exclusive buildings"
             grid_reason.append(f"exclusive grid: {what} ({len(members)} buildings)")
+    notes = (
+        buildings["households_note"].astype(str).to_numpy()
+        if "households_note" in buildings
+        else None
+    )
     for v in np.flatnonzero(oversized):
         grid_of[v] = len(grid_kind)
         grid_kind.append("oversized")
@@ -213,6 +218,7 @@ def partition_grids(
             f"oversized: one building with {hh[v]} households (> {max_households}) cannot be split; "
             f"needs {workers} grid workers at {households_per_worker} households each "
             "(split by stairwell or floor on site)"
+            + (f"; what it is: {notes[v]}" if notes is not None else "")
         )
 
     # gap links: clusters of ordinary buildings that are not neighbours (further apart than

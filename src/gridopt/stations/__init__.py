@@ -7,6 +7,20 @@ The matrix-level solver lives in :mod:`gridopt.solvers`; ``solve_p_median`` and
 from __future__ import annotations
 
 from gridopt.solvers import PMedianResult, solve_p_median
-from gridopt.stations._place import StationPlan, place_stations
+from gridopt.stations._place import (
+    DEFAULT_EXCLUDED_STATION_TAGS,
+    DEFAULT_STATION_TAGS,
+    StationPlan,
+    place_stations,
+    station_candidates,
+)
 
-__all__ = ["PMedianResult", "StationPlan", "place_stations", "solve_p_median"]
+__all__ = [
+    "DEFAULT_EXCLUDED_STATION_TAGS",
+    "DEFAULT_STATION_TAGS",
+    "PMedianResult",
+    "StationPlan",
+    "place_stations",
+    "solve_p_median",
+    "station_candidates",
+]

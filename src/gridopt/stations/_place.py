@@ -30,10 +30,12 @@ which no station has room are marked unserved and counted in
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,18 +45,52 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy import sparse
+from scipy.spatial import cKDTree
 
 from gridopt._errors import InfeasibleError, InputError, RepairWarning
 from gridopt.crs import WorkingCRS, reproject
 from gridopt.network import WalkDistances, walk_network, walking_distances
 from gridopt.solvers import solve_p_median
 
-__all__ = ["OBJECTIVES", "StationPlan", "place_stations"]
+__all__ = [
+    "DEFAULT_EXCLUDED_STATION_TAGS",
+    "DEFAULT_STATION_TAGS",
+    "OBJECTIVES",
+    "StationPlan",
+    "place_stations",
+    "station_candidates",
+]
 
 log = logging.getLogger("gridopt")
 
 #: The three placement models.
 OBJECTIVES = ("median", "cover", "max_cover")
+
+#: Building tags and categories (``building_type``, ``category``, ``amenity``, ``office``,
+#: ``shop``) whose buildings may hold a station room: community and public buildings,
+#: offices, commercial and mixed buildings.
+DEFAULT_STATION_TAGS: frozenset[str] = frozenset(
+    {
+        "public", "civic", "community_centre", "social_facility", "social_centre", "library",
+        "townhall", "government", "office", "commercial", "retail", "mixed", "post_office",
+        "arts_centre", "public_building", "supermarket", "mall", "marketplace",
+    }
+)
+#: Tags and categories never used for a station unless the user adds them to
+#: ``station_tags``: police and fire stations, hospitals, schools, industry, religious
+#: buildings, landmarks.
+DEFAULT_EXCLUDED_STATION_TAGS: frozenset[str] = frozenset(
+    {
+        "police", "fire_station", "emergency", "prison", "courthouse", "ambulance_station",
+        "hospital", "clinic", "doctors", "healthcare", "school", "kindergarten", "university",
+        "college", "education", "childcare", "industrial", "factory", "warehouse",
+        "manufacture", "works", "religious", "church", "chapel", "cathedral", "mosque",
+        "temple", "shrine", "synagogue", "place_of_worship", "monastery", "military",
+        "landmark", "castle", "fort", "palace", "parliament",
+    }
+)
+# Columns whose values are matched against the station tag lists.
+_STATION_TAG_COLUMNS = ("building_type", "category", "amenity", "office", "shop")
 
 # Households with no site within the walk limit keep this many nearest sites
 # (by unlimited walking distance) as allowed choices.
@@ -72,6 +108,10 @@ _MAX_CAPACITATED_PAIRS = 50_000
 _MAX_EXACT_PAIRS = 50_000
 # Rounds of opening more sites where households are left without room.
 _GROW_ROUNDS = 10
+# Street points considered for new sites (thinned on a square grid beyond this).
+_MAX_NEW_SITE_POINTS = 1500
+# Smallest stored cost of a (grid, station) pair (a stored zero would vanish).
+_MIN_PAIR_M = 1e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,7 +187,17 @@ class StationPlan:
     def summary(self) -> str:
         """A short account for people: stations, walking, coverage, shortfalls."""
         m = self.metrics
+        new = int(m.get("n_new_sites", 0))
         lines = [
+            f"within {m['max_walk_limit_m']:g} m walking: "
+            f"{100 * m.get('share_within_limit', float('nan')):.1f}% of households"
+            + (
+                f" with {new} proposed new site(s); "
+                f"{100 * m.get('share_within_limit_existing', float('nan')):.1f}% with the "
+                "candidates alone"
+                if new
+                else ""
+            ),
             f"stations ({self.objective_kind}): {len(self.stations)} open of "
             f"{m['n_candidates']} candidates ({m['n_existing']} existing), status {self.status}, "
             f"objective {self.objective:.6g}, bound {self.bound:.6g} (gap {100 * self.gap:.2f}%), "
@@ -194,6 +244,7 @@ STATION_COLUMNS: tuple[str, ...] = (
     "mean_walk_m",
     "max_walk_m",
     "existing",
+    "new_site",
 )
 
 
@@ -214,6 +265,11 @@ def place_stations(
     detour_factor: float = 1.3,
     max_snap_m: float = 250.0,
     max_candidates: int | None = 1000,
+    station_floor_area_m2: float = 300.0,
+    station_tags: Iterable[str] = DEFAULT_STATION_TAGS,
+    excluded_station_tags: Iterable[str] = DEFAULT_EXCLUDED_STATION_TAGS,
+    propose_new_sites: bool = True,
+    grids: pd.Series | None = None,
 ) -> StationPlan:
     """Place party-and-mass service stations within walking distance of every household.
 
@@ -223,11 +279,13 @@ def place_stations(
         Buildings in a metric CRS with a ``households`` column (as
         :func:`gridopt.read_buildings` returns). Polygons or points.
     candidates
-        Possible station sites: points or polygons with ``floor_area_m2``
-        (or ``capacity_households``). Default: the buildings whose
-        ``station_candidate`` is true (public, office, commercial and
-        community buildings). Vacant plots are not in building data: pass
-        them here with the floor area a station there would have.
+        Possible station sites (the user's list, taken as given): points or
+        polygons, with the room's ``floor_area_m2`` (or ``capacity_households``)
+        where known, else ``station_floor_area_m2``. Default: the buildings
+        :func:`station_candidates` selects (community and public buildings,
+        offices, commercial and mixed buildings; never police, fire stations,
+        hospitals, schools, industry or religious buildings). Vacant plots are
+        not in building data: pass them here.
     streets
         Street lines (GeoDataFrame or file, see :func:`gridopt.walk_network`)
         or a ready walking network (:class:`networkx.Graph`). ``None``
@@ -273,6 +331,28 @@ def place_stations(
         ``metrics["n_candidates_used"]`` says how many were kept. ``None``
         keeps all (the models grow with candidates x households in reach).
 
+    station_floor_area_m2
+        Floor area of a station room (300 m²: 1,000 households at 30 m² per
+        100). A station occupies a room, not the building: a candidate
+        building's capacity is this room (or the building's floor area when
+        smaller), a given candidate's its own ``floor_area_m2`` when it has one.
+    station_tags, excluded_station_tags
+        Tag lists of :func:`station_candidates` (defaults
+        :data:`DEFAULT_STATION_TAGS`, :data:`DEFAULT_EXCLUDED_STATION_TAGS`); a
+        tag added to ``station_tags`` beyond the defaults overrides its exclusion.
+    propose_new_sites
+        Where the candidates leave households beyond ``max_walk_m``, propose
+        new sites: points on the street network (or, without one, at the
+        uncovered buildings) chosen by set covering (CP-SAT, greedy start) to
+        reach them, each a ``station_floor_area_m2`` room, marked ``new_site``.
+        ``metrics`` reports coverage with the candidates alone and with them.
+    grids
+        Grid label per building (indexed like ``buildings``, e.g.
+        ``Partition.labels``): each grid's households then walk to one station
+        where one open station within the limit can take the whole grid
+        (``metrics["grids_single_station"]``); the others keep the per-building
+        assignment.
+
     Returns
     -------
     StationPlan
@@ -281,7 +361,7 @@ def place_stations(
     ------
     InputError
         No CRS, a missing or bad households column, no candidate sites,
-        candidates without floor area, bad parameters.
+        bad parameters.
 
     Examples
     --------
@@ -315,8 +395,19 @@ def place_stations(
         time_limit_s=time_limit_s,
         walk_speed_m_per_min=walk_speed_m_per_min,
     )
+    if not (math.isfinite(station_floor_area_m2) and station_floor_area_m2 > 0):
+        raise InputError(
+            f"station_floor_area_m2 must be a positive number of m², got {station_floor_area_m2!r}"
+        )
     bld, hh = _check_buildings(buildings, households)
-    sites = _sites(bld, candidates, existing, m2_per_100_households)
+    room_m2 = float(station_floor_area_m2)
+    cand_mask = (
+        station_candidates(bld, station_tags=station_tags,
+                           excluded_station_tags=excluded_station_tags)
+        if candidates is None
+        else None
+    )
+    sites = _sites(bld, candidates, existing, m2_per_100_households, room_m2, cand_mask)
     n_given = int((~sites["existing"]).sum())
     if max_candidates is not None and n_given > max_candidates:
         sites = _thin(sites, int(max_candidates))
@@ -397,6 +488,24 @@ def place_stations(
     else:
         open_idx, assign, walk, status, obj, bound = _median(ctx, n_stations)
 
+    # Coverage with the candidates alone, then new sites where they leave people out.
+    hh_within_existing = _households_within(ctx, assign, walk)
+    n_before = len(sites)
+    if propose_new_sites and n_stations is None and len(clients):
+        grown = _new_sites(ctx, open_idx, assign, walk, room_m2=room_m2,
+                           m2_per_100=m2_per_100_households, time_limit_s=time_limit_s)
+        if grown is not None:
+            ctx, open_idx, assign, walk = grown
+            status = "feasible" if status == "optimal" else status
+    grid_stats: dict[str, int] = {}
+    if grids is not None and len(clients):
+        codes = _grid_codes(grids, bld.index)[clients]
+        assign, walk, grid_stats = _assign_grids(ctx, open_idx, assign, walk, codes)
+    if len(clients) and (len(sites) != n_before or grid_stats):
+        obj = _objective_of(ctx, objective, open_idx, assign, walk, obj)
+        if status == "optimal" and obj > bound + 1e-6 * max(1.0, abs(obj)):
+            status = "feasible"
+
     return _build_plan(
         bld=bld,
         hh=hh,
@@ -412,6 +521,8 @@ def place_stations(
         m2_per_100_households=m2_per_100_households,
         walk_speed_m_per_min=walk_speed_m_per_min,
         runtime_s=time.perf_counter() - t0,
+        hh_within_existing=hh_within_existing,
+        grid_stats=grid_stats,
     )
 
 
@@ -478,32 +589,79 @@ def _no_geometry(frame: gpd.GeoDataFrame) -> np.ndarray:
     return shapely.is_missing(geoms) | shapely.is_empty(geoms)
 
 
+def station_candidates(
+    buildings: pd.DataFrame,
+    *,
+    station_tags: Iterable[str] = DEFAULT_STATION_TAGS,
+    excluded_station_tags: Iterable[str] = DEFAULT_EXCLUDED_STATION_TAGS,
+) -> pd.Series:
+    """Which buildings may hold a station room (a boolean Series like the buildings).
+
+    A building qualifies when it is marked ``station_candidate`` (by
+    :func:`gridopt.estimate_households`: public, office, commercial and mixed
+    buildings) or one of its tags (``building_type``, ``category``,
+    ``amenity``, ``office``, ``shop``) is in ``station_tags``, and none is in
+    ``excluded_station_tags``. A tag the user adds to ``station_tags`` beyond
+    :data:`DEFAULT_STATION_TAGS` lifts its exclusion (schools, say, where
+    they are the only public buildings).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> b = pd.DataFrame({"building_type": ["yes", "office", "yes"],
+    ...                   "amenity": ["police", None, "community_centre"]})
+    >>> station_candidates(b).tolist()
+    [False, True, True]
+    >>> station_candidates(b, station_tags={"police"}).tolist()
+    [True, False, False]
+    """
+    allowed = {str(t).lower() for t in station_tags}
+    excluded = {str(t).lower() for t in excluded_station_tags} - (allowed - DEFAULT_STATION_TAGS)
+    ok = np.zeros(len(buildings), dtype=bool)
+    if "station_candidate" in buildings.columns and allowed >= DEFAULT_STATION_TAGS:
+        ok |= buildings["station_candidate"].fillna(False).astype(bool).to_numpy()
+    bad = np.zeros(len(buildings), dtype=bool)
+    for col in _STATION_TAG_COLUMNS:
+        if col not in buildings.columns:
+            continue
+        values = buildings[col].astype(object).where(buildings[col].notna(), "")
+        values = values.astype(str).str.strip().str.lower()
+        ok |= values.isin(allowed).to_numpy()
+        bad |= values.isin(excluded).to_numpy()
+    return pd.Series(ok & ~bad, index=buildings.index, name="station_candidate")
+
+
 def _sites(
     bld: gpd.GeoDataFrame,
     candidates: gpd.GeoDataFrame | None,
     existing: gpd.GeoDataFrame | None,
     m2_per_100: float,
+    room_m2: float,
+    cand_mask: pd.Series | None,
 ) -> gpd.GeoDataFrame:
     """One frame of all sites: candidates then existing stations."""
     parts = []
     if candidates is None:
-        if "station_candidate" in bld.columns:
-            cand = bld[bld["station_candidate"].fillna(False).astype(bool)]
-        else:
-            cand = bld.iloc[:0]
+        assert cand_mask is not None
+        cand = bld[cand_mask.to_numpy()]
         if len(cand) == 0 and (existing is None or len(existing) == 0):
             raise InputError(
-                "no candidate sites: the buildings have "
-                + (
-                    "no building with station_candidate=True"
-                    if "station_candidate" in bld.columns
-                    else "no 'station_candidate' column"
-                )
-                + ". Pass candidates=GeoDataFrame of points or polygons with a floor_area_m2 "
-                "(or capacity_households) column, e.g. public buildings or vacant plots, "
-                "or existing= stations"
+                f"no candidate sites: none of the {len(bld):,} buildings is a community, public, "
+                "office, commercial or mixed building (see gridopt.stations.station_candidates). "
+                "Pass candidates=GeoDataFrame of points or polygons (vacant plots, rooms you "
+                "can rent), add tags to station_tags, or pass existing= stations"
             )
-        parts.append(_site_frame(cand, bld.crs, m2_per_100, what="station candidates", prefix=""))
+        # A station is a room in the building: the room's area, not the building's.
+        area = pd.to_numeric(cand.get("floor_area_m2"), errors="coerce") if (
+            "floor_area_m2" in cand.columns) else None
+        room = np.full(len(cand), room_m2)
+        if area is not None:
+            room = np.where(np.isfinite(area.to_numpy(float)),
+                            np.minimum(room, area.to_numpy(float)), room)
+        cand = gpd.GeoDataFrame({"floor_area_m2": room}, geometry=cand.geometry.to_numpy(),
+                                index=cand.index, crs=bld.crs)
+        parts.append(_site_frame(cand, bld.crs, m2_per_100, what="station candidates", prefix="",
+                                 room_m2=room_m2))
     else:
         if not isinstance(candidates, gpd.GeoDataFrame):
             raise InputError(
@@ -515,14 +673,16 @@ def _sites(
                 "candidates is empty: pass at least one site (points or polygons with "
                 "floor_area_m2) or existing= stations"
             )
-        parts.append(_site_frame(candidates, bld.crs, m2_per_100, what="candidates", prefix=""))
+        parts.append(_site_frame(candidates, bld.crs, m2_per_100, what="candidates", prefix="",
+                                 room_m2=room_m2))
     if existing is not None and len(existing):
         if not isinstance(existing, gpd.GeoDataFrame):
             raise InputError(
                 f"existing must be a GeoDataFrame of points or polygons, not "
                 f"{type(existing).__name__}"
             )
-        ex = _site_frame(existing, bld.crs, m2_per_100, what="existing", prefix="existing-")
+        ex = _site_frame(existing, bld.crs, m2_per_100, what="existing", prefix="existing-",
+                         room_m2=room_m2)
         ex["existing"] = True
         parts.append(ex)
     sites = pd.concat(parts)
@@ -534,7 +694,8 @@ def _sites(
 
 
 def _site_frame(
-    frame: gpd.GeoDataFrame, crs: Any, m2_per_100: float, *, what: str, prefix: str
+    frame: gpd.GeoDataFrame, crs: Any, m2_per_100: float, *, what: str, prefix: str,
+    room_m2: float,
 ) -> gpd.GeoDataFrame:
     if frame.crs is None:
         warnings.warn(
@@ -561,13 +722,15 @@ def _site_frame(
         col = "capacity_households"
     elif "floor_area_m2" in frame.columns:
         area = pd.to_numeric(frame["floor_area_m2"], errors="coerce").to_numpy(float)
+        # A site without a stated room size gets the standard room.
+        area = np.where(frame["floor_area_m2"].isna().to_numpy(), float(room_m2), area)
         capacity = np.floor(area / m2_per_100 * 100.0 + 1e-9)
         col = "floor_area_m2"
     else:
-        raise InputError(
-            f"{what} need a floor_area_m2 column (station floor area in m²) or a "
-            f"capacity_households column; found columns {list(frame.columns)[:12]}"
-        )
+        # No room size given: a standard station room.
+        area = np.full(len(frame), float(room_m2))
+        capacity = np.floor(area / m2_per_100 * 100.0 + 1e-9)
+        col = "floor_area_m2"
     bad = np.flatnonzero(~np.isfinite(capacity) | (capacity < 0))
     if len(bad):
         raise InputError(
@@ -581,6 +744,7 @@ def _site_frame(
             "floor_area_m2": area,
             "capacity_households": np.floor(capacity).astype(np.int64),
             "existing": False,
+            "new_site": False,
         },
         geometry=frame.geometry.to_numpy(),
         index=pd.Index(ids, name="site"),
@@ -1289,6 +1453,266 @@ def _flow_assign(paid: sparse.csr_array, w: np.ndarray, cap: np.ndarray) -> tupl
 
 
 # ---------------------------------------------------------------------------
+# New sites and one station per grid
+# ---------------------------------------------------------------------------
+
+
+def _households_within(ctx: _Context, assign: np.ndarray, walk: np.ndarray) -> float:
+    """Households served by a station within the walk limit."""
+    ok = (assign >= 0) & (walk <= ctx.max_walk_m + 1e-9)
+    return float(ctx.w[ok].sum())
+
+
+def _street_points(
+    graph: nx.Graph | None, targets: np.ndarray, max_walk_m: float, max_points: int
+) -> np.ndarray:
+    """Candidate points for new sites: main-piece nodes within ``max_walk_m`` of a target.
+
+    Thinned to one per square cell (an eighth of the limit, grown until at most
+    ``max_points`` remain). Without a network the targets themselves are the points.
+    """
+    if graph is None or graph.number_of_nodes() == 0:
+        xy = targets
+    else:
+        # Nodes of the main piece: a site on a stray piece would be reached by straight lines.
+        main = max(nx.connected_components(graph), key=len)
+        nodes = np.array([(graph.nodes[n]["x"], graph.nodes[n]["y"]) for n in main], dtype=float)
+        near, _ = cKDTree(targets).query(nodes, distance_upper_bound=max_walk_m)
+        xy = nodes[np.isfinite(near)]
+    if len(xy) == 0:
+        return xy
+    cell = max(max_walk_m / 8.0, 1.0)
+    while True:
+        key = np.floor((xy - xy.min(axis=0)) / cell).astype(np.int64)
+        _, first = np.unique(key, axis=0, return_index=True)
+        if len(first) <= max_points:
+            return xy[np.sort(first)]
+        cell *= 1.25
+
+
+def _new_sites(
+    ctx: _Context,
+    open_idx: np.ndarray,
+    assign: np.ndarray,
+    walk: np.ndarray,
+    *,
+    room_m2: float,
+    m2_per_100: float,
+    time_limit_s: float,
+) -> tuple[_Context, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Propose sites on the street network for the households no candidate serves in reach.
+
+    The fewest street points putting every such household within the limit
+    (CP-SAT set covering with a greedy start, the covering the placement
+    itself uses; capacitated when small), each a standard room. Returns the
+    context with the new sites appended and the reassignment, or None.
+    """
+    # Households no candidate reaches within the limit, or none with room left.
+    beyond = np.flatnonzero(~((assign >= 0) & (walk <= ctx.max_walk_m + 1e-9)))
+    if len(beyond) == 0:
+        return None
+    targets = shapely.get_coordinates(
+        shapely.point_on_surface(ctx.clients.iloc[beyond].to_numpy())
+    )
+    xy = _street_points(ctx.graph, targets, ctx.max_walk_m, _MAX_NEW_SITE_POINTS)
+    if len(xy) == 0:
+        return None
+    points = gpd.GeoSeries(shapely.points(xy), crs=ctx.sites.crs)
+    reach = walking_distances(
+        ctx.graph, ctx.clients.iloc[beyond], points, max_walk_m=ctx.max_walk_m,
+        detour_factor=ctx.detour_factor, max_snap_m=ctx.max_snap_m,
+    ).matrix
+    cap_one = float(np.floor(room_m2 / m2_per_100 * 100.0 + 1e-9))
+    w_b = ctx.w[beyond]
+    coverable = float(w_b[np.diff(reach.indptr) > 0].sum())
+    if coverable <= 0:
+        return None
+    sub = dataclasses.replace(
+        ctx,
+        sites=gpd.GeoDataFrame(geometry=points),
+        within=reach,
+        w=w_b,
+        cap=np.full(len(xy), cap_one),
+        fixed=np.empty(0, dtype=np.int64),
+        deadline=time.perf_counter() + max(2.0, 0.25 * time_limit_s),
+    )
+    chosen, status, _, _ = _cover(sub, capacity_sum=cap_one * len(xy) >= float(w_b.sum()))
+    log.info("proposed %d new site(s) (%s) for %d households beyond %g m",
+             len(chosen), status, int(w_b.sum()), ctx.max_walk_m)
+    ids = [f"new-{k + 1}" for k in range(len(chosen))]
+    new = gpd.GeoDataFrame(
+        {
+            "site": ids,
+            "floor_area_m2": float(room_m2),
+            "capacity_households": np.int64(cap_one),
+            "existing": False,
+            "new_site": True,
+        },
+        geometry=points.iloc[chosen].to_numpy(),
+        index=pd.Index(ids, name="site"),
+        crs=ctx.sites.crs,
+    )
+    extra = walking_distances(
+        ctx.graph, ctx.clients, new.geometry, max_walk_m=ctx.max_walk_m,
+        detour_factor=ctx.detour_factor, max_snap_m=ctx.max_snap_m,
+    )
+    d = ctx.dist
+    dist = dataclasses.replace(
+        d,
+        matrix=sparse.hstack([d.matrix, extra.matrix], format="csr"),
+        fallback=sparse.hstack([d.fallback, extra.fallback], format="csr"),
+        site_snap_m=np.concatenate([d.site_snap_m, extra.site_snap_m]),
+        site_piece=np.concatenate([d.site_piece, extra.site_piece]),
+    )
+    n_old = len(ctx.sites)
+    sites = gpd.GeoDataFrame(pd.concat([ctx.sites, new]), geometry="geometry", crs=ctx.sites.crs)
+    grown = dataclasses.replace(
+        ctx,
+        sites=sites,
+        dist=dist,
+        within=dist.matrix,
+        cap=np.concatenate([ctx.cap, np.full(len(new), cap_one)]),
+    )
+    open_new = np.union1d(open_idx, n_old + np.arange(len(new)))
+    assign, walk, _ = _assign(grown, open_new)
+    return grown, open_new, assign, walk
+
+
+def _grid_codes(grids: pd.Series, index: pd.Index) -> np.ndarray:
+    """Integer code of each building's grid (-1 where none), aligned to ``index``."""
+    if not isinstance(grids, pd.Series):
+        raise InputError(f"grids must be a pandas Series of grid labels, not {type(grids).__name__}")
+    labels = grids.reindex(index)
+    missing = labels.isna() & ~pd.Series(index.isin(grids.index), index=index)
+    if missing.any():
+        raise InputError(
+            f"grids has no label for {int(missing.sum())} building(s) (e.g. "
+            f"{index[missing.to_numpy()][:5].tolist()}); pass one label per building"
+        )
+    codes, _ = pd.factorize(labels)
+    return codes.astype(np.int64)
+
+
+def _assign_grids(
+    ctx: _Context,
+    open_idx: np.ndarray,
+    assign: np.ndarray,
+    walk: np.ndarray,
+    codes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Each grid's households to one station where one within the limit can take them all.
+
+    A station qualifies for a grid when every building of the grid is within
+    the limit of it. Grids with a qualifying station (as single units, cost =
+    their mean walk per household) and the buildings of the other grids (as
+    before: their sites within the limit and the nearest beyond) share one
+    min-cost flow with rounding, within capacities. The building assignment
+    stays when the grid one would leave more households beyond the limit.
+    """
+    cols = np.asarray(open_idx, dtype=np.int64)
+    valid = codes >= 0
+    n_g = int(codes.max()) + 1 if valid.any() else 0
+    if n_g == 0 or len(cols) == 0:
+        return assign, walk, {}
+    rows = np.flatnonzero(valid)
+    member = sparse.csr_array(
+        (np.ones(len(rows)), (codes[rows], rows)), shape=(n_g, len(codes))
+    )
+    dmat = ctx.within[:, cols].tocsr()
+    reach = dmat.copy()
+    reach.data = np.ones_like(reach.data)
+    size = np.asarray(member.sum(axis=1)).ravel()
+    count = (member @ reach).tocsr()
+    weighted = sparse.csr_array(
+        (ctx.w[rows], (codes[rows], rows)), shape=(n_g, len(codes))
+    )
+    cost = (weighted @ dmat).tocsr()
+    count.sort_indices()
+    cost.sort_indices()
+    # Keep (grid, station) pairs every building of the grid reaches.
+    full = sparse.coo_array(count)
+    ok = full.data >= size[full.row] - 1e-9
+    g_r, g_c = full.row[ok], full.col[ok]
+    g_v = _lookup(cost, g_r, g_c)
+    grid_w = np.bincount(codes[rows], weights=ctx.w[rows], minlength=n_g)
+    # One min-cost flow over units: each grid with a qualifying station is one unit
+    # carrying its households (cost per household: its mean walk there); the buildings
+    # of the other grids are units of their own with their usual allowed sites.
+    has_pair = np.zeros(n_g, dtype=bool)
+    has_pair[g_r] = True
+    gq = np.flatnonzero(has_pair)
+    pos = np.full(n_g, -1, dtype=np.int64)
+    pos[gq] = np.arange(len(gq))
+    grid_cost = sparse.csr_array(
+        (np.maximum(g_v / np.maximum(grid_w[g_r], 1.0), _MIN_PAIR_M), (pos[g_r], g_c)),
+        shape=(len(gq), len(cols)),
+    )
+    in_q = valid & has_pair[np.maximum(codes, 0)]
+    rest = np.flatnonzero(~in_q)
+    units = [grid_cost]
+    unit_w = [grid_w[gq]]
+    if len(rest):
+        sub = dataclasses.replace(ctx, clients=ctx.clients.iloc[rest],
+                                  within=ctx.within[rest].tocsr(), w=ctx.w[rest])
+        rest_cost, _ = _cost_for(sub, cols, all_rows=True)
+        units.append(rest_cost)
+        unit_w.append(ctx.w[rest])
+    cost_u = sparse.vstack(units, format="csr")
+    paid = cost_u.copy()
+    paid.data = np.where(paid.data > ctx.max_walk_m, paid.data + ctx.max_walk_m, paid.data)
+    local, _ = _flow_assign(paid, np.concatenate(unit_w), ctx.cap[cols])
+    new_assign = np.full(len(assign), -1, dtype=np.int64)
+    new_walk = np.full(len(assign), np.nan)
+    g_local = local[: len(gq)]
+    single = np.zeros(n_g, dtype=bool)
+    single[gq] = g_local >= 0
+    idx = np.flatnonzero(valid & single[np.maximum(codes, 0)])
+    new_assign[idx] = cols[g_local[pos[codes[idx]]]]
+    new_walk[idx] = _lookup(ctx.within, idx, new_assign[idx])
+    if len(rest):
+        r_local = local[len(gq):]
+        ok = r_local >= 0
+        new_assign[rest[ok]] = cols[r_local[ok]]
+        new_walk[rest[ok]] = _lookup(cost_u, len(gq) + np.flatnonzero(ok), r_local[ok])
+    # Qualifying grids the rounding left without room: their buildings one by one.
+    left = np.flatnonzero(valid & has_pair[np.maximum(codes, 0)] & ~single[np.maximum(codes, 0)])
+    if len(left):
+        used = np.bincount(new_assign[new_assign >= 0], weights=ctx.w[new_assign >= 0],
+                           minlength=len(ctx.sites))
+        sub = dataclasses.replace(ctx, clients=ctx.clients.iloc[left],
+                                  within=ctx.within[left].tocsr(), w=ctx.w[left],
+                                  cap=np.maximum(ctx.cap - used, 0.0))
+        new_assign[left], new_walk[left], _ = _assign(sub, cols)
+    # Never serve fewer households within the limit than the building assignment did.
+    if _households_within(ctx, new_assign, new_walk) < _households_within(ctx, assign, walk):
+        log.info("one station per grid would leave more households beyond the limit: "
+                 "kept the building assignment")
+        new_assign, new_walk = assign, walk
+    # Grids left to the building assignment may still end on one station.
+    per = pd.Series(new_assign[valid]).groupby(codes[valid]).nunique()
+    stats = {
+        "grids_with_households": len(per),
+        "grids_single_station": int((per <= 1).sum()),
+        "grids_several_stations": int((per > 1).sum()),
+    }
+    return new_assign, new_walk, stats
+
+
+def _objective_of(
+    ctx: _Context, kind: str, open_idx: np.ndarray, assign: np.ndarray, walk: np.ndarray,
+    old: float,
+) -> float:
+    """The objective of a changed plan, as the model that made it counts it."""
+    served = assign >= 0
+    if kind == "median":
+        pen = 10.0 * max(ctx.max_walk_m, float(np.nanmax(walk)) if served.any() else 0.0)
+        return float(np.sum(ctx.w[served] * walk[served]) + pen * ctx.w[~served].sum())
+    if kind == "cover":
+        return float(len(open_idx))
+    return _households_within(ctx, assign, walk) if kind == "max_cover" else old
+
+
+# ---------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------
 
@@ -1317,6 +1741,8 @@ def _build_plan(
     m2_per_100_households: float,
     walk_speed_m_per_min: float,
     runtime_s: float,
+    hh_within_existing: float | None = None,
+    grid_stats: dict[str, int] | None = None,
 ) -> StationPlan:
     sites = ctx.sites
     site_ids = sites.index.to_numpy()
@@ -1424,11 +1850,25 @@ def _build_plan(
         "detour_factor": ctx.dist.detour_factor,
         "network_pieces": int(ctx.dist.n_pieces),
         "households_off_main_network": int(ctx.w[off_main].sum()),
+        # Per household: walks measured as straight line x detour (no street in reach,
+        # or home and station on pieces of the network that do not meet).
+        "households_straight_line": int(hh[method == "straight_line"].sum()),
         "buildings_off_network": int((ctx.dist.origin_piece < 0).sum()) if ctx.dist.n_pieces else 0,
         "sites_off_network": int((ctx.dist.site_piece < 0).sum()) if ctx.dist.n_pieces else 0,
     }
     if objective_kind == "median":
         metrics["household_walk_m_total"] = float(np.sum(served_w * served_walk))
+    # The headline: the share within the plan's own limit, with the candidates alone and
+    # with the proposed new sites.
+    within_now = _households_within(ctx, assign, walk)
+    metrics["share_within_limit"] = within_now / total if total else 1.0
+    metrics["share_within_limit_existing"] = (
+        (within_now if hh_within_existing is None else hh_within_existing) / total
+        if total
+        else 1.0
+    )
+    metrics["n_new_sites"] = int(sites["new_site"].iloc[open_idx].sum()) if len(open_idx) else 0
+    metrics.update(grid_stats or {})
 
     # Uncovered buildings.
     unc_rows = clients[beyond_mask]
@@ -1450,7 +1890,8 @@ def _build_plan(
     )
 
     demand = float(ctx.w.sum())
-    capacity = float(ctx.cap.sum())
+    # The candidates' shortfall: proposed new sites are how to close it, not part of it.
+    capacity = float(ctx.cap[~sites["new_site"].to_numpy(bool)].sum())
     short_hh = max(0.0, demand - capacity)
     shortfall = {
         "demand_households": demand,
