@@ -47,6 +47,7 @@ import pyogrio
 import shapely
 
 from gridopt._errors import InputError
+from gridopt.crs import reproject, to_wgs84
 from gridopt.io import _load, read_buildings, read_streets, write_layers
 from gridopt.network import walk_network, walking_distances
 
@@ -338,7 +339,7 @@ def audit(
 
 def audit_map(result: Audit) -> folium.Map:
     """An interactive map: valid grids green, grids that violate a standard red, with why."""
-    g = result.grids.to_crs(4326)
+    g = to_wgs84(result.grids)
     g = g.assign(status=np.where(g["valid"], "valid", g["violations"]))
     bounds = g.total_bounds
     fmap = folium.Map(tiles="OpenStreetMap", control_scale=True)
@@ -356,7 +357,7 @@ def audit_map(result: Audit) -> folium.Map:
     ).add_to(fmap)
     if len(result.unassigned):
         folium.GeoJson(
-            result.unassigned.to_crs(4326)[["households", "geometry"]].to_json(),
+            to_wgs84(result.unassigned)[["households", "geometry"]].to_json(),
             name="buildings in no grid",
             style_function=lambda f: {"color": "#ff8f00", "weight": 1, "fillOpacity": 0.8},
         ).add_to(fmap)
@@ -395,7 +396,7 @@ def _grid_frame(
     frame = frame[np.isin(shapely.get_type_id(frame.geometry.to_numpy()), [3, 6])]
     if len(frame) == 0:
         raise InputError("the grids have no polygons; pass the grid boundaries as polygons")
-    frame = frame.to_crs(crs).reset_index(drop=True)
+    frame = reproject(frame, crs, what="grids").reset_index(drop=True)
     if id_column is not None:
         if id_column not in frame.columns:
             raise InputError(
@@ -503,7 +504,7 @@ def _walk_share(
     if stations is None:
         return np.full(n_g, np.nan)
     st, _ = _load(stations, layer=None, crs=None, what="stations")
-    st = st.to_crs(bld.crs)
+    st = reproject(st, bld.crs, what="stations")
     homes = np.flatnonzero((hh > 0) & (code >= 0))
     graph = walk_network(lines, crs=bld.crs) if lines is not None else None
     d = walking_distances(graph, bld.geometry.iloc[homes], st.geometry, max_walk_m=max_walk_m)

@@ -77,6 +77,7 @@ import pandas as pd
 import shapely
 
 from gridopt._errors import InputError
+from gridopt.crs import reproject
 
 __all__ = [
     "DEFAULT_STOREYS",
@@ -542,7 +543,7 @@ def _land_class(frame: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame | None) -> np
         )
     land = landuse
     if land.crs is not None and frame.crs is not None and not land.crs.equals(frame.crs):
-        land = land.to_crs(frame.crs)
+        land = reproject(land, frame.crs, what="land use")
     cls = land["landuse"].astype(str).str.strip().str.lower().map(LANDUSE_CLASS)
     keep = cls.notna().to_numpy() & np.isin(
         shapely.get_type_id(land.geometry.to_numpy()), [3, 6]

@@ -383,7 +383,7 @@ def read_landuse(
     out = gpd.GeoDataFrame({"landuse": value[value.notna()]},
                            geometry=frame.geometry[value.notna()], crs=frame.crs)
     out = out[~out.geometry.is_empty & out.geometry.notna()]
-    return out.to_crs(to_crs) if to_crs is not None and len(out) else out
+    return reproject(out, to_crs, what="land use") if to_crs is not None and len(out) else out
 
 
 def repair_report(frame: pd.DataFrame) -> pd.DataFrame:
@@ -746,7 +746,7 @@ def join_communities(
     >>> join_communities(b, c).tolist()
     ['平江社区', '无社区']
     """
-    polys = communities if communities.crs == buildings.crs else communities.to_crs(buildings.crs)
+    polys = reproject(communities, buildings.crs, what="communities")
     points = buildings.geometry.representative_point().to_numpy()
     geoms = polys.geometry.to_numpy()
     tree = shapely.STRtree(geoms)

@@ -876,7 +876,7 @@ def _add_grid_names(
         return
     geoms = grids.geometry.to_numpy()
     centres, _ = _label_points(geoms)
-    pts = gpd.GeoSeries(centres, crs=grids.crs).to_crs(4326)
+    pts = to_wgs84(gpd.GeoSeries(centres, crs=grids.crs))
     xy = shapely.get_coordinates(pts.to_numpy())
     if shift is not None:
         xy = shift(xy)

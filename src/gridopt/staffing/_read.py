@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 
 from gridopt._errors import InputError
-from gridopt.crs import remove_offset
+from gridopt.crs import remove_offset, reproject
 from gridopt.io import _load, read_table
 from gridopt.staffing._rules import StaffingRules
 from gridopt.vocab import STAFF_ROLES, detect_column, parse_counts, staff_full_time, staff_role
@@ -122,7 +122,7 @@ def read_staff(
         out["qualifications"] = out["role"].map(lambda r: cert if r == "mediator" else "")
     result = gpd.GeoDataFrame(out, geometry=geometry, crs=geometry.crs)
     if crs is not None and result.crs is not None and result.crs != crs:
-        result = result.to_crs(crs)
+        result = reproject(result, crs, what="staff")
     elif crs is not None and result.crs is None:
         result = result.set_crs(crs)
     return result.reset_index(drop=True)
