@@ -24,6 +24,7 @@ from gridopt.mapping import plan_map
 from gridopt.network import walk_network
 from gridopt.parallel import partition_city, plan_city, read_buildings_chunked, split_city
 from gridopt.partition import Partition, partition_grids
+from gridopt.partition import GraphPartition, partition_graph  # noqa: I001
 from gridopt.pipeline import Plan, PlanConfig, plan
 from gridopt.staffing import StaffingRules, StaffPlan, assign_staff
 from gridopt.stations import StationPlan, place_stations
@@ -35,6 +36,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "GraphPartition",
     "GridoptError",
     "GridoptWarning",
     "InfeasibleError",
@@ -53,6 +55,7 @@ __all__ = [
     "datasets",
     "estimate_households",
     "partition_city",
+    "partition_graph",
     "partition_grids",
     "place_stations",
     "plan",
