@@ -23,8 +23,7 @@ from gridopt.io import read_buildings, read_streets
 from gridopt.mapping import plan_map
 from gridopt.network import walk_network
 from gridopt.parallel import partition_city, plan_city, read_buildings_chunked, split_city
-from gridopt.partition import Partition, partition_grids
-from gridopt.partition import GraphPartition, partition_graph  # noqa: I001
+from gridopt.partition import GraphPartition, Partition, partition_graph, partition_grids
 from gridopt.pipeline import Plan, PlanConfig, plan
 from gridopt.staffing import StaffingRules, StaffPlan, assign_staff
 from gridopt.stations import StationPlan, place_stations
