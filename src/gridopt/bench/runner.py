@@ -56,7 +56,7 @@ __all__ = [
 log = logging.getLogger("gridopt")
 
 #: benchmark families in the order of ``all`` and of the sections of RESULTS.md.
-FAMILIES: tuple[str, ...] = ("partition", "pmed", "cpmp", "gap", "scale")
+FAMILIES: tuple[str, ...] = ("partition", "pmed", "cpmp", "gap", "scale", "districting")
 
 #: keys every family row has.
 ROW_KEYS: tuple[str, ...] = (
