@@ -25,14 +25,14 @@ from gridopt.adjacency import (
     _streets_in_crs,
     dissolve_cells,
 )
-from gridopt.partition._heuristic import (
+from gridopt.partition._heuristic import _solve_component
+from gridopt.partition._model import (
     _POCKET_PENALTY,
     _Component,
     _ComponentResult,
     _feasible,
     _grid_cost,
     _Params,
-    _solve_component,
 )
 from gridopt.partition._pockets import fix_pockets
 from gridopt.partition._result import Partition

@@ -1,6 +1,6 @@
 """Exact grid division of one small component with OR-Tools CP-SAT.
 
-The same objective as the heuristic (:func:`gridopt.partition._heuristic._grid_cost`),
+The same objective as the heuristic (:func:`gridopt.partition._model._grid_cost`),
 written as a capacitated p-median with a free number of medians: ``x[i, j] = 1`` assigns
 building ``i`` to the grid centred on building ``j`` (``y_j = x[j, j]`` opens it) at cost
 ``w_i |x_i - x_j|^2``; every open grid holds ``min_households``..``max_households``
@@ -32,15 +32,12 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
-from gridopt.partition._heuristic import (
+from gridopt.partition._model import (
     _POCKET_PENALTY,
-    _bisect,
     _Component,
     _Graph,
     _grid_cost,
-    _improve,
     _Params,
-    _State,
     _total_cost,
 )
 
@@ -110,9 +107,12 @@ def _centres(labels: np.ndarray, xy: np.ndarray, w: np.ndarray, p: _Params) -> n
 
 
 def solve_exact(
-    comp: _Component, p: _Params, deadline: float
+    comp: _Component, p: _Params, deadline: float, start: np.ndarray
 ) -> tuple[np.ndarray, str, float | None]:
     """Optimal labels of one component (or the best found by the deadline).
+
+    ``start`` is a heuristic plan of the component (connected grids): the hint, the upper
+    bound for the pruning and the fallback.
 
     Returns
     -------
@@ -126,13 +126,7 @@ def solve_exact(
     xy = comp.xy
     lo = p.min_households
     graph = _Graph(comp)
-    rng = np.random.default_rng([p.seed, comp.key, 1])
-
-    # heuristic start: the hint, the upper bound for the pruning, the fallback
-    labels0 = _bisect(comp, graph, p, rng, deadline)
-    state = _State(comp, graph, labels0, p)
-    _improve(state, rng, min(deadline, time.perf_counter() + max(0.2, 0.15 * p.time_limit_s)), p)
-    best = np.asarray(state.lab, dtype=np.int64)
+    best = np.asarray(start, dtype=np.int64)
     best_cost = _total_cost(xy, w, best, p)
     if n > EXACT_MAX_BUILDINGS:
         log.warning(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["best_balanced_cut", "choose_cut", "grid_cost"]
+__all__ = ["best_balanced_cut", "choose_cut", "feasible_many", "grid_cost"]
 
 
 @njit(cache=True)
@@ -64,6 +64,15 @@ def grid_cost(
 def _feasible(weight: int, lo: int, hi: int) -> bool:
     """Some whole number k of grids with k lo <= weight <= k hi."""
     return weight > 0 and -(-weight // hi) <= weight // lo
+
+
+@njit(cache=True)
+def feasible_many(weights: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """:func:`_feasible` of each weight (the one place the rule is written)."""
+    out = np.empty(len(weights), np.bool_)
+    for t in range(len(weights)):
+        out[t] = _feasible(weights[t], lo, hi)
+    return out
 
 
 @njit(cache=True, inline="always")

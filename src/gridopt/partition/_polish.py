@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from gridopt.partition._heuristic import _Component, _Graph, _grid_cost, _Params, _State
+from gridopt.partition._exact import _solve_model
+from gridopt.partition._model import _Component, _Graph, _grid_cost, _Params, _State
 
 
 def _groups(state: _State, max_nodes: int) -> list[tuple[int, ...]]:
@@ -120,8 +121,6 @@ def exact_polish(state: _State, p: _Params, deadline: float) -> dict:
     dict
         ``polish_solves``, ``polish_gains`` (groups improved) and ``polish_s``.
     """
-    from gridopt.partition._exact import _solve_model
-
     t0 = time.perf_counter()
     lo, hi = p.min_households, p.max_households
     solves = gains = 0
