@@ -19,7 +19,9 @@ relaxation's bound is a valid lower bound throughout.
 Pruning that keeps the optimum: ``j`` is a candidate centre of ``i`` only if a path from
 ``i`` to ``j`` holds at most ``max_households`` (a grid holds that path) and
 ``w_i |x_i - x_j|^2`` does not exceed the heuristic's total cost. Costs are scaled to
-integers (0.1 m²); the bound allows for the rounding.
+integers (0.1 m²); the bound allows for the rounding. Where the component prices its
+edges (``cut_cost``), each priced edge gets a cut indicator ``y_e >= x_uj - x_vj`` (for
+every candidate centre ``j`` of either end) at ``cut_weight`` times its price.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def solve_exact(
     lo = p.min_households
     graph = _Graph(comp)
     best = np.asarray(start, dtype=np.int64)
-    best_cost = _total_cost(xy, w, best, p)
+    best_cost = _total_cost(xy, w, best, p, comp)
     if n > EXACT_MAX_BUILDINGS:
         log.warning(
             "component of %d buildings is too large for the exact mode (max %d): heuristic plan",
@@ -143,7 +145,7 @@ def solve_exact(
         best = labels
     log.debug("exact component %d: %s after %d contiguity cuts", comp.key, status, cuts)
     if status == "optimal":
-        return best, status, float(_total_cost(xy, w, best, p) - _pocket_sum(best, w, p))
+        return best, status, float(_total_cost(xy, w, best, p, comp) - _pocket_sum(best, w, p))
     if bound_units is None or pockets:
         return best, status, None
     return best, status, max((bound_units - slack) / _SCALE, 0.0)
@@ -236,6 +238,7 @@ def _solve_model(
     if not pockets and kmin <= kmax:
         m.add(sum(x[j, j] for j in range(n)) >= kmin)
         m.add(sum(x[j, j] for j in range(n)) <= kmax)
+    slack += _add_cut_terms(m, comp, p, x, cand, obj)
     # a building that is not its grid's centre has a neighbour in its grid
     for (i, j), var in x.items():
         if i != j:
@@ -278,7 +281,7 @@ def _solve_model(
                 labels[i] = j
         cut_off = _pieces_cut_off(labels, graph)
         if not cut_off:
-            cost = _total_cost(xy, w, labels, p)
+            cost = _total_cost(xy, w, labels, p, comp)
             if cost <= best_cost:
                 best, best_cost, found = labels, cost, labels
             if code == cp_model.OPTIMAL:
@@ -295,6 +298,33 @@ def _solve_model(
         if code != cp_model.OPTIMAL:
             break  # out of time with a plan that is not connected: keep the best connected
     return found, status, bound_units, slack, cuts
+
+
+def _add_cut_terms(
+    m: cp_model.CpModel,
+    comp: _Component,
+    p: _Params,
+    x: dict[tuple[int, int], cp_model.IntVar],
+    cand: list[dict[int, float]],
+    obj: list,
+) -> float:
+    """Priced cut edges: ``y_e >= x_uj - x_vj`` for every centre ``j``; the rounding slack."""
+    if comp.cut_cost is None:
+        return 0.0
+    slack = 0.0
+    price = np.asarray(comp.cut_cost, dtype=float)
+    for e, (u, v) in enumerate(zip(comp.ei.tolist(), comp.ej.tolist(), strict=True)):
+        exact = _SCALE * p.cut_weight * price[e]
+        c = round(exact)
+        slack += abs(c - exact)
+        if c <= 0:
+            continue
+        y = m.new_bool_var(f"y{e}")
+        for a, b in ((u, v), (v, u)):
+            for j in cand[a]:
+                m.add(y >= x[a, j] - x[b, j]) if (b, j) in x else m.add(y >= x[a, j])
+        obj.append(c * y)
+    return slack
 
 
 def _pocket_sum(labels: np.ndarray, w: np.ndarray, p: _Params) -> float:

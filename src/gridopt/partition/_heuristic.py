@@ -51,7 +51,7 @@ def _choose_cut(
     return _k.choose_cut(
         np.asarray(sizes, dtype=np.int64), int(total), np.asarray(eids, dtype=np.int64),
         graph.street, graph.barrier, int(p.min_households), int(p.max_households),
-        float(p.target), int(k_shift),
+        float(p.target), int(k_shift), graph.cut_score,
     )  # fmt: skip
 
 
@@ -488,7 +488,7 @@ def _solve_component(comp: _Component, p: _Params) -> _ComponentResult:
                 f"undersized: {h[g]} households (< {p.min_households}) left by building sizes; "
                 f"no neighbouring grid could take them without exceeding {p.max_households} households"
             )
-    cost = _total_cost(comp.xy, w, labels, p) if n else 0.0
+    cost = _total_cost(comp.xy, w, labels, p, comp) if n else 0.0
     cost -= _POCKET_PENALTY * float(np.maximum(p.min_households - h, 0).sum())
     if status == "optimal" and bound is None:
         bound = cost  # one grid for the whole component: nothing to choose

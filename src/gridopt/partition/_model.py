@@ -67,6 +67,9 @@ class _Params:
     polish_sweeps: int = 4
     polish_reach: float = 1.2  # centres within this many times the widest grid's radius
     polish_max_n: int = 150
+    # m² of objective per unit of a component's ``cut_cost`` (where it is set): large, so
+    # the boundary's price decides and compactness only breaks ties
+    cut_weight: float = 1e6
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ class _Component:
     barrier: np.ndarray  # (m,) bool
     street: np.ndarray  # (m,) bool
     prev: np.ndarray | None = None  # (n,) int old grid code, -1 for new buildings
+    # (m,) float: the price of putting edge (ei, ej) between two grids (metres of block
+    # cut, cheap along streets); None: no price, compactness alone (the old objective)
+    cut_cost: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -115,10 +121,22 @@ def _grid_cost(xy: np.ndarray, w: np.ndarray, members: np.ndarray, p: _Params) -
     )  # fmt: skip
 
 
-def _total_cost(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, p: _Params) -> float:
+def _total_cost(
+    xy: np.ndarray, w: np.ndarray, labels: np.ndarray, p: _Params, comp: _Component | None = None
+) -> float:
+    """The plan's cost: grid costs plus, where ``comp`` has cut costs, the priced cut."""
     order = np.argsort(labels, kind="stable")
     bounds = np.flatnonzero(np.diff(labels[order])) + 1
-    return float(sum(_grid_cost(xy, w, g, p)[0] for g in np.split(order, bounds)))
+    total = float(sum(_grid_cost(xy, w, g, p)[0] for g in np.split(order, bounds)))
+    return total + _cut_term(comp, labels, p)
+
+
+def _cut_term(comp: _Component | None, labels: np.ndarray, p: _Params) -> float:
+    """``cut_weight`` x the summed cut cost of edges between grids (0 without cut costs)."""
+    if comp is None or comp.cut_cost is None or len(comp.ei) == 0:
+        return 0.0
+    cut = labels[comp.ei] != labels[comp.ej]
+    return p.cut_weight * float(np.asarray(comp.cut_cost, float)[cut].sum())
 
 
 # ---------------------------------------------------------------------------
@@ -154,6 +172,18 @@ class _Graph:
         self.ej = np.asarray(comp.ej, dtype=np.int64)
         self.tree_bias = _BARRIER_TREE_WEIGHT * comp.barrier.astype(float)
         self.pos = np.full(n, -1, dtype=np.int64)  # scratch: local position of a node
+        self.eid = a.data.astype(np.int64) - 1  # edge id of each CSR entry
+        self.mark = np.zeros(n, dtype=np.bool_)  # scratch of _k.boundary_cost, all False
+        self.cut_cost = None if comp.cut_cost is None else np.asarray(comp.cut_cost, float)
+        # per edge, what the bisection adds to a cut's score (0 without cut costs)
+        self.cut_score = np.zeros(m)
+        if self.cut_cost is not None and len(self.cut_cost):
+            ref = (
+                float(np.median(self.cut_cost[self.cut_cost > 0]))
+                if (self.cut_cost > 0).any()
+                else 1.0
+            )
+            self.cut_score = 0.25 * np.minimum(self.cut_cost / ref, 4.0)
 
 
 def _random_tree(
@@ -320,11 +350,17 @@ class _State:
         return tuple((g, self.version.get(g, 0)) for g in grids)
 
     def _cost(self, members: set[int] | list[int]) -> float:
+        """Grid cost, plus half the priced boundary (each cut edge has two sides)."""
         if not members:
             return 0.0
-        return _grid_cost(
-            self.xy, self.w, np.fromiter(members, dtype=np.int64, count=len(members)), self.p
-        )[0]
+        arr = np.fromiter(members, dtype=np.int64, count=len(members))
+        cost = _grid_cost(self.xy, self.w, arr, self.p)[0]
+        g = self.graph
+        if g.cut_cost is not None:
+            csr = g.csr
+            edge = _k.boundary_cost(csr.indptr, csr.indices, g.eid, arr, g.mark, g.cut_cost)
+            cost += 0.5 * self.p.cut_weight * edge
+        return cost
 
     def total(self) -> float:
         return float(sum(self.cost.values()))

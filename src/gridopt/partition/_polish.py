@@ -82,6 +82,7 @@ def _sub_component(state: _State, nodes: np.ndarray) -> tuple[_Component, _Graph
         ej=pj[keep],
         barrier=np.zeros(int(keep.sum()), dtype=bool),
         street=comp.street[keep],
+        cut_cost=None if comp.cut_cost is None else np.asarray(comp.cut_cost)[keep],
     )
     return sub, _Graph(sub)
 
