@@ -13,7 +13,7 @@ import shapely
 
 from gridopt.adjacency import _adjacency
 from gridopt.partition import partition_grids
-from gridopt.partition._heuristic import _grid_cost, _Params
+from gridopt.partition._model import _grid_cost, _Params
 
 
 def _lattice(nx_: int, ny: int, seed: int, lo_h: int, hi_h: int) -> gpd.GeoDataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,7 +44,8 @@ def test_choose_cut_keeps_both_sides_whole_grids_when_it_can(m, total, shift, se
     sizes = rng.integers(0, total + 1, m).astype(np.int64)
     street, barrier = rng.random(30) < 0.5, rng.random(30) < 0.2
     eids = rng.integers(0, 30, m).astype(np.int64)
-    pos, score = k.choose_cut(sizes, total, eids, street, barrier, 200, 300, 250.0, shift)
+    price = rng.random(30) * (seed % 2)  # half the cases with priced edges
+    pos, score = k.choose_cut(sizes, total, eids, street, barrier, 200, 300, 250.0, shift, price)
     both = [_feasible(int(a), 200, 300) and _feasible(total - int(a), 200, 300) for a in sizes]
     if _feasible(total, 200, 300) and any(both):
         assert both[pos] and score < 1e6
@@ -83,3 +85,21 @@ def test_best_balanced_cut_matches_enumeration(n, seed):
     else:
         assert v in values
         assert np.isclose(values[v], min(values.values()), rtol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 25), st.integers(0, 10_000))
+def test_boundary_cost_is_the_priced_cut_of_a_member_set(n, seed):
+    rng = np.random.default_rng(seed)
+    ei, ej = np.triu_indices(n, 1)
+    keep = rng.random(len(ei)) < 0.3
+    ei, ej = ei[keep], ej[keep]
+    price = rng.random(len(ei))
+    data = np.concatenate([np.arange(len(ei)), np.arange(len(ei))]) + 1.0
+    a = sp.coo_matrix((data, (np.r_[ei, ej], np.r_[ej, ei])), shape=(n, n)).tocsr()
+    members = np.flatnonzero(rng.random(n) < 0.5).astype(np.int64)
+    inside = np.isin(np.arange(n), members)
+    mark = np.zeros(n, dtype=bool)
+    got = k.boundary_cost(a.indptr, a.indices, a.data.astype(np.int64) - 1, members, mark, price)
+    assert np.isclose(got, price[inside[ei] != inside[ej]].sum())
+    assert not mark.any()  # the scratch is left clean

@@ -23,7 +23,7 @@ from gridopt.households import estimate_households
 from gridopt.io import read_buildings, read_buildings_chunked, read_streets
 from gridopt.mapping import plan_map
 from gridopt.network import walk_network
-from gridopt.partition import Partition, partition_grids
+from gridopt.partition import GraphPartition, Partition, partition_graph, partition_grids
 from gridopt.pipeline import Plan, PlanConfig, plan
 from gridopt.staffing import StaffingRules, StaffPlan, assign_staff
 from gridopt.stations import StationPlan, place_stations
@@ -35,6 +35,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "GraphPartition",
     "GridoptError",
     "GridoptWarning",
     "InfeasibleError",
@@ -54,6 +55,7 @@ __all__ = [
     "datasets",
     "estimate_households",
     "partition_city",
+    "partition_graph",
     "partition_grids",
     "place_stations",
     "plan",

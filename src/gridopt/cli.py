@@ -483,7 +483,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
             "table as Markdown (replacing only that family's section of the file)."
         ),
     )
-    p.add_argument("family", choices=["partition", "pmed", "cpmp", "staffing", "scale", "all"])
+    p.add_argument("family", choices=["partition", "pmed", "cpmp", "staffing", "scale", "districting", "all"])
     p.add_argument("--instances", metavar="DIR", default=None, help="folder of instance files")
     p.add_argument(
         "--peers",

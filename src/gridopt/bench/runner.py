@@ -64,6 +64,7 @@ REGISTRY: dict[str, tuple[str, ...]] = {
     "cpmp": ("spopt", "pulp", "highspy"),
     "staffing": (),
     "scale": (),
+    "districting": ("gerrychain",),
 }
 
 #: benchmark families in the order of ``all`` and of the sections of RESULTS.md.

@@ -30,14 +30,14 @@ from gridopt.adjacency import (
 )
 from gridopt.crs import reproject
 from gridopt.execution import map_components
-from gridopt.partition._heuristic import (
+from gridopt.partition._heuristic import _solve_component
+from gridopt.partition._model import (
     _POCKET_PENALTY,
     _Component,
     _ComponentResult,
     _feasible,
     _grid_cost,
     _Params,
-    _solve_component,
 )
 from gridopt.partition._pockets import fix_pockets
 from gridopt.partition._result import Partition

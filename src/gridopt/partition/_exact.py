@@ -1,6 +1,6 @@
 """Exact grid division of one small component with OR-Tools CP-SAT.
 
-The same objective as the heuristic (:func:`gridopt.partition._heuristic._grid_cost`),
+The same objective as the heuristic (:func:`gridopt.partition._model._grid_cost`),
 written as a capacitated p-median with a free number of medians: ``x[i, j] = 1`` assigns
 building ``i`` to the grid centred on building ``j`` (``y_j = x[j, j]`` opens it) at cost
 ``w_i |x_i - x_j|^2``; every open grid holds ``min_households``..``max_households``
@@ -19,7 +19,9 @@ relaxation's bound is a valid lower bound throughout.
 Pruning that keeps the optimum: ``j`` is a candidate centre of ``i`` only if a path from
 ``i`` to ``j`` holds at most ``max_households`` (a grid holds that path) and
 ``w_i |x_i - x_j|^2`` does not exceed the heuristic's total cost. Costs are scaled to
-integers (0.1 m²); the bound allows for the rounding.
+integers (0.1 m²); the bound allows for the rounding. Where the component prices its
+edges (``cut_cost``), each priced edge gets a cut indicator ``y_e >= x_uj - x_vj`` (for
+every candidate centre ``j`` of either end) at ``cut_weight`` times its price.
 """
 
 from __future__ import annotations
@@ -32,15 +34,12 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
-from gridopt.partition._heuristic import (
+from gridopt.partition._model import (
     _POCKET_PENALTY,
-    _bisect,
     _Component,
     _Graph,
     _grid_cost,
-    _improve,
     _Params,
-    _State,
     _total_cost,
 )
 
@@ -110,9 +109,12 @@ def _centres(labels: np.ndarray, xy: np.ndarray, w: np.ndarray, p: _Params) -> n
 
 
 def solve_exact(
-    comp: _Component, p: _Params, deadline: float
+    comp: _Component, p: _Params, deadline: float, start: np.ndarray
 ) -> tuple[np.ndarray, str, float | None]:
     """Optimal labels of one component (or the best found by the deadline).
+
+    ``start`` is a heuristic plan of the component (connected grids): the hint, the upper
+    bound for the pruning and the fallback.
 
     Returns
     -------
@@ -126,14 +128,8 @@ def solve_exact(
     xy = comp.xy
     lo = p.min_households
     graph = _Graph(comp)
-    rng = np.random.default_rng([p.seed, comp.key, 1])
-
-    # heuristic start: the hint, the upper bound for the pruning, the fallback
-    labels0 = _bisect(comp, graph, p, rng, deadline)
-    state = _State(comp, graph, labels0, p)
-    _improve(state, rng, min(deadline, time.perf_counter() + max(0.2, 0.15 * p.time_limit_s)), p)
-    best = np.asarray(state.lab, dtype=np.int64)
-    best_cost = _total_cost(xy, w, best, p)
+    best = np.asarray(start, dtype=np.int64)
+    best_cost = _total_cost(xy, w, best, p, comp)
     if n > EXACT_MAX_BUILDINGS:
         log.warning(
             "component of %d buildings is too large for the exact mode (max %d): heuristic plan",
@@ -149,7 +145,7 @@ def solve_exact(
         best = labels
     log.debug("exact component %d: %s after %d contiguity cuts", comp.key, status, cuts)
     if status == "optimal":
-        return best, status, float(_total_cost(xy, w, best, p) - _pocket_sum(best, w, p))
+        return best, status, float(_total_cost(xy, w, best, p, comp) - _pocket_sum(best, w, p))
     if bound_units is None or pockets:
         return best, status, None
     return best, status, max((bound_units - slack) / _SCALE, 0.0)
@@ -242,6 +238,7 @@ def _solve_model(
     if not pockets and kmin <= kmax:
         m.add(sum(x[j, j] for j in range(n)) >= kmin)
         m.add(sum(x[j, j] for j in range(n)) <= kmax)
+    slack += _add_cut_terms(m, comp, p, x, cand, obj)
     # a building that is not its grid's centre has a neighbour in its grid
     for (i, j), var in x.items():
         if i != j:
@@ -284,7 +281,7 @@ def _solve_model(
                 labels[i] = j
         cut_off = _pieces_cut_off(labels, graph)
         if not cut_off:
-            cost = _total_cost(xy, w, labels, p)
+            cost = _total_cost(xy, w, labels, p, comp)
             if cost <= best_cost:
                 best, best_cost, found = labels, cost, labels
             if code == cp_model.OPTIMAL:
@@ -301,6 +298,33 @@ def _solve_model(
         if code != cp_model.OPTIMAL:
             break  # out of time with a plan that is not connected: keep the best connected
     return found, status, bound_units, slack, cuts
+
+
+def _add_cut_terms(
+    m: cp_model.CpModel,
+    comp: _Component,
+    p: _Params,
+    x: dict[tuple[int, int], cp_model.IntVar],
+    cand: list[dict[int, float]],
+    obj: list,
+) -> float:
+    """Priced cut edges: ``y_e >= x_uj - x_vj`` for every centre ``j``; the rounding slack."""
+    if comp.cut_cost is None:
+        return 0.0
+    slack = 0.0
+    price = np.asarray(comp.cut_cost, dtype=float)
+    for e, (u, v) in enumerate(zip(comp.ei.tolist(), comp.ej.tolist(), strict=True)):
+        exact = _SCALE * p.cut_weight * price[e]
+        c = round(exact)
+        slack += abs(c - exact)
+        if c <= 0:
+            continue
+        y = m.new_bool_var(f"y{e}")
+        for a, b in ((u, v), (v, u)):
+            for j in cand[a]:
+                m.add(y >= x[a, j] - x[b, j]) if (b, j) in x else m.add(y >= x[a, j])
+        obj.append(c * y)
+    return slack
 
 
 def _pocket_sum(labels: np.ndarray, w: np.ndarray, p: _Params) -> float:

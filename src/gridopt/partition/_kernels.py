@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["best_balanced_cut", "choose_cut", "grid_cost"]
+__all__ = ["best_balanced_cut", "boundary_cost", "choose_cut", "feasible_many", "grid_cost"]
 
 
 @njit(cache=True)
@@ -66,6 +66,38 @@ def _feasible(weight: int, lo: int, hi: int) -> bool:
     return weight > 0 and -(-weight // hi) <= weight // lo
 
 
+@njit(cache=True)
+def boundary_cost(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    eid: np.ndarray,
+    members: np.ndarray,
+    mark: np.ndarray,
+    cut_cost: np.ndarray,
+) -> float:
+    """Summed ``cut_cost`` of the edges leaving ``members`` (``mark``: all-False scratch)."""
+    for t in range(len(members)):
+        mark[members[t]] = True
+    total = 0.0
+    for t in range(len(members)):
+        v = members[t]
+        for q in range(indptr[v], indptr[v + 1]):
+            if not mark[indices[q]]:
+                total += cut_cost[eid[q]]
+    for t in range(len(members)):
+        mark[members[t]] = False
+    return total
+
+
+@njit(cache=True)
+def feasible_many(weights: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """:func:`_feasible` of each weight (the one place the rule is written)."""
+    out = np.empty(len(weights), np.bool_)
+    for t in range(len(weights)):
+        out[t] = _feasible(weights[t], lo, hi)
+    return out
+
+
 @njit(cache=True, inline="always")
 def _distance_to_feasible(weight: int, lo: int, hi: int) -> int:
     if _feasible(weight, lo, hi):
@@ -87,13 +119,15 @@ def choose_cut(
     hi: int,
     target: float,
     k_shift: int,
+    cut_score: np.ndarray,
 ) -> tuple[int, float]:
     """Best position in ``sizes`` to cut a tree edge; its score (lower is better, inf = none).
 
     Feasible total: both sides must make whole grids, and the cut aims at about half of
     the expected grids on one side. Infeasible total: cut off the smallest possible
     pocket. Neither possible: the cut closest to feasibility (score 1e6 + households off).
-    Cuts along streets are preferred, and along barriers more so.
+    Cuts along streets are preferred, and along barriers more so; ``cut_score`` adds each
+    edge's price (zeros where the component has no cut costs).
     """
     m = len(sizes)
     score = np.full(m, np.inf)
@@ -133,6 +167,7 @@ def choose_cut(
         if s < np.inf:
             e = eids[t]
             s = s + 0.25 * (0.0 if street[e] else 1.0) - 0.5 * (1.0 if barrier[e] else 0.0)
+            s += cut_score[e]
         if s < best:
             best = s
             k_best = t

@@ -23,7 +23,7 @@ from itertools import combinations
 
 import numpy as np
 
-from gridopt.partition._heuristic import _grid_cost, _Params
+from gridopt.partition._model import _grid_cost, _Params
 
 __all__ = ["fix_pockets"]
 

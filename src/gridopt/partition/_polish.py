@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from gridopt.partition._heuristic import _Component, _Graph, _grid_cost, _Params, _State
+from gridopt.partition._exact import _solve_model
+from gridopt.partition._model import _Component, _Graph, _grid_cost, _Params, _State
 
 
 def _groups(state: _State, max_nodes: int) -> list[tuple[int, ...]]:
@@ -81,6 +82,7 @@ def _sub_component(state: _State, nodes: np.ndarray) -> tuple[_Component, _Graph
         ej=pj[keep],
         barrier=np.zeros(int(keep.sum()), dtype=bool),
         street=comp.street[keep],
+        cut_cost=None if comp.cut_cost is None else np.asarray(comp.cut_cost)[keep],
     )
     return sub, _Graph(sub)
 
@@ -120,8 +122,6 @@ def exact_polish(state: _State, p: _Params, deadline: float) -> dict:
     dict
         ``polish_solves``, ``polish_gains`` (groups improved) and ``polish_s``.
     """
-    from gridopt.partition._exact import _solve_model
-
     t0 = time.perf_counter()
     lo, hi = p.min_households, p.max_households
     solves = gains = 0
