@@ -26,6 +26,8 @@ import shapely
 
 from gridopt._errors import InputError, RepairWarning
 from gridopt.households import estimate_households
+from gridopt.tags import barrier_kind as _barrier_kind_of
+from gridopt.tags import boundary_class as _boundary_class
 
 __all__ = [
     "BARRIER_HIGHWAYS",
@@ -38,13 +40,11 @@ __all__ = [
 
 log = logging.getLogger("gridopt")
 
-#: Highway tags treated as barriers (major streets) that grids should not cross.
+#: Highway tags treated as barriers (major streets) that grids should not cross
+#: (class ``major`` of :mod:`gridopt.tags`).
 BARRIER_HIGHWAYS = frozenset(
-    {"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link",
-     "secondary", "secondary_link"}
+    {"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link"}
 )
-_RIVERS = frozenset({"river", "canal"})
-_RAILWAYS = frozenset({"rail", "light_rail", "narrow_gauge", "preserved"})
 
 _OSM_SUFFIXES = (".pbf", ".osm")
 _COLUMN_ALIASES = {
@@ -167,9 +167,12 @@ def read_streets(
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``highway``, ``waterway``, ``railway``, ``name`` and
-        ``barrier_kind`` (``None``, ``"major_street"``, ``"river"``, ``"railway"``;
-        kept when the source already has one); for OSM data also ``osm_id`` and
+        Columns ``highway``, ``waterway``, ``railway``, ``name``, ``boundary_class``
+        (:func:`gridopt.tags.boundary_class`: ``residential``, ``main``, ``major``,
+        ``water``, ``railway`` or ``None``; coastlines are kept as ``water``, tunnels
+        and disused railways have none) and ``barrier_kind`` (``None``,
+        ``"major_street"``, ``"river"``, ``"railway"`` for the hard classes; both kept
+        when the source already has them); for OSM data also ``osm_id`` and
         ``other_tags``.
 
     Examples
@@ -185,8 +188,11 @@ def read_streets(
         if col not in frame.columns:
             frame[col] = None
     if is_osm:
-        keep = frame["highway"].notna() | frame["waterway"].notna() | frame["railway"].notna()
-        log.info("streets: kept %d of %d OSM lines (highway, waterway or railway)",
+        coast = frame.get("other_tags", pd.Series("", index=frame.index)).fillna("").str.contains(
+            '"natural"=>"coastline"', regex=False)
+        keep = (frame["highway"].notna() | frame["waterway"].notna() | frame["railway"].notna()
+                | coast)
+        log.info("streets: kept %d of %d OSM lines (highway, waterway, railway or coastline)",
                  int(keep.sum()), len(frame))
         frame = frame[keep]
     geom_types = set(frame.geom_type.dropna().unique())
@@ -197,12 +203,15 @@ def read_streets(
         )
     frame = frame[frame.geom_type.isin(["LineString", "MultiLineString"])]
     frame = frame.explode(index_parts=False).reset_index(drop=True)
+    if "boundary_class" not in frame.columns:
+        frame["boundary_class"] = _boundary_class(frame)
     if "barrier_kind" not in frame.columns:
-        frame["barrier_kind"] = _barrier_kind(frame)
+        frame["barrier_kind"] = _barrier_kind_of(frame["boundary_class"])
     # osm_id and other_tags stay for OSM data: the walking network needs them
     # (a crossing without a shared node is a bridge; foot=no, access=private).
     extra = [c for c in ("osm_id", "other_tags") if c in frame.columns]
-    frame = frame[["highway", "waterway", "railway", "name", "barrier_kind", *extra, "geometry"]]
+    frame = frame[["highway", "waterway", "railway", "name", "boundary_class", "barrier_kind",
+                   *extra, "geometry"]]
     if to_crs is not None:
         frame = frame.to_crs(to_crs)
     return to_metric_crs(frame, what="streets")
@@ -418,14 +427,6 @@ def _detect(frame: pd.DataFrame, kind: str) -> str | None:
         if alias in lower:
             return lower[alias]
     return None
-
-
-def _barrier_kind(frame: pd.DataFrame) -> pd.Series:
-    kind = pd.Series(None, index=frame.index, dtype=object)
-    kind[frame["railway"].isin(_RAILWAYS)] = "railway"
-    kind[frame["waterway"].isin(_RIVERS)] = "river"
-    kind[frame["highway"].isin(BARRIER_HIGHWAYS)] = "major_street"
-    return kind
 
 
 def _writable(frame: pd.DataFrame) -> pd.DataFrame:
