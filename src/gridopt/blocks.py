@@ -170,7 +170,7 @@ def _hull(geoms: np.ndarray) -> shapely.Geometry:
     if len(coords) < 3:
         hull = shapely.convex_hull(shapely.union_all(geoms))
     else:
-        hull = shapely.concave_hull(shapely.multipoints(coords), ratio=0.05)
+        hull = shapely.concave_hull(shapely.multipoints(coords), ratio=0.3)
     out = shapely.buffer(hull, _HULL_MARGIN_M, quad_segs=4)
     shapely.prepare(out)
     # footprints reaching out of the hull of the centres: the margin around them too
@@ -180,7 +180,7 @@ def _hull(geoms: np.ndarray) -> shapely.Geometry:
         out = shapely.union_all(np.concatenate([[out], extra]))
         if out.geom_type != "Polygon":  # keep one piece of land: close the gaps
             out = shapely.convex_hull(out) if len(coords) < 3 else shapely.union(
-                out, shapely.concave_hull(out, ratio=0.05))
+                out, shapely.concave_hull(out, ratio=0.3))
     return shapely.make_valid(out) if not out.is_valid else out
 
 

@@ -40,8 +40,8 @@ __all__ = [
     "BOUNDARY_CLASSES",
     "DEFAULT_BOUNDARY_CLASSES",
     "HARD_CLASSES",
-    "boundary_class",
     "barrier_kind",
+    "boundary_class",
 ]
 
 #: Boundary classes from the weakest to the strongest.

@@ -7,6 +7,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -293,7 +294,7 @@ def partition_grids(
             _component(
                 len(comps), nodes, xy, hh, rei, rej, rbar | rgap, rstreet, prev_codes,
                 cut_cost=cut_cost,
-            )  # fmt: skip
+            )
         )
         unit_nodes.append(nodes)
     details["components"] = len(comps)
@@ -314,7 +315,14 @@ def partition_grids(
     # tessellation's on large, irregular cities): keep that share of the limit for them
     reserve = min(0.6 * time_limit_s, 1.2 * details["tessellation_s"] + 0.03 * time_limit_s)
     solve_deadline = t0 + time_limit_s - reserve
-    results = _solve_all(comps, base, solve_deadline, client)
+    if method == "heuristic":
+        node_block = np.concatenate([land.block_of, len(land.blocks) + np.arange(len(land.empty))])
+        results = _solve_blockwise(
+            comps, unit_nodes, node_block, xy, hh, rei, rej, rbar | rgap, rstreet, prev_codes,
+            cut_cost, base, solve_deadline, client, details,
+        )  # fmt: skip
+    else:
+        results = _solve_all(comps, base, solve_deadline, client)
     details["solve_s"] = time.perf_counter() - t
     solved = np.full(nn, -1, dtype=np.int64)
     offset = 0
@@ -463,7 +471,7 @@ def _metrics(
     straddling = {}
     for c in EDGE_CLASSES[1:-1]:
         m = inner & (ecls == EDGE_CLASSES.index(c))
-        straddling[c] = int(len(np.unique(grid_of[ei[m]])))
+        straddling[c] = len(np.unique(grid_of[ei[m]]))
     union = shapely.union_all(grids.geometry.to_numpy())
     area = land.area.area
     # blocks that fit into one grid: how many lie whole inside one
@@ -896,6 +904,124 @@ def _solve_all(
         out.append(_solve_component(comp, _with_time(base, max(share, 1e-3))))
         left -= size
     return out
+
+
+def _block_groups(nodes: np.ndarray, node_block: np.ndarray, hh: np.ndarray, cap: int) -> np.ndarray:
+    """Local group of each node: one per block that holds at most ``cap`` households, else itself."""
+    blk = node_block[nodes]
+    codes, _ = pd.factorize(blk)
+    h = np.bincount(codes, weights=hh[nodes])
+    whole = h[codes] <= cap
+    key = np.where(whole, codes, len(h) + np.arange(len(nodes)))
+    return pd.factorize(key)[0].astype(np.int64)
+
+
+def _solve_blockwise(
+    comps: list[_Component],
+    unit_nodes: list[np.ndarray],
+    node_block: np.ndarray,
+    xy: np.ndarray,
+    hh: np.ndarray,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    sep: np.ndarray,
+    street: np.ndarray,
+    prev_codes: np.ndarray | None,
+    cut_cost: np.ndarray,
+    base: _Params,
+    deadline: float,
+    client: object | None,
+    details: dict,
+) -> list[_ComponentResult]:
+    """Solve with whole blocks as units first; per unit, buildings where that leaves pockets.
+
+    A block that holds at most the band's maximum becomes one node (its households at its
+    household-weighted centre): grids then keep whole blocks and their boundaries run on
+    the streets. Where block sizes leave a grid below the band, the unit is divided again
+    building by building, and the plan with fewer pockets wins.
+    """
+    if not comps:
+        return []
+    coarse, groups = [], []
+    for k, nodes in enumerate(unit_nodes):
+        grp = _block_groups(nodes, node_block, hh, base.max_households)
+        groups.append(grp)
+        coarse.append(
+            _coarse_component(k, nodes, grp, xy, hh, ei, ej, sep, street, prev_codes, cut_cost)
+        )
+    start = time.perf_counter()
+    first_deadline = start + 0.5 * max(deadline - start, 0.0)
+    res_c = _solve_all(coarse, base, first_deadline, client)
+    out = []
+    redo = []
+    for k, (res, grp) in enumerate(zip(res_c, groups, strict=False)):
+        lab = res.labels[grp]
+        out.append(replace(res, labels=lab))
+        if res.pocket.any() and grp.max() + 1 < len(grp):
+            redo.append(k)
+    details["block_units"] = int(sum(g.max() + 1 for g in groups))
+    details["units_redone_by_building"] = len(redo)
+    if redo:
+        res_f = _solve_all([comps[k] for k in redo], base, deadline, client)
+        for k, res in zip(redo, res_f, strict=False):
+            if int(res.pocket.sum()) < int(out[k].pocket.sum()):
+                out[k] = res
+    return out
+
+
+def _coarse_component(
+    key: int,
+    nodes: np.ndarray,
+    grp: np.ndarray,
+    xy: np.ndarray,
+    hh: np.ndarray,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    sep: np.ndarray,
+    street: np.ndarray,
+    prev_codes: np.ndarray | None,
+    cut_cost: np.ndarray,
+) -> _Component:
+    """The unit ``nodes`` with each group (a whole block) contracted to one node."""
+    k = int(grp.max()) + 1
+    w = np.bincount(grp, weights=hh[nodes], minlength=k)
+    cnt = np.bincount(grp, minlength=k)
+    wt = np.where(w[grp] > 0, hh[nodes], 1.0)  # household-weighted, plain mean without any
+    norm = np.bincount(grp, weights=wt, minlength=k)
+    cx = np.bincount(grp, weights=xy[nodes, 0] * wt, minlength=k) / np.maximum(norm, 1e-9)
+    cy = np.bincount(grp, weights=xy[nodes, 1] * wt, minlength=k) / np.maximum(norm, 1e-9)
+    local = np.full(len(hh), -1, dtype=np.int64)
+    local[nodes] = grp
+    inside = (local[ei] >= 0) & (local[ej] >= 0)
+    a, b = local[ei[inside]], local[ej[inside]]
+    keep = a != b
+    df = pd.DataFrame(
+        {"a": np.minimum(a, b)[keep], "b": np.maximum(a, b)[keep],
+         "sep": sep[inside][keep], "street": street[inside][keep],
+         "cost": np.asarray(cut_cost)[inside][keep]}
+    )  # fmt: skip
+    agg = df.groupby(["a", "b"], sort=True).agg(
+        sep=("sep", "min"), street=("street", "max"), cost=("cost", "sum")
+    )
+    extra = {}
+    if "cut_cost" in getattr(_Component, "__dataclass_fields__", {}):
+        extra["cut_cost"] = agg["cost"].to_numpy(dtype=float)
+    prev = None
+    if prev_codes is not None:
+        prev = np.full(k, -1, dtype=np.int64)
+        prev[grp[::-1]] = prev_codes[nodes][::-1]
+    del cnt
+    return _Component(
+        key=key,
+        xy=np.column_stack([cx, cy]),
+        w=w.astype(np.int64),
+        ei=agg.index.get_level_values(0).to_numpy(dtype=np.int64),
+        ej=agg.index.get_level_values(1).to_numpy(dtype=np.int64),
+        barrier=agg["sep"].to_numpy(dtype=bool),
+        street=agg["street"].to_numpy(dtype=bool),
+        prev=prev,
+        **extra,
+    )
 
 
 def _with_time(p: _Params, seconds: float) -> _Params:
