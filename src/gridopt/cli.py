@@ -81,6 +81,10 @@ def _add_partition(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exclusive", action="store_true", help="schools, hospitals, commercial get grids of their own")
     p.add_argument("--time-limit-s", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--area", default=None, metavar="FILE",
+                   help="study area polygon(s); the grids tile it (default: a hull of the buildings)")
+    p.add_argument("--max-link-m", type=float, default=300.0,
+                   help="buildings within this distance form one settlement (default 300)")
     p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers buildings, grids)")
     p.set_defaults(handler=_run_partition)
 
@@ -89,7 +93,7 @@ def _run_partition(args: argparse.Namespace) -> int:
     import warnings
 
     from gridopt._errors import RepairWarning
-    from gridopt.io import read_buildings, read_streets, write_layers
+    from gridopt.io import read_area, read_buildings, read_streets, write_layers
     from gridopt.partition import partition_grids
 
     with warnings.catch_warnings(record=True) as caught:
@@ -100,6 +104,7 @@ def _run_partition(args: argparse.Namespace) -> int:
             streets = read_streets(args.streets)
         elif str(args.buildings).endswith(".osm.pbf"):
             streets = read_streets(args.buildings)
+        area = read_area(args.area, to_crs=buildings.crs) if args.area else None
     for w in caught:
         log.warning("%s", w.message)
     if streets is None:
@@ -113,6 +118,8 @@ def _run_partition(args: argparse.Namespace) -> int:
         exclusive=True if args.exclusive else None,
         seed=args.seed,
         time_limit_s=args.time_limit_s,
+        area=area,
+        max_link_m=args.max_link_m,
     )
     out = buildings.assign(grid_id=part.labels)
     write_layers(args.out, {"buildings": out, "grids": part.grids})
@@ -232,6 +239,10 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit-s", type=float, default=60.0,
                    help="time limit of each optimising stage (default 60)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--area", default=None, metavar="FILE",
+                   help="study area polygon(s); the grids tile it (default: a hull of the buildings)")
+    p.add_argument("--max-link-m", type=float, default=300.0,
+                   help="buildings within this distance form one settlement (default 300)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.set_defaults(handler=_run_plan)
@@ -251,16 +262,18 @@ def _run_plan(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit_s,
         seed=args.seed,
         progress=not args.no_progress,
+        max_link_m=args.max_link_m,
     )
     for what, path in (("buildings", args.buildings), ("streets", args.streets),
-                       ("staff", args.staff), ("candidates", args.candidates)):
+                       ("staff", args.staff), ("candidates", args.candidates),
+                       ("area", args.area)):
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(2, f"{what} file does not exist", path)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise GridoptError(f"--out {out} exists and is not a folder")
     result = plan(args.buildings, streets=args.streets, staff=args.staff,
-                  candidates=args.candidates, config=config)
+                  candidates=args.candidates, config=config, area=args.area)
     result.to_file(out)
     print(result.summary())
     print(f"\nwrote {out}/: plan.gpkg, report.csv, overview.png, summary.txt")

@@ -31,6 +31,7 @@ from gridopt.tags import boundary_class as _boundary_class
 
 __all__ = [
     "BARRIER_HIGHWAYS",
+    "read_area",
     "read_buildings",
     "read_streets",
     "repair_report",
@@ -215,6 +216,48 @@ def read_streets(
     if to_crs is not None:
         frame = frame.to_crs(to_crs)
     return to_metric_crs(frame, what="streets")
+
+
+def read_area(
+    source: str | os.PathLike[str] | gpd.GeoDataFrame,
+    *,
+    crs: Any = None,
+    to_crs: Any = None,
+    layer: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read the study area's polygon(s) (``area=`` of :func:`gridopt.partition_grids`).
+
+    Parameters
+    ----------
+    source
+        A polygon file (GeoPackage, GeoJSON, Shapefile, GeoParquet) or a GeoDataFrame.
+    crs
+        CRS to assume when the source has none.
+    to_crs
+        Target CRS (the buildings' CRS); default: UTM for a geographic source.
+    layer
+        Layer to read from a multi-layer file.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The polygons in a metric CRS.
+
+    Raises
+    ------
+    gridopt.InputError
+        Missing file, no CRS, or no polygons in it.
+    """
+    frame, _ = _load(source, layer=layer, crs=crs, what="area")
+    poly = frame.geom_type.isin(["Polygon", "MultiPolygon"])
+    if not poly.any():
+        raise InputError(
+            f"area must be polygons; found geometry types {sorted(set(frame.geom_type.dropna()))}"
+        )
+    frame = frame[poly.to_numpy()]
+    if to_crs is not None:
+        frame = frame.to_crs(to_crs)
+    return to_metric_crs(frame, what="area")
 
 
 def to_metric_crs(frame: gpd.GeoDataFrame, *, what: str = "data") -> gpd.GeoDataFrame:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from gridopt._errors import InputError
+from gridopt.io import read_area
 
 __all__ = ["Plan", "PlanConfig", "plan"]
 
@@ -95,6 +96,13 @@ class PlanConfig:
         faster and less compact: on six street offices of a 10,000-building synthetic
         city (3,813 buildings) 8 starts took 15.4 s CPU, 3 starts 7.9 s (objective +5%),
         1 start 3.8 s (+14%), all grids inside the band.
+    max_link_m
+        Buildings whose land touches within this distance form one settlement; a
+        settlement below the band joins the nearest one of its community across open land
+        where that makes a grid (:func:`gridopt.partition_grids`).
+    boundary_classes
+        Street/water/rail classes that bound blocks (:data:`gridopt.tags.BOUNDARY_CLASSES`;
+        ``None``: all of them, residential streets and above).
     seconds_per_1000_buildings
         The stations and staff stages get at most this many seconds per 1,000
         buildings (at least :data:`MIN_STAGE_S`), capped by ``time_limit_s``: their
@@ -127,6 +135,8 @@ class PlanConfig:
     staffing_rules: Any = None
     time_limit_s: float = 60.0
     grid_starts: int | None = None
+    max_link_m: float = 300.0
+    boundary_classes: tuple[str, ...] | None = None
     seconds_per_1000_buildings: float | None = 5.0
     seed: int = 0
     progress: bool = True
@@ -158,6 +168,9 @@ class PlanConfig:
                 and v > 0
             ):
                 raise InputError(f"{name} must be a positive finite number, got {v!r}")
+        if not (isinstance(self.max_link_m, (int, float)) and not isinstance(self.max_link_m, bool)
+                and math.isfinite(self.max_link_m) and self.max_link_m >= 0):
+            raise InputError(f"max_link_m must be a distance in metres >= 0, got {self.max_link_m!r}")
         if self.grid_starts is not None and (
             not isinstance(self.grid_starts, (int, np.integer))
             or isinstance(self.grid_starts, bool)
@@ -369,6 +382,7 @@ def plan(
     config: PlanConfig | Mapping[str, Any] | None = None,
     client: Any = None,
     partition: Any = None,
+    area: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
 ) -> Plan:
     """Plan grids, service stations and staff for a set of buildings.
 
@@ -395,6 +409,9 @@ def plan(
         The grids of an earlier plan of the same buildings and band (``plan.partition``)
         to keep, for scenarios that change only stations or staff (walking limits).
         ``None`` divides the grids anew.
+    area
+        The study area's polygon(s) (a file or GeoDataFrame): the grids tile it. Default:
+        the community polygons, else a hull of the buildings.
 
     Returns
     -------
@@ -445,6 +462,9 @@ def plan(
                 time_limit_s=cfg.time_limit_s,
                 client=client,
                 **({} if cfg.grid_starts is None else {"max_starts": int(cfg.grid_starts)}),
+                max_link_m=float(cfg.max_link_m),
+                boundary_classes=cfg.boundary_classes,
+                area=None if area is None else read_area(area, to_crs=frame.crs),
             )
 
     with run.stage("walking network"):

@@ -75,13 +75,17 @@ def partition_grids(
 ) -> Partition:
     """Divide buildings into contiguous grids of ``min_households``-``max_households`` households.
 
-    Buildings are neighbours when their tessellation cells touch
-    (:func:`gridopt.adjacency.building_graph`). The land is cut into components
-    (communities x blocks bounded by major streets, rivers and railways; a block too small
-    to make a grid is joined to a neighbouring block across the barrier, and the crossing is
-    counted). Each component is divided by recursive random-spanning-tree bisection whose
-    cuts leave both sides able to make whole grids, then improved by boundary moves and
-    merge-and-resplit of neighbouring grids until no move helps or the time limit.
+    The study area (``area``, else the community polygons, else a hull of the buildings)
+    is cut into blocks by the streets, rivers, coast, railways and community lines
+    (:mod:`gridopt.blocks`); inside each block every building gets the land nearest to it,
+    so the grids' polygons tile the area. Neighbours are buildings whose land touches,
+    inside a block or across a street. The land is cut into solve units (settlements
+    between hard barriers and main streets; a unit too small to make a grid joins a
+    neighbour across a main street or open land first, a hard barrier last, and the
+    crossing is counted). Each unit is divided with whole blocks as nodes where the band
+    allows (buildings where it does not) by recursive random-spanning-tree bisection, then
+    improved by boundary moves and merge-and-resplit of neighbouring grids. Land without
+    households joins the neighbouring grid with the longest shared boundary.
 
     Parameters
     ----------
@@ -118,12 +122,15 @@ def partition_grids(
         Weight of ``|households - target|`` in the objective (m² per household of deviation
         from the band's middle).
     max_gap_m
-        Buildings further apart than this are not neighbours.
+        Kept for the callers of the former tessellation; the cells now fill the blocks,
+        so it has no effect here (see :func:`gridopt.adjacency.building_graph`).
     max_link_m
-        Clusters of buildings further apart than ``max_gap_m`` are linked across empty land
-        up to this distance (*gap links*, flagged and counted in ``grids["gap_links"]``);
-        a link is used only where a cluster cannot make a grid alone. A cluster further
-        than this from every other one in its community stays on its own.
+        Buildings whose land touches and whose footprints lie within this distance form
+        one *settlement*; a settlement is divided on its own, and one below the band joins
+        a neighbouring settlement of its community across open land where that makes a
+        grid (counted in ``grids["gap_links"]``), else it stays one undersized grid (one
+        per village, never one per farmhouse). Separate pieces of land (islands) are
+        linked up to this distance.
     max_starts
         Starts of the heuristic per component: the first from a random bisection, the
         others perturb the best plan so far and improve it again (iterated local search),
@@ -139,6 +146,14 @@ def partition_grids(
         lattices 0-1.3% (was 1-8%), at some seconds per call.
     progress
         Optional callable receiving short progress messages.
+    area
+        The study area: a shapely (Multi)Polygon, GeoSeries or GeoDataFrame of polygons;
+        the grid polygons tile it. Default: the community polygons, else a concave hull
+        of the buildings with a 30 m margin.
+    boundary_classes
+        The classes of lines that bound blocks (:data:`gridopt.tags.BOUNDARY_CLASSES`:
+        ``residential``, ``main``, ``major``, ``water``, ``railway``); default all.
+        Lines of other classes (footways, service roads) never bound blocks.
 
     Returns
     -------
@@ -148,7 +163,8 @@ def partition_grids(
     ------
     gridopt.InputError
         Bad band, missing or negative households, all households zero, geographic CRS,
-        unknown community/exclusive columns, misaligned ``previous``.
+        unknown community/exclusive columns, misaligned ``previous``, an ``area`` that
+        misses buildings (the message says how many), unknown ``boundary_classes``.
 
     Examples
     --------
@@ -164,6 +180,8 @@ def partition_grids(
         buildings, households, min_households, max_households, time_limit_s, method
     )
     n = len(buildings)
+    if not (isinstance(max_link_m, (int, float)) and math.isfinite(max_link_m) and max_link_m >= 0):
+        raise InputError(f"max_link_m must be a distance in metres >= 0, got {max_link_m!r}")
     comm = _communities(buildings, communities)
     excl = _exclusive(buildings, exclusive)
     prev_codes, prev_uniques = _previous(buildings, previous)
