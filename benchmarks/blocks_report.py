@@ -67,9 +67,9 @@ def report(path: str, *, png: str | None = None, zoom: str | None = None) -> dic
     warnings.filterwarnings("ignore")
     b = gridopt.read_buildings(path)
     s = gridopt.read_streets(path, to_crs=b.crs)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     part = gridopt.partition_grids(b, streets=s)
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     cls = boundary_class(s)
     lines = s.geometry.to_numpy()
     pts = shapely.point_on_surface(b.geometry.to_numpy())
@@ -122,6 +122,7 @@ def report(path: str, *, png: str | None = None, zoom: str | None = None) -> dic
         "holes": holes,
         "multi": multi,
         "seconds": seconds,
+        "cpu_s": cpu,
     }
     if png:
         _render(part, s, cls, png, zoom)

@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 
 from gridopt._errors import InputError, RepairWarning
-from gridopt.tags import BOUNDARY_CLASSES, HARD_CLASSES, boundary_class
+from gridopt.tags import BOUNDARY_CLASSES, HARD_CLASSES, boundary_class, is_coastline
 
 __all__ = ["EDGE_CLASSES", "land_blocks", "study_area"]
 
@@ -607,12 +607,51 @@ def land_graph(
     lines, codes = _boundary_lines(streets, classes, communities)
     blocks, note = _enclosures(lines, area_geom, crs)
     block_of = _assign_blocks(geoms, blocks)
+    if "water" in classes:
+        sea = _sea_blocks(blocks, block_of, _coast_lines(streets), area_geom)
+        if sea.any():
+            # the sea is no land to divide: the area ends at the coast
+            area_geom = _union(np.concatenate([blocks[~sea]]))
+            blocks = blocks[~sea]
+            block_of = _assign_blocks(geoms, blocks)
     cells = _cells(geoms, blocks, block_of, spacing_m=spacing_m)
     empty = np.setdiff1d(np.arange(len(blocks)), block_of)
     land = np.concatenate([cells, blocks[empty]])
     node_block = np.concatenate([block_of, empty])
     i, j, shared_m, cls = _edges(land, node_block, lines, codes)
     return _Land(area_geom, blocks, block_of, cells, empty, i, j, shared_m, cls, note)
+
+
+def _coast_lines(streets: gpd.GeoDataFrame | None) -> np.ndarray:
+    if streets is None or not len(streets):
+        return np.empty(0, dtype=object)
+    return streets.geometry.to_numpy()[is_coastline(streets).to_numpy()]
+
+
+def _sea_blocks(
+    blocks: np.ndarray, block_of: np.ndarray, coast: np.ndarray, area: shapely.Geometry
+) -> np.ndarray:
+    """Blocks on the sea side of the coastline (its right), without buildings, at the area's edge."""
+    sea = np.zeros(len(blocks), dtype=bool)
+    if not len(coast):
+        return sea
+    lines = shapely.segmentize(shapely.get_parts(coast), 20.0)
+    xy, part = shapely.get_coordinates(lines, return_index=True)
+    same = part[1:] == part[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    d = b - a
+    length = np.hypot(d[:, 0], d[:, 1])
+    ok = length > 0.05
+    a, d, length = a[ok], d[ok], length[ok]
+    right = np.column_stack([d[:, 1], -d[:, 0]]) / length[:, None]
+    probe = a + d / 2 + 0.5 * right
+    bi, bj = shapely.STRtree(blocks).query(shapely.points(probe), predicate="within")
+    cand = np.unique(bj)
+    has_buildings = np.zeros(len(blocks), dtype=bool)
+    has_buildings[block_of] = True
+    edge = shapely.intersects(blocks[cand], shapely.boundary(area))
+    sea[cand[edge & ~has_buildings[cand]]] = True
+    return sea
 
 
 def _check_classes(boundary_classes: object) -> tuple[str, ...]:

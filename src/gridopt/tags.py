@@ -42,6 +42,7 @@ __all__ = [
     "HARD_CLASSES",
     "barrier_kind",
     "boundary_class",
+    "is_coastline",
 ]
 
 #: Boundary classes from the weakest to the strongest.
@@ -127,6 +128,11 @@ def boundary_class(frame: pd.DataFrame) -> pd.Series:
     # the coast and a river stay boundaries even where a culvert is tagged on a short piece
     out[(underground & ~(natural == "coastline")).to_numpy()] = None
     return out
+
+
+def is_coastline(frame: pd.DataFrame) -> pd.Series:
+    """Whether each line is a coastline (``natural=coastline``: land on its left, sea on its right)."""
+    return (_column(frame, "natural") == "coastline").fillna(False).astype(bool)
 
 
 def barrier_kind(classes: pd.Series) -> pd.Series:

@@ -46,6 +46,8 @@ _KIND_ORDER = {"regular": 0, "undersized": 1, "oversized": 2, "exclusive": 3}
 # hundred buildings, where local optima differ most) gets up to max_starts starts per
 # component, a city of thousands of buildings one (its speed matters more there).
 _SEARCH_BUDGET = 4000
+# settlements more than this many times max_link_m apart are never joined into one grid
+_FAR_LINKS = 4.0
 # calls of up to this many buildings get the exact polish (gridopt.partition._polish)
 _POLISH_MAX_CALL = 150
 
@@ -128,8 +130,9 @@ def partition_grids(
         Buildings whose land touches and whose footprints lie within this distance form
         one *settlement*; a settlement is divided on its own, and one below the band joins
         a neighbouring settlement of its community across open land where that makes a
-        grid (counted in ``grids["gap_links"]``), else it stays one undersized grid (one
-        per village, never one per farmhouse). Separate pieces of land (islands) are
+        grid (counted in ``grids["gap_links"]``; never across more than four times this
+        distance), else it stays one undersized grid (one per village, never one per
+        farmhouse). Separate pieces of land (islands) are
         linked up to this distance.
     max_starts
         Starts of the heuristic per component: the first from a random bisection, the
@@ -234,6 +237,8 @@ def partition_grids(
     dist = np.zeros(len(ei))
     dist[both_b] = shapely.distance(valid[ei[both_b]], valid[ej[both_b]])
     open_land = both_b & (dist > float(max_link_m))
+    # settlements further apart than a worker walks are never joined
+    too_far = both_b & (dist > _FAR_LINKS * float(max_link_m))
     to_empty = ~both_b
 
     oversized = (hh > max_households) & ~excl
@@ -282,7 +287,7 @@ def partition_grids(
 
     # solve units: settlements within blocks between hard barriers and main streets,
     # merged where one cannot make whole grids (across main streets and open land first)
-    keep = reg[ei] & reg[ej]
+    keep = reg[ei] & reg[ej] & ~too_far
     rei = np.concatenate([ei[keep], ga])
     rej = np.concatenate([ej[keep], gb])
     rbar = np.concatenate([bar[keep], np.zeros(len(ga), dtype=bool)])
