@@ -260,16 +260,22 @@ def test_cluster_within_link_distance_joins_a_grid():
     near = near.set_geometry(near.translate(250, 0))  # 80 households, ~150 m of empty land
     near.index = near.index + 1000
     b = pd.concat([a, near])
+    # within max_link_m (300 m) the cluster belongs to the settlement: no link needed
     part = partition_grids(b)
     _check_contract(part, b)
     assert (part.grids["kind"] == "regular").all()
-    links = part.details["gap_links"]
-    assert len(links) >= 1 and (links["gap_m"] > 80).all() and (links["gap_m"] <= 300).all()
-    assert part.grids["gap_links"].sum() == len(links)
-    linked = part.grids.set_index("grid_id").loc[links["grid_id"]]
-    assert linked["reason"].str.contains("empty land").all()
-    # beyond max_link_m the cluster stays on its own, and its reason gives the numbers
-    alone = partition_grids(b, max_link_m=100.0)
+    assert part.grids["gap_links"].sum() == 0
+    # a separate settlement (max_link_m 100 m) too small for a grid joins across open land
+    linked = partition_grids(b, max_link_m=100.0)
+    _check_contract(linked, b)
+    assert (linked.grids["kind"] == "regular").all()
+    links = linked.details["gap_links"]
+    assert len(links) >= 1 and (links["gap_m"] > 100).all() and (links["gap_m"] <= 400).all()
+    rows = linked.grids.set_index("grid_id").loc[links["grid_id"].unique()]
+    assert (rows["gap_links"] >= 1).all()
+    assert rows["reason"].str.contains("open land").all()
+    # beyond four times max_link_m the cluster stays on its own, and its reason gives the numbers
+    alone = partition_grids(b, max_link_m=30.0)
     row = alone.grids.set_index("grid_id").loc[alone.labels.loc[near.index[0]]]
     assert row["kind"] == "undersized"
     assert "4 buildings, 80 households" in row["reason"]

@@ -87,6 +87,11 @@ def _add_partition(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exclusive", action="store_true", help="schools, hospitals, commercial get grids of their own")
     p.add_argument("--time-limit-s", type=float, default=defaults.TIME_LIMIT_S)
     p.add_argument("--seed", type=int, default=defaults.SEED)
+    p.add_argument("--area", default=None, metavar="FILE",
+                   help="study area polygon(s); the grids tile it (default: a hull of the buildings)")
+    p.add_argument("--max-link-m", type=float, default=defaults.MAX_LINK_M,
+                   help="buildings within this distance form one settlement "
+                   f"(default {defaults.MAX_LINK_M:g})")
     p.add_argument("-o", "--out", required=True, help="output GeoPackage (layers buildings, grids)")
     _coords_options(p)
     p.set_defaults(handler=_run_partition)
@@ -97,7 +102,7 @@ def _run_partition(args: argparse.Namespace) -> int:
 
     from gridopt._errors import RepairWarning
     from gridopt.crs import WorkingCRS
-    from gridopt.io import read_buildings, read_streets, write_layers
+    from gridopt.io import read_area, read_buildings, read_streets, write_layers
     from gridopt.partition import partition_grids
 
     with warnings.catch_warnings(record=True) as caught:
@@ -109,6 +114,7 @@ def _run_partition(args: argparse.Namespace) -> int:
             streets = read_streets(args.streets, to_crs=policy)
         elif str(args.buildings).endswith(".osm.pbf"):
             streets = read_streets(args.buildings, to_crs=policy)
+        area = read_area(args.area, to_crs=policy) if args.area else None
     for w in caught:
         log.warning("%s", w.message)
     if streets is None:
@@ -122,6 +128,8 @@ def _run_partition(args: argparse.Namespace) -> int:
         exclusive=True if args.exclusive else None,
         seed=args.seed,
         time_limit_s=args.time_limit_s,
+        area=area,
+        max_link_m=args.max_link_m,
     )
     out = buildings.assign(grid_id=part.labels)
     write_layers(args.out, {"buildings": policy.to_output(out), "grids": policy.to_output(part.grids)})
@@ -258,6 +266,11 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=defaults.SEED)
     p.add_argument("--previous", help="the current grid polygons: valid grids are kept as "
                    "they are, only the others are re-divided")
+    p.add_argument("--area", default=None, metavar="FILE",
+                   help="study area polygon(s); the grids tile it (default: a hull of the buildings)")
+    p.add_argument("--max-link-m", type=float, default=defaults.MAX_LINK_M,
+                   help="buildings within this distance form one settlement "
+                   f"(default {defaults.MAX_LINK_M:g})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _output_options(p)
     p.add_argument("--grid-name", default=None,
@@ -335,11 +348,12 @@ def _run_plan(args: argparse.Namespace) -> int:
         grid_order=args.grid_order,
         basemap=args.basemap or "osm",
         tianditu_key=args.tianditu_key or os.environ.get("TIANDITU_KEY"),
+        max_link_m=args.max_link_m,
     )
     for what, path in (("buildings", args.buildings), ("streets", args.streets),
                        ("staff", args.staff), ("candidates", args.candidates),
                        ("communities", args.communities),
-                       ("previous grids", args.previous)):
+                       ("previous grids", args.previous), ("area", args.area)):
         if path is not None and not Path(path).is_file():
             raise InputError(f"{what} file not found: {path}")
     out = Path(args.out)
@@ -352,7 +366,7 @@ def _run_plan(args: argparse.Namespace) -> int:
         buildings = read_buildings(args.buildings, crs=args.crs, coords=args.coords)
     result = plan(buildings, streets=args.streets, staff=args.staff,
                   candidates=args.candidates, config=config, communities=args.communities,
-                  previous=args.previous)
+                  previous=args.previous, area=args.area)
     result.to_file(out)
     print(result.summary())
     print(f"\nwrote {out}/: plan.gpkg, report.csv, report.xlsx, overview.png, summary.txt")

@@ -14,6 +14,7 @@ __all__ = [
     "M2_PER_100_HOUSEHOLDS",
     "M2_PER_HOUSEHOLD",
     "MAX_HOUSEHOLDS",
+    "MAX_LINK_M",
     "MAX_WALK_M",
     "MIN_HOUSEHOLDS",
     "MIN_PIECE_S",
@@ -29,6 +30,8 @@ __all__ = [
 MIN_HOUSEHOLDS = 200
 #: Most households of a regular grid.
 MAX_HOUSEHOLDS = 300
+#: Buildings whose land comes within this distance form one settlement (sparse land).
+MAX_LINK_M = 300.0
 #: Walking limit to a service station, metres (15-minute life circle: about 1,000 m).
 MAX_WALK_M = 1000.0
 #: Station floor area per 100 households served, m² (Shenyang: 30 m²).

@@ -35,6 +35,8 @@ from gridopt._errors import GridoptWarning, InputError, RepairWarning
 from gridopt._validate import check
 from gridopt.crs import WorkingCRS, no_crs_message, remove_offset, reproject
 from gridopt.households import estimate_households
+from gridopt.tags import barrier_kind as _barrier_kind_of
+from gridopt.tags import boundary_class as _boundary_class
 from gridopt.vocab import (
     NO_COMMUNITY,
     building_type_tags,
@@ -47,6 +49,7 @@ __all__ = [
     "BARRIER_HIGHWAYS",
     "detect_encoding",
     "join_communities",
+    "read_area",
     "read_buildings",
     "read_buildings_chunked",
     "read_communities",
@@ -62,13 +65,11 @@ __all__ = [
 
 log = logging.getLogger("gridopt")
 
-#: Highway tags treated as barriers (major streets) that grids should not cross.
+#: Highway tags treated as barriers (major streets) that grids should not cross
+#: (class ``major`` of :mod:`gridopt.tags`).
 BARRIER_HIGHWAYS = frozenset(
-    {"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link",
-     "secondary", "secondary_link"}
+    {"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link"}
 )
-_RIVERS = frozenset({"river", "canal"})
-_RAILWAYS = frozenset({"rail", "light_rail", "narrow_gauge", "preserved"})
 
 _OSM_SUFFIXES = (".pbf", ".osm")
 _COLUMN_ALIASES = {
@@ -424,9 +425,12 @@ def read_streets(
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``highway``, ``waterway``, ``railway``, ``name`` and
-        ``barrier_kind`` (``None``, ``"major_street"``, ``"river"``, ``"railway"``;
-        kept when the source already has one); for OSM data also ``osm_id`` and
+        Columns ``highway``, ``waterway``, ``railway``, ``name``, ``boundary_class``
+        (:func:`gridopt.tags.boundary_class`: ``residential``, ``main``, ``major``,
+        ``water``, ``railway`` or ``None``; coastlines are kept as ``water``, tunnels
+        and disused railways have none) and ``barrier_kind`` (``None``,
+        ``"major_street"``, ``"river"``, ``"railway"`` for the hard classes; both kept
+        when the source already has them); for OSM data also ``osm_id`` and
         ``other_tags``.
 
     Examples
@@ -442,8 +446,11 @@ def read_streets(
         if col not in frame.columns:
             frame[col] = None
     if is_osm:
-        keep = frame["highway"].notna() | frame["waterway"].notna() | frame["railway"].notna()
-        log.info("streets: kept %d of %d OSM lines (highway, waterway or railway)",
+        coast = frame.get("other_tags", pd.Series("", index=frame.index)).fillna("").str.contains(
+            '"natural"=>"coastline"', regex=False)
+        keep = (frame["highway"].notna() | frame["waterway"].notna() | frame["railway"].notna()
+                | coast)
+        log.info("streets: kept %d of %d OSM lines (highway, waterway, railway or coastline)",
                  int(keep.sum()), len(frame))
         frame = frame[keep]
     geom_types = set(frame.geom_type.dropna().unique())
@@ -454,12 +461,15 @@ def read_streets(
         )
     frame = frame[frame.geom_type.isin(["LineString", "MultiLineString"])]
     frame = frame.explode(index_parts=False).reset_index(drop=True)
+    if "boundary_class" not in frame.columns:
+        frame["boundary_class"] = _boundary_class(frame)
     if "barrier_kind" not in frame.columns:
-        frame["barrier_kind"] = _barrier_kind(frame)
+        frame["barrier_kind"] = _barrier_kind_of(frame["boundary_class"])
     # osm_id and other_tags stay for OSM data: the walking network needs them
     # (a crossing without a shared node is a bridge; foot=no, access=private).
     extra = [c for c in ("osm_id", "other_tags") if c in frame.columns]
-    frame = frame[["highway", "waterway", "railway", "name", "barrier_kind", *extra, "geometry"]]
+    frame = frame[["highway", "waterway", "railway", "name", "boundary_class", "barrier_kind",
+                   *extra, "geometry"]]
     if isinstance(to_crs, WorkingCRS):
         policy = to_crs
     else:
@@ -531,6 +541,50 @@ def read_walk_lines(
     if _is_osm(path):
         return pyogrio.read_dataframe(path, layer="lines")
     return read_streets(path)
+
+
+def read_area(
+    source: str | os.PathLike[str] | gpd.GeoDataFrame,
+    *,
+    crs: Any = None,
+    to_crs: Any = None,
+    layer: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read the study area's polygon(s) (``area=`` of :func:`gridopt.partition_grids`).
+
+    Parameters
+    ----------
+    source
+        A polygon file (GeoPackage, GeoJSON, Shapefile, GeoParquet) or a GeoDataFrame.
+    crs
+        CRS to assume when the source has none.
+    to_crs
+        Target CRS (the buildings' CRS); default: UTM for a geographic source.
+    layer
+        Layer to read from a multi-layer file.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The polygons in a metric CRS.
+
+    Raises
+    ------
+    gridopt.InputError
+        Missing file, no CRS, or no polygons in it.
+    """
+    frame, _ = _load(source, layer=layer, crs=crs, what="area")
+    poly = frame.geom_type.isin(["Polygon", "MultiPolygon"])
+    if not poly.any():
+        raise InputError(
+            f"area must be polygons; found geometry types {sorted(set(frame.geom_type.dropna()))}"
+        )
+    frame = frame[poly.to_numpy()]
+    if isinstance(to_crs, WorkingCRS):
+        return to_crs.to_working(frame, what="area")
+    if to_crs is not None:
+        return reproject(frame, to_crs, what="area")
+    return to_metric_crs(frame, what="area")
 
 
 def to_metric_crs(frame: gpd.GeoDataFrame, *, what: str = "data") -> gpd.GeoDataFrame:
@@ -925,14 +979,6 @@ def _detect(frame: pd.DataFrame, kind: str) -> str | None:
         if alias in lower:
             return lower[alias]
     return None
-
-
-def _barrier_kind(frame: pd.DataFrame) -> pd.Series:
-    kind = pd.Series(None, index=frame.index, dtype=object)
-    kind[frame["railway"].isin(_RAILWAYS)] = "railway"
-    kind[frame["waterway"].isin(_RIVERS)] = "river"
-    kind[frame["highway"].isin(BARRIER_HIGHWAYS)] = "major_street"
-    return kind
 
 
 def _writable(frame: pd.DataFrame) -> pd.DataFrame:

@@ -45,6 +45,7 @@ from gridopt.defaults import (
     M2_PER_100_HOUSEHOLDS,
     M2_PER_HOUSEHOLD,
     MAX_HOUSEHOLDS,
+    MAX_LINK_M,
     MAX_WALK_M,
     MIN_HOUSEHOLDS,
     MIN_STAGE_S,
@@ -58,6 +59,7 @@ from gridopt.households import default_share, uncertain_buildings
 from gridopt.io import (
     _is_osm,
     join_communities,
+    read_area,
     read_buildings,
     read_communities,
     read_sites,
@@ -143,6 +145,13 @@ class PlanConfig:
         Starts of the grid heuristic per component (``max_starts`` of
         :func:`gridopt.partition_grids`); ``None`` keeps its default (8). Fewer starts are
         faster and less compact (measurements in ``benchmarks/NOTES.md``).
+    max_link_m
+        Buildings whose land touches within this distance form one settlement; a
+        settlement below the band joins the nearest one of its community across open land
+        where that makes a grid (:func:`gridopt.partition_grids`).
+    boundary_classes
+        Street/water/rail classes that bound blocks (:data:`gridopt.tags.BOUNDARY_CLASSES`;
+        ``None``: all of them, residential streets and above).
     seconds_per_1000_buildings
         The stations and staff stages get at most this many seconds per 1,000
         buildings (at least :data:`gridopt.defaults.MIN_STAGE_S`), capped by
@@ -210,6 +219,8 @@ class PlanConfig:
     staffing_rules: StaffingRules | Mapping[str, Any] | None = None
     time_limit_s: float = TIME_LIMIT_S
     grid_starts: int | None = None
+    max_link_m: float = MAX_LINK_M
+    boundary_classes: tuple[str, ...] | None = None
     seconds_per_1000_buildings: float | None = SECONDS_PER_1000_BUILDINGS
     seed: int = SEED
     progress: bool = True
@@ -244,6 +255,7 @@ class PlanConfig:
                     "m2_per_household",
                     "fallback_station_m2",
                     "station_floor_area_m2",
+                    "max_link_m",
                     "time_limit_s",
                     "grid_starts",
                     "seconds_per_1000_buildings",
@@ -437,6 +449,7 @@ def plan(
     partition: Partition | None = None,
     communities: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
     previous: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
+    area: str | os.PathLike[str] | gpd.GeoDataFrame | None = None,
 ) -> Plan:
     """Plan grids, service stations and staff for a set of buildings.
 
@@ -474,6 +487,9 @@ def plan(
         The current grid polygons (a file or GeoDataFrame, e.g. the street office's
         Shapefile): every grid that is still valid is kept as it is, only the others are
         re-divided, and the plan notes the households moved (see :func:`gridopt.audit`).
+    area
+        The study area's polygon(s) (a file or GeoDataFrame): the grids tile it. Default:
+        the community polygons, else a hull of the buildings.
 
     Returns
     -------
@@ -534,6 +550,9 @@ def plan(
                 client=client,
                 previous=old,
                 **({} if cfg.grid_starts is None else {"max_starts": int(cfg.grid_starts)}),
+                max_link_m=float(cfg.max_link_m),
+                boundary_classes=cfg.boundary_classes,
+                area=None if area is None else read_area(area, to_crs=frame.crs),
             )
             if old is not None:
                 frame, partition = _unlock(frame, partition, cfg)

@@ -20,14 +20,13 @@ from gridopt._errors import InputError, RepairWarning
 from gridopt._status import combine_status
 from gridopt._validate import check
 from gridopt.adjacency import (
-    _adjacency,
     _as_polygons,
-    _edge_flags,
     _gap_links,
     _geoms_of,
     _streets_in_crs,
     dissolve_cells,
 )
+from gridopt.blocks import EDGE_CLASSES, HARD_CODES, _Land, land_graph
 from gridopt.crs import reproject
 from gridopt.execution import map_components
 from gridopt.partition._heuristic import _solve_component
@@ -51,6 +50,8 @@ _KIND_ORDER = {"regular": 0, "undersized": 1, "oversized": 2, "exclusive": 3}
 # hundred buildings, where local optima differ most) gets up to max_starts starts per
 # component, a city of thousands of buildings one (its speed matters more there).
 _SEARCH_BUDGET = 4000
+# settlements more than this many times max_link_m apart are never joined into one grid
+_FAR_LINKS = 4.0
 # calls of up to this many buildings get the exact polish (gridopt.partition._polish)
 _POLISH_MAX_CALL = 150
 
@@ -75,16 +76,22 @@ def partition_grids(
     max_link_m: float = 300.0,
     max_starts: int | None = None,
     progress: Callable[[str], None] | None = None,
+    area: object = None,
+    boundary_classes: tuple[str, ...] | None = None,
 ) -> Partition:
     """Divide buildings into contiguous grids of ``min_households``-``max_households`` households.
 
-    Buildings are neighbours when their tessellation cells touch
-    (:func:`gridopt.adjacency.building_graph`). The land is cut into components
-    (communities x blocks bounded by major streets, rivers and railways; a block too small
-    to make a grid is joined to a neighbouring block across the barrier, and the crossing is
-    counted). Each component is divided by recursive random-spanning-tree bisection whose
-    cuts leave both sides able to make whole grids, then improved by boundary moves and
-    merge-and-resplit of neighbouring grids until no move helps or the time limit.
+    The study area (``area``, else the community polygons, else a hull of the buildings)
+    is cut into blocks by the streets, rivers, coast, railways and community lines
+    (:mod:`gridopt.blocks`); inside each block every building gets the land nearest to it,
+    so the grids' polygons tile the area. Neighbours are buildings whose land touches,
+    inside a block or across a street. The land is cut into solve units (settlements
+    between hard barriers and main streets; a unit too small to make a grid joins a
+    neighbour across a main street or open land first, a hard barrier last, and the
+    crossing is counted). Each unit is divided with whole blocks as nodes where the band
+    allows (buildings where it does not) by recursive random-spanning-tree bisection, then
+    improved by boundary moves and merge-and-resplit of neighbouring grids. Land without
+    households joins the neighbouring grid with the longest shared boundary.
 
     Parameters
     ----------
@@ -122,12 +129,16 @@ def partition_grids(
         Weight of ``|households - target|`` in the objective (m² per household of deviation
         from the band's middle).
     max_gap_m
-        Buildings further apart than this are not neighbours.
+        Kept for the callers of the former tessellation; the cells now fill the blocks,
+        so it has no effect here (see :func:`gridopt.adjacency.building_graph`).
     max_link_m
-        Clusters of buildings further apart than ``max_gap_m`` are linked across empty land
-        up to this distance (*gap links*, flagged and counted in ``grids["gap_links"]``);
-        a link is used only where a cluster cannot make a grid alone. A cluster further
-        than this from every other one in its community stays on its own.
+        Buildings whose land touches and whose footprints lie within this distance form
+        one *settlement*; a settlement is divided on its own, and one below the band joins
+        a neighbouring settlement of its community across open land where that makes a
+        grid (counted in ``grids["gap_links"]``; never across more than four times this
+        distance), else it stays one undersized grid (one per village, never one per
+        farmhouse). Separate pieces of land (islands) are
+        linked up to this distance.
     max_starts
         Starts of the heuristic per component: the first from a random bisection, the
         others perturb the best plan so far and improve it again (iterated local search),
@@ -143,6 +154,14 @@ def partition_grids(
         lattices 0-1.3% (was 1-8%), at some seconds per call.
     progress
         Optional callable receiving short progress messages.
+    area
+        The study area: a shapely (Multi)Polygon, GeoSeries or GeoDataFrame of polygons;
+        the grid polygons tile it. Default: the community polygons, else a concave hull
+        of the buildings with a 30 m margin.
+    boundary_classes
+        The classes of lines that bound blocks (:data:`gridopt.tags.BOUNDARY_CLASSES`:
+        ``residential``, ``main``, ``major``, ``water``, ``railway``); default all.
+        Lines of other classes (footways, service roads) never bound blocks.
 
     Returns
     -------
@@ -152,7 +171,8 @@ def partition_grids(
     ------
     gridopt.InputError
         Bad band, missing or negative households, all households zero, geographic CRS,
-        unknown community/exclusive columns, misaligned ``previous``.
+        unknown community/exclusive columns, misaligned ``previous``, an ``area`` that
+        misses buildings (the message says how many), unknown ``boundary_classes``.
 
     Examples
     --------
@@ -169,30 +189,74 @@ def partition_grids(
     )
     budget = _Budget.start(time_limit_s)
     n = len(buildings)
+    if not (isinstance(max_link_m, (int, float)) and math.isfinite(max_link_m) and max_link_m >= 0):
+        raise InputError(f"max_link_m must be a distance in metres >= 0, got {max_link_m!r}")
     comm = _communities(buildings, communities)
     excl = _exclusive(buildings, exclusive)
     prev_codes, prev_uniques = _previous(buildings, previous)
 
     if streets is not None:
         streets = _streets_in_crs(streets, buildings.crs)
-    say(f"tessellating {n:,} buildings")
+    comm_polys = _community_polygons(communities, buildings.crs)
+    say(f"blocks and cells of {n:,} buildings")
     t = time.perf_counter()
-    adj = _adjacency(geoms, streets, crs=buildings.crs, max_gap_m=max_gap_m)
-    details: dict = {"tessellation_s": time.perf_counter() - t, "edges": len(adj.i)}
-    same = comm[adj.i] == comm[adj.j]  # grids never straddle communities
-    ei, ej, bar = adj.i[same], adj.j[same], adj.barrier[same] > 0
-    street = adj.street[same]
+    valid = _as_polygons(np.asarray(geoms, dtype=object))
+    land = land_graph(
+        valid,
+        crs=buildings.crs,
+        streets=streets,
+        area=area,
+        communities=comm_polys,
+        boundary_classes=boundary_classes,
+    )
+    details: dict = {
+        "tessellation_s": time.perf_counter() - t,
+        "edges": len(land.i),
+        "blocks": len(land.blocks),
+        "empty_blocks": len(land.empty),
+        "blocks_note": land.note,
+    }
+    if land.note:
+        say(land.note)
+    # nodes: the buildings, then the blocks without buildings (land with no households)
+    nn = land.n_nodes
+    node_geoms = np.concatenate([valid, land.blocks[land.empty]])
+    xy = np.vstack(
+        [
+            shapely.get_coordinates(shapely.point_on_surface(valid)),
+            shapely.get_coordinates(shapely.point_on_surface(land.blocks[land.empty])),
+        ]
+    )
+    comm = np.concatenate([comm, _empty_communities(land, comm, comm_polys)])
+    hh = np.concatenate([hh, np.zeros(len(land.empty), dtype=np.int64)])
+    excl = np.concatenate([excl, np.zeros(len(land.empty), dtype=bool)])
+    if prev_codes is not None:
+        prev_codes = np.concatenate([prev_codes, np.full(len(land.empty), -1, dtype=np.int64)])
+    same = comm[land.i] == comm[land.j]  # grids never straddle communities
+    ei, ej, ecls, eshared = land.i[same], land.j[same], land.cls[same], land.shared_m[same]
+    bar = np.isin(ecls, list(HARD_CODES))
+    main = ecls == EDGE_CLASSES.index("main")
+    street = (ecls > 0) & ~bar
+    # settlements: buildings whose land touches within max_link_m of each other; open land
+    # between settlements and the land of empty blocks separate the solve units
+    both_b = (ei < n) & (ej < n)
+    dist = np.zeros(len(ei))
+    dist[both_b] = shapely.distance(valid[ei[both_b]], valid[ej[both_b]])
+    open_land = both_b & (dist > float(max_link_m))
+    # settlements further apart than a worker walks are never joined
+    too_far = both_b & (dist > _FAR_LINKS * float(max_link_m))
+    to_empty = ~both_b
 
     oversized = (hh > max_households) & ~excl
     special = excl | oversized
-    grid_of = np.full(n, -1, dtype=np.int64)  # global grid number per building
+    grid_of = np.full(nn, -1, dtype=np.int64)  # global grid number per node
     grid_kind: list[str] = []
     grid_reason: list[str] = []
 
     # exclusive grids: connected clusters of exclusive buildings (same community)
     if excl.any():
         both = excl[ei] & excl[ej] & ~bar
-        lab = _components(n, ei[both], ej[both])
+        lab = _components(nn, ei[both], ej[both])
         btype = (
             buildings["building_type"].astype(str).to_numpy()
             if "building_type" in buildings
@@ -221,31 +285,33 @@ def partition_grids(
             + (f"; what it is: {notes[v]}" if notes is not None else "")
         )
 
-    # gap links: clusters of ordinary buildings that are not neighbours (further apart than
-    # max_gap_m, or separated by an exclusive or oversized building) are linked to the
-    # nearest other clusters of their community, to be used only where needed
+    # gap links: clusters of ordinary land that do not touch (parts of the area apart, or
+    # separated by an exclusive or oversized building) are linked to the nearest other
+    # clusters of their community, to be used only where needed
     reg = ~special
     t = time.perf_counter()
-    valid = _as_polygons(np.asarray(geoms, dtype=object))
     ga, gb, _ = _gap_links(
-        valid, adj.xy, ei, ej, mask=reg, group=comm, max_link_m=float(max_link_m)
+        node_geoms, xy, ei, ej, mask=reg, group=comm, max_link_m=float(max_link_m)
     )
-    gbar_code, gstreet = _edge_flags(valid, ga, gb, streets, buildings.crs)
-    gbar = gbar_code > 0
+    gcls = np.full(len(ga), EDGE_CLASSES.index("residential"), dtype=np.int8)
     details["gap_links_s"] = time.perf_counter() - t
     details["gap_link_candidates"] = len(ga)
 
-    # components of the ordinary buildings: blocks between barriers and gaps, merged where needed
-    keep = reg[ei] & reg[ej]
+    # solve units: settlements within blocks between hard barriers and main streets,
+    # merged where one cannot make whole grids (across main streets and open land first)
+    keep = reg[ei] & reg[ej] & ~too_far
     rei = np.concatenate([ei[keep], ga])
     rej = np.concatenate([ej[keep], gb])
-    rbar = np.concatenate([bar[keep], gbar])
-    rgap = np.concatenate([np.zeros(int(keep.sum()), dtype=bool), np.ones(len(ga), dtype=bool)])
-    rstreet = np.concatenate([street[keep], gstreet])
+    rbar = np.concatenate([bar[keep], np.zeros(len(ga), dtype=bool)])
+    rgap = np.concatenate([(open_land | to_empty | main)[keep], np.ones(len(ga), dtype=bool)])
+    rstreet = np.concatenate([street[keep], np.ones(len(ga), dtype=bool)])
+    rcls = np.concatenate([ecls[keep], gcls])
+    rshared = np.concatenate([eshared[keep], np.zeros(len(ga))])
     units, crossings_merged = _units(
-        n, reg, hh, rei, rej, rbar | rgap, min_households, max_households, kind=rbar
+        nn, reg, hh, rei, rej, rbar | rgap, min_households, max_households, kind=rbar
     )
     details["barrier_merges"] = crossings_merged
+    cut_cost = _cut_cost(rcls, rshared)
 
     target = (min_households + max_households) / 2.0
     comps: list[_Component] = []
@@ -260,7 +326,10 @@ def partition_grids(
             zero_units.append(nodes)
             continue
         comps.append(
-            _component(len(comps), nodes, adj.xy, hh, rei, rej, rbar | rgap, rstreet, prev_codes)
+            _component(
+                len(comps), nodes, xy, hh, rei, rej, rbar | rgap, rstreet, prev_codes,
+                cut_cost=cut_cost,
+            )
         )
         unit_nodes.append(nodes)
     details["components"] = len(comps)
@@ -280,9 +349,16 @@ def partition_grids(
     # the grid polygons and tables after the solve take time too (up to about the
     # tessellation's on large, irregular cities): keep that share of the limit for them
     reserve = min(0.6 * time_limit_s, 1.2 * budget.used_s() + 0.03 * time_limit_s)
-    results = _solve_all(comps, base, budget, reserve, client)
+    if method == "heuristic":
+        node_block = np.concatenate([land.block_of, len(land.blocks) + np.arange(len(land.empty))])
+        results = _solve_blockwise(
+            comps, unit_nodes, node_block, xy, hh, rei, rej, rbar | rgap, rstreet, prev_codes,
+            cut_cost, base, budget, reserve, client, details,
+        )  # fmt: skip
+    else:
+        results = _solve_all(comps, base, budget, reserve, client)
     details["solve_s"] = time.perf_counter() - t
-    solved = np.full(n, -1, dtype=np.int64)
+    solved = np.full(nn, -1, dtype=np.int64)
     offset = 0
     for nodes, res in zip(unit_nodes, results, strict=False):
         solved[nodes] = offset + res.labels
@@ -296,7 +372,7 @@ def partition_grids(
         solved = fix_pockets(
             solved,
             hh,
-            adj.xy,
+            xy,
             rei,
             rej,
             ekind,
@@ -311,9 +387,9 @@ def partition_grids(
     grid_of[inplay] = len(grid_kind) + codes
     k_solved = int(codes.max()) + 1 if len(codes) else 0
     h_solved = np.bincount(codes, weights=hh[inplay], minlength=k_solved).astype(np.int64)
-    region = _components(n, rei, rej)  # the whole connected area within the community
+    region = _components(nn, rei, rej)  # the whole connected area within the community
     region_h = np.bincount(region, weights=hh * reg)
-    region_n = np.bincount(region, weights=reg.astype(float))
+    region_n = np.bincount(region, weights=(reg & (np.arange(nn) < n)).astype(float))
     first = np.full(k_solved, -1, dtype=np.int64)
     first[codes[::-1]] = np.flatnonzero(inplay)[::-1]
     for g in range(k_solved):
@@ -342,16 +418,17 @@ def partition_grids(
             )
         )
 
-    # clusters without households: attached to a neighbouring grid, else their own
-    for nodes in zero_units:
-        _attach_zero(nodes, grid_of, grid_kind, grid_reason, rei, rej, rbar | rgap)
+    # land and buildings without households: the neighbouring grid of their community with
+    # the longest shared boundary (hard barriers last), else a grid of their own
+    _attach_land(zero_units, grid_of, grid_kind, grid_reason, ei, ej, eshared, bar, n)
 
     labels_num = grid_of
-    assert (labels_num >= 0).all(), "a building was left without a grid"
+    assert (labels_num >= 0).all(), "a building or a piece of land was left without a grid"
     t = time.perf_counter()
     grids, labels = _assemble(
         buildings,
-        adj,
+        land,
+        xy,
         labels_num,
         grid_kind,
         grid_reason,
@@ -362,13 +439,15 @@ def partition_grids(
         bar,
         base,
         households_per_worker,
-        (ga, gb, gbar, valid),
+        (ga, gb, np.zeros(len(ga), dtype=bool), node_geoms),
+        open_land,
+        dist,
     )
     details["assemble_s"] = time.perf_counter() - t
     unit_h = float(sum(hh[nodes].sum() for nodes in unit_nodes))
     cost = float(sum(r.cost for r in results))
     if method == "heuristic" and unit_nodes:
-        cost = _plan_cost(adj.xy, hh, codes, np.flatnonzero(inplay), base)
+        cost = _plan_cost(xy, hh, codes, np.flatnonzero(inplay), base)
     objective = cost / unit_h if unit_h else 0.0
     bounds_known = [r.bound for r in results]
     bound = (
@@ -382,6 +461,8 @@ def partition_grids(
         labels, grids, moved = _match_previous(labels, grids, prev_codes, prev_uniques, hh)
     details["component_seconds_max"] = max((r.seconds for r in results), default=0.0)
     details["gap_links"] = grids.attrs.pop("gap_links")
+    metrics = _metrics(land, grids, grid_of, n, hh, ei, ej, ecls, max_households)
+    metrics["boundary_m"] = grids.attrs.pop("cut_m")
     return Partition(
         labels=labels,
         grids=grids,
@@ -393,7 +474,48 @@ def partition_grids(
         max_households=int(max_households),
         households_moved=moved,
         details=details,
+        metrics=metrics,
     )
+
+
+def _metrics(
+    land: _Land,
+    grids: gpd.GeoDataFrame,
+    grid_of: np.ndarray,
+    n: int,
+    hh: np.ndarray,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    ecls: np.ndarray,
+    max_households: int,
+) -> dict:
+    """Plan-wide figures of how the grids sit on the land (see :attr:`Partition.metrics`)."""
+    cut = grid_of[land.i] != grid_of[land.j]
+    length = np.nan_to_num(land.shared_m[cut])
+    streetish = np.isin(land.cls[cut], [EDGE_CLASSES.index(c) for c in EDGE_CLASSES[1:-1]])
+    total = float(length.sum())
+    inner = (grid_of[ei] == grid_of[ej]) & (ei < n) & (ej < n)
+    straddling = {}
+    for c in EDGE_CLASSES[1:-1]:
+        m = inner & (ecls == EDGE_CLASSES.index(c))
+        straddling[c] = len(np.unique(grid_of[ei[m]]))
+    union = shapely.union_all(grids.geometry.to_numpy())
+    area = land.area.area
+    # blocks that fit into one grid: how many lie whole inside one
+    blk = pd.DataFrame({"block": land.block_of, "g": grid_of[:n], "h": hh[:n]})
+    per_block = blk.groupby("block").agg(h=("h", "sum"), grids=("g", "nunique"))
+    fits = per_block[per_block["h"] <= max_households]
+    return {
+        "boundary_on_streets": float((length * streetish).sum() / total) if total else float("nan"),
+        "grids_straddling": straddling,
+        "area_covered": float(shapely.intersection(union, land.area).area / area) if area else 1.0,
+        "overlap_m2": float(max(grids.geometry.area.sum() - union.area, 0.0)),
+        "undersized": int((grids["kind"] == "undersized").sum()),
+        "gap_links": int(grids["gap_links"].sum()),
+        "blocks": len(land.blocks),
+        "blocks_whole": float((fits["grids"] == 1).mean()) if len(fits) else float("nan"),
+        "blocks_note": land.note,
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -616,7 +738,8 @@ def _units(
         roots = {find(b) for b in list(nbrs)}
         for r in sorted(roots, key=lambda x: (w[x], x)):
             r = find(r)
-            if _feasible(w[r], lo, hi):
+            # land without households is no reason to merge (it joins a grid afterwards)
+            if w[r] == 0 or _feasible(w[r], lo, hi):
                 continue
             cand: dict[int, int] = {}
             barrier_only: dict[int, bool] = {}
@@ -675,10 +798,16 @@ def _component(
     bar: np.ndarray,
     street: np.ndarray,
     prev_codes: np.ndarray | None,
+    *,
+    cut_cost: np.ndarray | None = None,
 ) -> _Component:
     local = np.full(len(hh), -1, dtype=np.int64)
     local[nodes] = np.arange(len(nodes))
     inside = (local[ei] >= 0) & (local[ej] >= 0)
+    extra = {}
+    # the engine minimises the price of the cut edges where it knows how (issue 15)
+    if cut_cost is not None and "cut_cost" in getattr(_Component, "__dataclass_fields__", {}):
+        extra["cut_cost"] = np.asarray(cut_cost, dtype=float)[inside]
     return _Component(
         key=key,
         xy=xy[nodes].astype(float),
@@ -688,7 +817,77 @@ def _component(
         barrier=bar[inside].astype(bool),
         street=street[inside].astype(bool),
         prev=None if prev_codes is None else prev_codes[nodes],
+        **extra,
     )
+
+
+#: Price per metre of a grid boundary by edge class (index into ``EDGE_CLASSES``): through
+#: a block its full length, along a street a fraction (residential streets least), along a
+#: hard barrier or a community line (only crossed where one side cannot make a grid) a
+#: fraction too; open land between settlements costs like a residential street.
+CUT_PRICE_PER_M: dict[str, float] = {
+    "block": 1.0,
+    "residential": 0.1,
+    "main": 0.2,
+    "major": 0.3,
+    "water": 0.3,
+    "railway": 0.3,
+    "community": 0.3,
+}
+
+
+def _cut_cost(cls: np.ndarray, shared_m: np.ndarray) -> np.ndarray:
+    """Price of cutting each edge: its shared boundary times the price of its class."""
+    price = np.array([CUT_PRICE_PER_M[c] for c in EDGE_CLASSES])
+    # an edge with no shared line (a link across empty land) costs one metre
+    return price[cls] * np.maximum(np.nan_to_num(shared_m), 1.0)
+
+
+def _community_polygons(communities: object, crs: object) -> gpd.GeoDataFrame | None:
+    """Community polygons in the buildings' CRS (``None`` for a column or no communities)."""
+    if not isinstance(communities, gpd.GeoDataFrame):
+        return None
+    polys = communities
+    if "community" not in polys.columns:
+        polys = polys.assign(community=polys.index.astype(str))
+    if polys.crs is not None and crs is not None and polys.crs != crs:
+        polys = polys.to_crs(crs)
+    return polys
+
+
+def _empty_communities(
+    land: _Land, comm: np.ndarray, polys: gpd.GeoDataFrame | None
+) -> np.ndarray:
+    """Community of each building-less block: its polygon's, else its longest neighbour's."""
+    n, e = len(comm), len(land.empty)
+    out = np.full(e, None, dtype=object)
+    if not e:
+        return out
+    if polys is not None:
+        pts = shapely.point_on_surface(land.blocks[land.empty])
+        tree = shapely.STRtree(polys.geometry.to_numpy())
+        bi, pi = tree.query(pts, predicate="within")
+        names = polys["community"].astype(str).to_numpy()
+        out[bi[::-1]] = names[pi[::-1]]
+    known = np.concatenate([comm, out])
+    for _ in range(e):  # chains of empty blocks take the community step by step
+        todo = pd.isna(known[n:])
+        if not todo.any():
+            break
+        a = np.concatenate([land.i, land.j])
+        b = np.concatenate([land.j, land.i])
+        length = np.concatenate([land.shared_m, land.shared_m])
+        m = (a >= n) & pd.isna(known[a]) & ~pd.isna(known[b])
+        if not m.any():
+            break
+        df = pd.DataFrame({"a": a[m], "c": known[b[m]], "len": length[m]})
+        best = df.groupby(["a", "c"])["len"].sum().reset_index().sort_values(
+            ["a", "len"], ascending=[True, False], kind="stable"
+        ).drop_duplicates("a")
+        known[best["a"].to_numpy()] = best["c"].to_numpy()
+    rest = pd.isna(known[n:])
+    known[n:][rest] = comm[0] if n else "all"
+    return known[n:].astype(object)
 
 
 def _solve_all(
@@ -713,6 +912,125 @@ def _solve_all(
         out.append(_solve_component(comp, _with_time(base, max(share, 1e-3))))
         left -= size
     return out
+
+
+def _block_groups(nodes: np.ndarray, node_block: np.ndarray, hh: np.ndarray, cap: int) -> np.ndarray:
+    """Local group of each node: one per block that holds at most ``cap`` households, else itself."""
+    blk = node_block[nodes]
+    codes, _ = pd.factorize(blk)
+    h = np.bincount(codes, weights=hh[nodes])
+    whole = h[codes] <= cap
+    key = np.where(whole, codes, len(h) + np.arange(len(nodes)))
+    return pd.factorize(key)[0].astype(np.int64)
+
+
+def _solve_blockwise(
+    comps: list[_Component],
+    unit_nodes: list[np.ndarray],
+    node_block: np.ndarray,
+    xy: np.ndarray,
+    hh: np.ndarray,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    sep: np.ndarray,
+    street: np.ndarray,
+    prev_codes: np.ndarray | None,
+    cut_cost: np.ndarray,
+    base: _Params,
+    budget: _Budget,
+    reserve_s: float,
+    client: object | None,
+    details: dict,
+) -> list[_ComponentResult]:
+    """Solve with whole blocks as units first; per unit, buildings where that leaves pockets.
+
+    A block that holds at most the band's maximum becomes one node (its households at its
+    household-weighted centre): grids then keep whole blocks and their boundaries run on
+    the streets. Where block sizes leave a grid below the band, the unit is divided again
+    building by building, and the plan with fewer pockets wins.
+    """
+    if not comps:
+        return []
+    coarse, groups = [], []
+    for k, nodes in enumerate(unit_nodes):
+        grp = _block_groups(nodes, node_block, hh, base.max_households)
+        groups.append(grp)
+        coarse.append(
+            _coarse_component(k, nodes, grp, xy, hh, ei, ej, sep, street, prev_codes, cut_cost)
+        )
+    # the whole-block pass gets half of what is left, the building-by-building redo the rest
+    first_reserve = reserve_s + 0.5 * budget.left_s(reserve_s) / budget.pace()
+    res_c = _solve_all(coarse, base, budget, first_reserve, client)
+    out = []
+    redo = []
+    for k, (res, grp) in enumerate(zip(res_c, groups, strict=False)):
+        lab = res.labels[grp]
+        out.append(replace(res, labels=lab))
+        if res.pocket.any() and grp.max() + 1 < len(grp):
+            redo.append(k)
+    details["block_units"] = int(sum(g.max() + 1 for g in groups))
+    details["units_redone_by_building"] = len(redo)
+    if redo:
+        res_f = _solve_all([comps[k] for k in redo], base, budget, reserve_s, client)
+        for k, res in zip(redo, res_f, strict=False):
+            if int(res.pocket.sum()) < int(out[k].pocket.sum()):
+                out[k] = res
+    return out
+
+
+def _coarse_component(
+    key: int,
+    nodes: np.ndarray,
+    grp: np.ndarray,
+    xy: np.ndarray,
+    hh: np.ndarray,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    sep: np.ndarray,
+    street: np.ndarray,
+    prev_codes: np.ndarray | None,
+    cut_cost: np.ndarray,
+) -> _Component:
+    """The unit ``nodes`` with each group (a whole block) contracted to one node."""
+    k = int(grp.max()) + 1
+    w = np.bincount(grp, weights=hh[nodes], minlength=k)
+    cnt = np.bincount(grp, minlength=k)
+    wt = np.where(w[grp] > 0, hh[nodes], 1.0)  # household-weighted, plain mean without any
+    norm = np.bincount(grp, weights=wt, minlength=k)
+    cx = np.bincount(grp, weights=xy[nodes, 0] * wt, minlength=k) / np.maximum(norm, 1e-9)
+    cy = np.bincount(grp, weights=xy[nodes, 1] * wt, minlength=k) / np.maximum(norm, 1e-9)
+    local = np.full(len(hh), -1, dtype=np.int64)
+    local[nodes] = grp
+    inside = (local[ei] >= 0) & (local[ej] >= 0)
+    a, b = local[ei[inside]], local[ej[inside]]
+    keep = a != b
+    df = pd.DataFrame(
+        {"a": np.minimum(a, b)[keep], "b": np.maximum(a, b)[keep],
+         "sep": sep[inside][keep], "street": street[inside][keep],
+         "cost": np.asarray(cut_cost)[inside][keep]}
+    )  # fmt: skip
+    agg = df.groupby(["a", "b"], sort=True).agg(
+        sep=("sep", "min"), street=("street", "max"), cost=("cost", "sum")
+    )
+    extra = {}
+    if "cut_cost" in getattr(_Component, "__dataclass_fields__", {}):
+        extra["cut_cost"] = agg["cost"].to_numpy(dtype=float)
+    prev = None
+    if prev_codes is not None:
+        prev = np.full(k, -1, dtype=np.int64)
+        prev[grp[::-1]] = prev_codes[nodes][::-1]
+    del cnt
+    return _Component(
+        key=key,
+        xy=np.column_stack([cx, cy]),
+        w=w.astype(np.int64),
+        ei=agg.index.get_level_values(0).to_numpy(dtype=np.int64),
+        ej=agg.index.get_level_values(1).to_numpy(dtype=np.int64),
+        barrier=agg["sep"].to_numpy(dtype=bool),
+        street=agg["street"].to_numpy(dtype=bool),
+        prev=prev,
+        **extra,
+    )
 
 
 @dataclass(frozen=True)
@@ -740,45 +1058,74 @@ class _Budget:
         """CPU seconds used so far."""
         return time.thread_time() - self.cpu0
 
-    def left_s(self, reserve_s: float = 0.0) -> float:
-        """Wall seconds to give the next solve: CPU seconds left, at the pace so far."""
+    def pace(self) -> float:
+        """Wall seconds per CPU second of this thread so far (at least 1)."""
         cpu = self.used_s()
         wall = time.perf_counter() - self.wall0
-        pace = max(1.0, wall / cpu) if cpu > 0.05 else 1.0
-        return max(self.limit_s - reserve_s - cpu, 0.0) * pace
+        return max(1.0, wall / cpu) if cpu > 0.05 else 1.0
+
+    def left_s(self, reserve_s: float = 0.0) -> float:
+        """Wall seconds to give the next solve: CPU seconds left, at the pace so far."""
+        return max(self.limit_s - reserve_s - self.used_s(), 0.0) * self.pace()
 
 
 def _with_time(p: _Params, seconds: float) -> _Params:
     return replace(p, time_limit_s=float(seconds))
 
 
-def _attach_zero(
-    nodes: np.ndarray,
+def _attach_land(
+    zero_units: list[np.ndarray],
     grid_of: np.ndarray,
     grid_kind: list[str],
     grid_reason: list[str],
     ei: np.ndarray,
     ej: np.ndarray,
+    shared_m: np.ndarray,
     bar: np.ndarray,
+    n_buildings: int,
 ) -> None:
-    """Buildings without households join a neighbouring grid (any edge, barrier last)."""
-    inset = np.zeros(len(grid_of), dtype=bool)
-    inset[nodes] = True
-    cand = []
-    for a, b, is_bar in ((ei, ej, bar), (ej, ei, bar)):
-        m = inset[a] & ~inset[b] & (grid_of[b] >= 0)
-        for g, ib in zip(grid_of[b[m]], is_bar[m], strict=False):
-            kind = grid_kind[g]
-            cand.append((bool(ib), kind == "exclusive", kind == "undersized", int(g)))
-    if cand:
-        grid_of[nodes] = min(cand)[3]
-        return
-    grid_of[nodes] = len(grid_kind)
-    grid_kind.append("undersized")
-    grid_reason.append(
-        f"undersized: {len(nodes)} buildings without households (non-residential) and no neighbouring "
-        "grid in their community to attach to"
-    )
+    """Units without households join the neighbouring grid with the longest shared boundary.
+
+    Edges across a hard barrier count only where no other neighbour exists; units that
+    touch only other such units wait for them (rounds), and a unit that touches no grid
+    at all becomes an undersized grid of its own with the reason.
+    """
+    pending = [u for u in zero_units if len(u)]
+    a = np.concatenate([ei, ej])
+    b = np.concatenate([ej, ei])
+    length = np.concatenate([np.nan_to_num(shared_m), np.nan_to_num(shared_m)])
+    hard = np.concatenate([bar, bar])
+    while pending:
+        left = []
+        for nodes in pending:
+            inset = np.zeros(len(grid_of), dtype=bool)
+            inset[nodes] = True
+            m = inset[a] & ~inset[b] & (grid_of[b] >= 0)
+            if not m.any():
+                left.append(nodes)
+                continue
+            df = pd.DataFrame({"g": grid_of[b[m]], "hard": hard[m], "len": length[m]})
+            df = df[df["g"].map(lambda g: grid_kind[g] != "exclusive")] if (
+                df["g"].map(lambda g: grid_kind[g] != "exclusive").any()
+            ) else df  # fmt: skip
+            score = df.groupby("g").agg(hard=("hard", "min"), len=("len", "sum"))
+            score = score.sort_values(["hard", "len"], ascending=[True, False], kind="stable")
+            grid_of[nodes] = int(score.index[0])
+        if len(left) == len(pending):
+            for nodes in left:
+                grid_of[nodes] = len(grid_kind)
+                grid_kind.append("undersized")
+                nb = int((nodes < n_buildings).sum())
+                what = (
+                    f"{nb} buildings without households (non-residential) and"
+                    if nb
+                    else "land without buildings"
+                )
+                grid_reason.append(
+                    f"undersized: {what} no neighbouring grid in its community to join"
+                )
+            break
+        pending = left
 
 
 # ---------------------------------------------------------------------------
@@ -788,7 +1135,8 @@ def _attach_zero(
 
 def _assemble(
     buildings: gpd.GeoDataFrame,
-    adj: object,
+    land: _Land,
+    xy: np.ndarray,
     labels_num: np.ndarray,
     grid_kind: list[str],
     grid_reason: list[str],
@@ -800,14 +1148,16 @@ def _assemble(
     p: _Params,
     per_worker: int,
     gaps: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    open_land: np.ndarray,
+    dist: np.ndarray,
 ) -> tuple[gpd.GeoDataFrame, pd.Series]:
     k = len(grid_kind)
-    used = np.unique(labels_num)
-    xy = adj.xy
-    h = np.bincount(labels_num, weights=hh, minlength=k).astype(np.int64)
-    nb = np.bincount(labels_num, minlength=k)
-    ga, gb, gbar, valid = gaps
+    n = len(buildings)
     nn = len(labels_num)
+    used = np.unique(labels_num)
+    h = np.bincount(labels_num, weights=hh, minlength=k).astype(np.int64)
+    nb = np.bincount(labels_num[:n], minlength=k)
+    ga, gb, gbar, valid = gaps
 
     def pieces_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         same = labels_num[a] == labels_num[b]
@@ -820,14 +1170,30 @@ def _assemble(
             .to_numpy()
         )
 
-    # barrier crossings: pieces of the grid held together only across barriers, minus one;
-    # gap links: pieces held together only by links across empty land
-    plain = pieces_of(ei[~bar], ej[~bar])
-    pieces = pieces_of(np.concatenate([ei[~bar], ga[~gbar]]), np.concatenate([ej[~bar], gb[~gbar]]))
-    gap_used = plain - pieces
-    cx = np.bincount(labels_num, weights=xy[:, 0], minlength=k) / np.maximum(nb, 1)
-    cy = np.bincount(labels_num, weights=xy[:, 1], minlength=k) / np.maximum(nb, 1)
-    first_comm = pd.Series(comm).groupby(labels_num).first().reindex(range(k)).to_numpy()
+    # barrier crossings: pieces of the grid held together only across hard barriers, minus
+    # one; gap links: pieces (settlements) held together only across open land
+    plain = pieces_of(ei[~bar & ~open_land], ej[~bar & ~open_land])
+    nobar = pieces_of(
+        np.concatenate([ei[~bar], ga[~gbar]]), np.concatenate([ej[~bar], gb[~gbar]])
+    )
+    pieces = nobar
+    gap_used = plain - nobar
+    inner = labels_num[ei] == labels_num[ej]
+    main_code = EDGE_CLASSES.index("main")
+    main_inner = np.bincount(
+        labels_num[ei[inner & (land_cls_of(ei, ej, land) == main_code) & (ei < n) & (ej < n)]],
+        minlength=k,
+    )
+    cx = np.bincount(labels_num, weights=xy[:, 0], minlength=k) / np.maximum(
+        np.bincount(labels_num, minlength=k), 1
+    )
+    cy = np.bincount(labels_num, weights=xy[:, 1], minlength=k) / np.maximum(
+        np.bincount(labels_num, minlength=k), 1
+    )
+    first_comm = pd.Series(comm[:n]).groupby(labels_num[:n]).first().reindex(range(k))
+    first_comm = first_comm.fillna(
+        pd.Series(comm).groupby(labels_num).first().reindex(range(k))
+    ).to_numpy()
     # ids ordered by community, then north to south, west to east
     order = sorted(
         used.tolist(), key=lambda g: (str(first_comm[g]), -round(cy[g], -1), round(cx[g], -1), g)
@@ -835,8 +1201,8 @@ def _assemble(
     width = max(4, len(str(len(order))))
     gid = {g: f"G{r + 1:0{width}d}" for r, g in enumerate(order)}
     linked = set(labels_num[ga][labels_num[ga] == labels_num[gb]].tolist())
-    polys = dissolve_cells(adj.cells, labels_num, keep_pieces=linked)
-    used = _link_polygons(polys, labels_num, ei, ej, ga, gb, valid, linked)
+    polys = dissolve_cells(land.land, labels_num, keep_pieces=linked)
+    links_used = _link_polygons(polys, labels_num, ei, ej, ga, gb, valid, linked)
     _close_pieces(polys, linked)
     order_idx = np.argsort(labels_num, kind="stable")
     splits = np.split(order_idx, np.flatnonzero(np.diff(labels_num[order_idx])) + 1)
@@ -845,6 +1211,11 @@ def _assemble(
         g = int(labels_num[members[0]])
         c, _ = _grid_cost(xy, hh, members, _Params(1, 1, 0.0, 0.0, 0, 1.0))
         rms[g] = math.sqrt(c / h[g]) if h[g] > 0 else 0.0
+    on_streets, cut_m = _boundary_shares(land, labels_num, k)
+    split = _blocks_split(land, labels_num[:n], k)
+    workers, shared_with = _workers(
+        grid_kind, h, per_worker, land, labels_num, k
+    )
     rows = []
     for g in order:
         geom = polys[g]
@@ -857,11 +1228,13 @@ def _assemble(
                 "n_buildings": int(nb[g]),
                 "kind": grid_kind[g],
                 "reason": grid_reason[g],
-                "grid_workers": max(1, math.ceil(h[g] / per_worker)) if h[g] > 0 else 0,
+                "grid_workers": int(workers[g]),
                 "barrier_crossings": int(pieces[g] - 1),
                 "gap_links": int(gap_used[g]),
                 "rms_distance_m": rms[g],
                 "compactness": 4 * math.pi * area / perim**2 if perim > 0 else 0.0,
+                "boundary_on_streets": on_streets[g],
+                "blocks_split": int(split[g]),
                 "geometry": geom,
             }
         )
@@ -872,25 +1245,132 @@ def _assemble(
             f"crosses {grids.loc[r, 'barrier_crossings']} barrier(s): the households on one side "
             "cannot make a grid alone"
         )
-    for r in grids.index[(grids["kind"] == "regular") & (grids["gap_links"] > 0)]:
-        note = (
-            f"joins {grids.loc[r, 'gap_links'] + 1} clusters of buildings across empty land: "
-            "a cluster alone cannot make a grid"
+    by_gid = {gid[g]: g for g in order}
+    for r in grids.index[grids["kind"] == "regular"]:
+        g = by_gid[grids.loc[r, "grid_id"]]
+        notes = []
+        if main_inner[g] > 0:
+            notes.append(
+                "straddles a main street (secondary/tertiary): the households on one side "
+                "cannot make a grid alone"
+            )
+        if grids.loc[r, "gap_links"] > 0:
+            notes.append(
+                f"joins {grids.loc[r, 'gap_links'] + 1} settlements across open land: a "
+                "settlement alone cannot make a grid"
+            )
+        if notes:
+            old = grids.loc[r, "reason"]
+            grids.loc[r, "reason"] = "; ".join([old, *notes] if old else notes)
+    for g, other in shared_with.items():
+        r = grids.index[grids["grid_id"] == gid[g]][0]
+        grids.loc[r, "reason"] = (
+            f"{grids.loc[r, 'reason']}; shares the grid worker of {gid[other]}"
         )
-        old = grids.loc[r, "reason"]
-        grids.loc[r, "reason"] = f"{old}; {note}" if old else note
-    labels = pd.Series([gid[g] for g in labels_num], index=buildings.index, name="grid_id")
+    labels = pd.Series([gid[g] for g in labels_num[:n]], index=buildings.index, name="grid_id")
     idx = buildings.index
+    # links across open land inside grids, and the gap links that join separate land
+    inside_open = np.flatnonzero(open_land & inner)
+    rows_links = [
+        (int(ei[e]), int(ej[e]), float(dist[e]), int(labels_num[ei[e]])) for e in inside_open
+    ] + [u for u in links_used if u[0] < n and u[1] < n]
     links = pd.DataFrame(
         {
-            "building_a": [idx[a] for a, *_ in used],
-            "building_b": [idx[b] for _, b, *_ in used],
-            "gap_m": [d for *_, d, _ in used],
-            "grid_id": [gid[g] for *_, g in used],
+            "building_a": [idx[a] for a, *_ in rows_links],
+            "building_b": [idx[b] for _, b, *_ in rows_links],
+            "gap_m": [d for *_, d, _ in rows_links],
+            "grid_id": [gid[g] for *_, g in rows_links],
         }
     )
     grids.attrs["gap_links"] = links
+    grids.attrs["cut_m"] = cut_m
     return grids, labels
+
+
+def land_cls_of(ei: np.ndarray, ej: np.ndarray, land: _Land) -> np.ndarray:
+    """Class of the land edges ``(ei, ej)`` (pairs of the land graph, any order)."""
+    key = pd.Series(np.arange(len(land.i)), index=pd.MultiIndex.from_arrays([land.i, land.j]))
+    pos = key.reindex(pd.MultiIndex.from_arrays([np.minimum(ei, ej), np.maximum(ei, ej)]))
+    out = np.zeros(len(ei), dtype=np.int8)
+    ok = pos.notna().to_numpy()
+    out[ok] = land.cls[pos.to_numpy()[ok].astype(np.int64)]
+    return out
+
+
+def _boundary_shares(land: _Land, labels_num: np.ndarray, k: int) -> tuple[np.ndarray, dict]:
+    """Per grid: share of its boundary with other grids that runs along a line (class > 0)."""
+    cut = labels_num[land.i] != labels_num[land.j]
+    length = np.nan_to_num(land.shared_m[cut])
+    along = land.cls[cut] > 0
+    streetish = np.isin(land.cls[cut], [EDGE_CLASSES.index(c) for c in EDGE_CLASSES[1:-1]])
+    gi, gj = labels_num[land.i[cut]], labels_num[land.j[cut]]
+    total = np.bincount(gi, weights=length, minlength=k) + np.bincount(gj, weights=length, minlength=k)
+    on = np.bincount(gi, weights=length * streetish, minlength=k) + np.bincount(
+        gj, weights=length * streetish, minlength=k
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, on / total, np.nan)
+    cut_m = {
+        "total_m": float(length.sum()),
+        "on_streets_m": float((length * streetish).sum()),
+        "on_lines_m": float((length * along).sum()),
+    }
+    return share, cut_m
+
+
+def _blocks_split(land: _Land, labels_b: np.ndarray, k: int) -> np.ndarray:
+    """Per grid: the blocks with buildings that it shares with another grid."""
+    df = pd.DataFrame({"block": land.block_of, "g": labels_b}).drop_duplicates()
+    multi = df.groupby("block")["g"].transform("size") > 1
+    return np.bincount(df.loc[multi, "g"].to_numpy(dtype=np.int64), minlength=k)
+
+
+def _workers(
+    grid_kind: list[str],
+    h: np.ndarray,
+    per_worker: int,
+    land: _Land,
+    labels_num: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, dict[int, int]]:
+    """Grid workers per grid (1 per ``per_worker`` households); undersized grids share.
+
+    An undersized grid shares the worker of the neighbouring grid (same community, longest
+    shared boundary, regular first) instead of having one of its own; the neighbour's count
+    covers both grids' households.
+    """
+    workers = np.where(h > 0, np.maximum(1, np.ceil(h / per_worker)), 0).astype(np.int64)
+    shared_with: dict[int, int] = {}
+    small = [g for g in range(k) if grid_kind[g] == "undersized" and h[g] > 0]
+    if not small:
+        return workers, shared_with
+    cut = labels_num[land.i] != labels_num[land.j]
+    gi, gj = labels_num[land.i[cut]], labels_num[land.j[cut]]
+    length = np.nan_to_num(land.shared_m[cut])
+    df = pd.DataFrame(
+        {"a": np.concatenate([gi, gj]), "b": np.concatenate([gj, gi]),
+         "len": np.concatenate([length, length])}
+    )  # fmt: skip
+    tot = df.groupby(["a", "b"])["len"].sum()
+    extra = np.zeros(k, dtype=np.int64)
+    for g in small:
+        if g in set(shared_with.values()) or g not in tot.index.get_level_values(0):
+            continue
+        cand = tot.loc[g]
+        cand = cand[[grid_kind[b] in ("regular", "undersized") and b not in shared_with
+                     and h[b] > 0 for b in cand.index]]  # fmt: skip
+        if cand.empty:
+            continue
+        rank = sorted(cand.index, key=lambda b: (grid_kind[b] != "regular", -cand[b], b))
+        host = int(rank[0])
+        if host in shared_with:
+            continue
+        shared_with[g] = host
+        extra[host] += h[g]
+        workers[g] = 0
+    for host in set(shared_with.values()):
+        workers[host] = max(1, math.ceil((h[host] + extra[host]) / per_worker))
+    return workers, shared_with
 
 
 def _link_polygons(

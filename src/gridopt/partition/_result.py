@@ -27,7 +27,11 @@ class Partition:
         (non-empty for every non-regular grid), ``grid_workers`` (workers the standard asks
         for), ``barrier_crossings`` (barriers the grid spans), ``rms_distance_m``
         (household root-mean-square distance to the grid's centre building),
-        ``compactness`` (Polsby-Popper of the polygon, 1 = disc) and one Polygon geometry.
+        ``compactness`` (Polsby-Popper of the polygon, 1 = disc), ``boundary_on_streets``
+        (share of the grid's boundary with other grids that runs along a street, river or
+        railway; NaN for a grid alone), ``blocks_split`` (blocks with buildings this grid
+        shares with another grid) and one Polygon geometry. The polygons tile the study
+        area: every building's cell and every block without buildings belongs to one grid.
     status
         ``"optimal"`` (exact mode, proven), ``"feasible"`` (heuristic converged) or
         ``"time_limit"`` (stopped by the time limit; the best plan found is returned).
@@ -46,6 +50,15 @@ class Partition:
         Timings and counts per stage (tessellation, components, solve, pocket repair) and
         ``details["gap_links"]``: the links across empty land that hold grids together (a
         DataFrame with ``building_a``, ``building_b``, ``gap_m``, ``grid_id``).
+    metrics
+        How the grids sit on the land: ``boundary_on_streets`` (share of all boundaries
+        between grids that run along a street, river or railway), ``grids_straddling``
+        (per boundary class, grids with buildings on both sides of such a line),
+        ``area_covered`` (share of the study area inside the grids), ``overlap_m2``,
+        ``undersized`` (grids), ``gap_links`` (settlements joined across open land),
+        ``blocks``, ``blocks_whole`` (share of the blocks holding at most the band's
+        maximum that lie whole inside one grid), ``blocks_note`` (non-empty when the
+        streets closed no block) and ``boundary_m`` (lengths behind the shares).
     """
 
     labels: pd.Series
@@ -58,6 +71,7 @@ class Partition:
     max_households: int
     households_moved: int | None = None
     details: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
 
     @property
     def n_grids(self) -> int:
