@@ -55,8 +55,8 @@ UNITS_PER_S: dict[str, float] = {
     "dp": 3.0e9,
     "flow": 5.0e6,
     "tabu": 4.0e7,
-    "highs": 2.0e6,
-    "scip": 1.0e6,
+    "highs": 5.0e4,
+    "scip": 3.0e5,
 }
 #: a MIP's root (presolve, LP, cuts) is charged as this many nodes
 ROOT_NODES = 20
