@@ -116,7 +116,7 @@ def test_large_path_gives_feasible_answer_and_valid_bound():
     n, p = 1200, 240
     sub, demand, cap = _synthetic(7, n, p)
     cost = sub.sparse_cost(30)
-    res = solve_p_median(cost, p=p, demand=demand, capacity=cap, time_limit_s=4)
+    res = solve_p_median(cost, p=p, demand=demand, capacity=cap, work_limit_s=4, time_limit_s=300)
     load = np.bincount(res.assign, weights=demand, minlength=n)
     assert np.all(load <= cap + 1e-9)
     assert len(np.unique(res.assign)) <= p

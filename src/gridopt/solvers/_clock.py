@@ -47,7 +47,8 @@ __all__ = [
 #: ``pass`` numpy passes over the client-site pairs, ``swap`` a swap-evaluation
 #: pass, ``tree`` Lagrangian subgradient steps in numba (pairs x iterations), ``dp``
 #: knapsack DP cells, ``flow`` min-cost-flow arcs, ``tabu`` tabu-search steps,
-#: ``highs`` / ``scip`` MIP nodes x model non-zeros
+#: ``highs`` / ``elloumi`` / ``scip`` MIP nodes x model non-zeros (an Elloumi node is
+#: cheap, a node of the capacitated models is not)
 UNITS_PER_S: dict[str, float] = {
     "pass": 1.0e8,
     "swap": 2.0e8,
@@ -55,8 +56,9 @@ UNITS_PER_S: dict[str, float] = {
     "dp": 3.0e9,
     "flow": 5.0e6,
     "tabu": 4.0e7,
-    "highs": 2.0e6,
-    "scip": 1.0e6,
+    "highs": 5.0e4,
+    "elloumi": 1.0e6,
+    "scip": 3.0e5,
 }
 #: a MIP's root (presolve, LP, cuts) is charged as this many nodes
 ROOT_NODES = 20

@@ -47,13 +47,14 @@ def highs_milp(
     seconds: float,
     offset: float = 0.0,
     abs_gap: float | None = None,
+    kind: str = "highs",
 ) -> MipOutcome:
     """Minimise ``c @ x + offset`` over the rows and bounds, within ``seconds`` of work.
 
     ``abs_gap`` stops at that absolute gap (0.999 for integer objectives: a gap
-    below one is closed), expressed as HiGHS' relative gap at the LP bound's scale.
+    below one is closed). ``kind`` names the clock rate of its nodes.
     """
-    nodes = _clock.mip_nodes(seconds, a.nnz)
+    nodes = _clock.mip_nodes(seconds, a.nnz, kind)
     options = {"disp": False, "node_limit": nodes, "time_limit": _clock.wall_left(seconds)}
     t0 = time.perf_counter()
     res = milp(
@@ -68,7 +69,7 @@ def highs_milp(
         "highs: %d of %d nodes, %d non-zeros, %.3f s wall, status %d",
         used, nodes, a.nnz, time.perf_counter() - t0, res.status,
     )  # fmt: skip
-    _clock.charge_nodes(max(1, used), a.nnz)
+    _clock.charge_nodes(max(1, used), a.nnz, kind)
     if res.status == 1 and time.perf_counter() - t0 >= 0.98 * options["time_limit"]:
         _clock.note_cap()
     bound = getattr(res, "mip_dual_bound", None)

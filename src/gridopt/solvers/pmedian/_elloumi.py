@@ -131,7 +131,7 @@ def solve_elloumi(
     integrality[: inst.m] = 1
     out = highs_milp(
         obj, sp.csr_matrix(a), lb, ub, var_lb, var_ub, integrality,
-        seconds=time_limit_s, offset=offset,
+        seconds=time_limit_s, offset=offset, kind="elloumi",
     )  # fmt: skip
     if out.x is None:
         return ExactResult(None, np.inf, out.bound, False, out.status)
