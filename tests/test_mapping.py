@@ -300,3 +300,11 @@ def test_grid_labels_fit_their_grids(p):
     names = mapping._grid_labels(p.grids)
     assert len(names) == len(p.grids) and all(names)
     assert mapping._fit(["平江社区", "第1网格"], 20.0) < mapping._fit(["第1网格"], 20.0) <= 9.0
+
+
+def test_grid_names_appear_from_the_zoom_they_fit():
+    lines = [["平江社区", "第1网格"]] * 3
+    small, large = mapping._label_zoom(100.0, lines, 31.3), mapping._label_zoom(400.0, lines, 31.3)
+    assert 12 <= large < small <= 20  # smaller grids need a closer view
+    assert mapping._label_lines("平江社区第3网格", "平江社区") == ["平江社区", "第3网格"]
+    assert mapping._label_lines("第3网格", None) == ["第3网格"]
