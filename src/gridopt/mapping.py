@@ -257,8 +257,8 @@ def _map_data(plan: Any) -> _MapData:
     m = s.metrics
     title = (
         f"{len(grids):,} grids, {int(plan.buildings['households'].sum()):,} households, "
-        f"{len(s.stations):,} stations; {m.get('share_within_15min', float('nan')):.1%} "
-        "of households within 15 min walk"
+        f"{len(s.stations):,} stations; {m.get('share_within_limit', float('nan')):.1%} "
+        f"of households within {cfg.max_walk_m:,.0f} m walk"
     )
     return _MapData(
         grids=grids,

@@ -327,7 +327,6 @@ class Plan:
             f"{m.get('share_within_15min', float('nan')):.1%} of households within 15 min; "
             f"{int(m.get('households_beyond_max_walk', 0)):,} beyond {cfg.max_walk_m:,.0f} m (~{minutes:.0f} min)",
         ]
-        lines += _household_lines(self.buildings)
         short = self.stations.shortfall or {}
         if short.get("shortfall_households", 0):
             lines.append(
@@ -576,6 +575,8 @@ class _Run:
                 f"walking distances: {stations.metrics.get('distance_method')} "
                 "(straight line x detour factor where no street network reaches)"
             )
+        for line in _household_lines(frame):
+            self.note(line)
         self.times["total"] = time.perf_counter() - self.t0
         return Plan(
             buildings=_annotate(frame, partition, stations),
@@ -982,15 +983,21 @@ def _household_lines(b: gpd.GeoDataFrame) -> list[str]:
     """How sure the household counts are: share on defaults, range, least sure buildings."""
     if "households_source" not in b.columns:
         return []
-    lines = [f"households resting on default storeys (no levels or height in the data): "
-             f"{default_share(b):.1%}"]
+    lines = [f"households: {default_share(b):.1%} rest on default storeys (no levels or "
+             "height in the data)"]
     if {"households_low", "households_high", "households_confidence"} <= set(b.columns):
-        lines[0] += (f"; range {int(b['households_low'].sum()):,}-"
-                     f"{int(b['households_high'].sum()):,}")
+        lines[0] += (f"; plausible range {int(b['households_low'].sum()):,}-"
+                     f"{int(b['households_high'].sum()):,} households")
         top = uncertain_buildings(b, n=5)
-        for bid, row in top.iterrows():
-            lines.append(f"  uncertain: {bid}: {int(row['households'])} households "
-                         f"({row['households_note']})")
+        if len(top):
+            lines.append(
+                "least sure household counts (check on site): "
+                + "; ".join(
+                    f"{bid}: {int(r['households'])} ({int(r['households_low'])}-"
+                    f"{int(r['households_high'])}), {r['households_note']}"
+                    for bid, r in top.iterrows()
+                )
+            )
     return lines
 
 
