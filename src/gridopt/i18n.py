@@ -136,8 +136,8 @@ LABELS: dict[str, dict[str, str]] = {
     "legend.street": {"en": "street", "zh": "道路"},
     "title.plan": {
         "en": "{grids} grids, {households} households, {stations} stations; "
-        "{share} of households within 15 min walk",
-        "zh": "{grids}个网格，{households}户，{stations}个党群服务站；{share}的住户步行15分钟可达",
+        "{share} of households within {walk_m} m walk",
+        "zh": "{grids}个网格，{households}户，{stations}个党群服务站；{share}的住户步行{walk_m}米内可达",
     },
     "title.files": {
         "en": "{grids} grids, {households} households, {stations} stations",
@@ -181,13 +181,20 @@ LABELS: dict[str, dict[str, str]] = {
         "zh": "；{n}个网格中{one}个由一个服务站服务",
     },
     "summary.households_default": {
-        "en": "households resting on default storeys (no levels or height in the data): {share}",
-        "zh": "按默认层数估算的住户（数据中无层数或高度）：{share}",
+        "en": "households: {share} rest on default storeys (no levels or height in the data)",
+        "zh": "住户：{share}按默认层数估算（数据中无层数或高度）",
     },
-    "summary.households_range": {"en": "; range {low}-{high}", "zh": "；范围{low}至{high}户"},
+    "summary.households_range": {
+        "en": "; plausible range {low}-{high} households",
+        "zh": "；合理范围{low}至{high}户",
+    },
     "summary.uncertain": {
-        "en": "  uncertain: {building}: {households} households ({note})",
-        "zh": "  不确定：{building}：{households}户（{note}）",
+        "en": "least sure household counts (check on site): {items}",
+        "zh": "住户数最不确定的楼栋（请现场核实）：{items}",
+    },
+    "summary.uncertain_item": {
+        "en": "{building}: {households} ({low}-{high}), {note}",
+        "zh": "{building}：{households}户（{low}至{high}），{note}",
     },
     "summary.shortfall": {
         "en": "station capacity short by {households} households ({m2} m² of floor area)",

@@ -516,7 +516,8 @@ def _map_data(plan: Any, language: str | None) -> _MapData:
         grids=f"{len(grids):,}",
         households=f"{int(plan.buildings['households'].sum()):,}",
         stations=f"{len(s.stations):,}",
-        share=f"{s.metrics.get('share_within_15min', float('nan')):.1%}",
+        share=f"{s.metrics.get('share_within_limit', float('nan')):.1%}",
+        walk_m=f"{cfg.max_walk_m:,.0f}",
     )
     return _MapData(
         grids=grids,

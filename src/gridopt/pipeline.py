@@ -657,6 +657,8 @@ class _Run:
                 f"walking distances: {stations.metrics.get('distance_method')} "
                 "(straight line x detour factor where no street network reaches)"
             )
+        for line in _household_lines(frame):
+            self.note(line)
         self.times["total"] = time.perf_counter() - self.t0
         return Plan(
             buildings=_annotate(frame, partition, stations),
@@ -1224,11 +1226,16 @@ def _household_lines(b: gpd.GeoDataFrame, lang: str) -> list[str]:
             "summary.households_range", lang,
             low=f"{int(b['households_low'].sum()):,}", high=f"{int(b['households_high'].sum()):,}",
         )  # fmt: skip
-        for bid, row in uncertain_buildings(b, n=5).iterrows():
-            note = row["households_note"]
-            line = i18n.t("summary.uncertain", lang, building=bid,
-                          households=int(row["households"]), note=note)
-            lines.append(line)
+        top = uncertain_buildings(b, n=5)
+        if len(top):
+            sep = i18n.t("summary.list_sep", lang)
+            items = sep.join(
+                i18n.t("summary.uncertain_item", lang, building=bid,
+                       households=int(r["households"]), low=int(r["households_low"]),
+                       high=int(r["households_high"]), note=r["households_note"])
+                for bid, r in top.iterrows()
+            )
+            lines.append(i18n.t("summary.uncertain", lang, items=items))
     return lines
 
 
