@@ -545,6 +545,8 @@ def written_plan_to_working(layers: dict[str, Any]) -> dict[str, Any]:
     geo = {n: f for n, f in layers.items() if isinstance(f, gpd.GeoDataFrame) and f.crs is not None}
     if "buildings" not in geo:
         return layers
+    if not geo["buildings"].crs.is_geographic:
+        coords = "wgs84"  # written in a projected CRS (city plans): no offset to remove
     policy = WorkingCRS.choose(geo["buildings"], coords=coords)
     return {n: policy.to_working(f, what=n) if n in geo else f for n, f in layers.items()}
 
