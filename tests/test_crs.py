@@ -75,8 +75,11 @@ def test_tiananmen_matches_the_published_pair():
 
 @pytest.mark.parametrize(
     ("city", "lon", "lat", "lo_m", "hi_m"),
-    [("Dalian", 121.6147, 38.9140, 400, 600), ("Shenyang", 123.4315, 41.8057, 450, 700),
-     ("Suzhou", 120.62, 31.31, 400, 700)],
+    [
+        ("Dalian", 121.6147, 38.9140, 400, 600),
+        ("Shenyang", 123.4315, 41.8057, 450, 700),
+        ("Suzhou", 120.62, 31.31, 400, 700),
+    ],
 )
 def test_offsets_have_the_size_seen_in_the_field(city, lon, lat, lo_m, hi_m):
     glon, glat = wgs84_to_gcj02(lon, lat)
@@ -89,8 +92,11 @@ def test_round_trips_are_below_a_centimetre():
     rng = np.random.default_rng(3)
     lon = rng.uniform(75, 135, 5000)
     lat = rng.uniform(18, 53, 5000)
-    for fwd, inv in ((wgs84_to_gcj02, gcj02_to_wgs84), (gcj02_to_bd09, bd09_to_gcj02),
-                     (wgs84_to_bd09, bd09_to_wgs84)):
+    for fwd, inv in (
+        (wgs84_to_gcj02, gcj02_to_wgs84),
+        (gcj02_to_bd09, bd09_to_gcj02),
+        (wgs84_to_bd09, bd09_to_wgs84),
+    ):
         back = inv(*fwd(lon, lat))
         assert _metres(lon, lat, *back).max() < 0.01
         again = fwd(*inv(lon, lat))  # the inverse is exact, not the usual 1-2 m approximation
@@ -137,8 +143,9 @@ def test_cgcs2000_labels_give_one_working_crs_and_identical_grids(suzhou_raw):
         assert np.array_equal(a, c), epsg  # the same numbers (1e-9 m apart before the snap)
         pd.testing.assert_series_equal(b["households"], ref["households"])
     labels = {
-        epsg: gridopt.partition_grids(b, min_households=100, max_households=200, seed=0,
-                                      time_limit_s=20).labels
+        epsg: gridopt.partition_grids(
+            b, min_households=100, max_households=200, seed=0, time_limit_s=20
+        ).labels
         for epsg, b in frames.items()
     }
     pd.testing.assert_series_equal(labels[4549], labels[4490])
@@ -166,8 +173,7 @@ def test_wgs84_utm_input_is_kept_and_others_go_to_utm():
 
 def test_gcj02_frame_round_trip_and_working_position():
     wgs = gpd.GeoDataFrame(geometry=[Point(121.6147, 38.9140)], crs=4326)
-    gcj = gpd.GeoDataFrame(geometry=list(shift_geometry(wgs.geometry, "wgs84", "gcj02")),
-                           crs=4326)
+    gcj = gpd.GeoDataFrame(geometry=list(shift_geometry(wgs.geometry, "wgs84", "gcj02")), crs=4326)
     w = WorkingCRS.choose(gcj, coords="gcj02")
     work = w.to_working(gcj, what="buildings")
     truth = wgs.to_crs(w.crs)
@@ -264,8 +270,23 @@ def test_plan_gcj02_end_to_end_writes_gcj02(suzhou_raw, tmp_path):
     src = tmp_path / "gcj.gpkg"
     sub.to_file(src)
     out = tmp_path / "plan"
-    rc = main(["plan", str(src), "--coords", "gcj02", "--min", "50", "--max", "100",
-               "--time-limit-s", "5", "--no-progress", "-o", str(out)])
+    rc = main(
+        [
+            "plan",
+            str(src),
+            "--coords",
+            "gcj02",
+            "--min",
+            "50",
+            "--max",
+            "100",
+            "--time-limit-s",
+            "5",
+            "--no-progress",
+            "-o",
+            str(out),
+        ]
+    )
     assert rc == 0
     got = pyogrio.read_dataframe(out / "plan.gpkg", layer="buildings")
     assert got.crs.to_epsg() == 4326 and len(got) == len(sub)
@@ -306,8 +327,25 @@ def test_cli_file_without_crs_needs_crs_and_is_written_back_in_it(suzhou_raw, tm
     assert main(["partition", str(path), "--min", "50", "--max", "100", "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--crs EPSG:xxxx" in err and not out.exists()
-    assert main(["partition", str(path), "--crs", "EPSG:4549", "--min", "50", "--max", "100",
-                 "--time-limit-s", "5", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "partition",
+                str(path),
+                "--crs",
+                "EPSG:4549",
+                "--min",
+                "50",
+                "--max",
+                "100",
+                "--time-limit-s",
+                "5",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     got = pyogrio.read_dataframe(out, layer="buildings")
     assert got.crs.to_epsg() == 4549
     got = got.set_index(got["building_id"].astype(int)).sort_index()

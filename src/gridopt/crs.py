@@ -415,16 +415,23 @@ class WorkingCRS:
         """
         coords = self.coords if coords is None else check_coords(coords)
         if frame.crs is None:
-            log.info("%s: no CRS; taken to be %s like the buildings", what,
-                     _describe(self.source, coords))
+            log.info(
+                "%s: no CRS; taken to be %s like the buildings",
+                what,
+                _describe(self.source, coords),
+            )
             frame = frame.set_crs(self.source)
         source = frame.crs
         if source == self.crs:
             return frame
         if source.is_geographic and coords != "wgs84":
             frame = _with_geometry(frame, shift_geometry(frame.geometry, coords, "wgs84"))
-        _announce(what, _describe(source, coords if source.is_geographic else "wgs84"),
-                  _describe(self.crs), warn=warn)
+        _announce(
+            what,
+            _describe(source, coords if source.is_geographic else "wgs84"),
+            _describe(self.crs),
+            warn=warn,
+        )
         out = frame.to_crs(self.crs)
         return _with_geometry(out, _snap(out.geometry.to_numpy()))
 
@@ -443,8 +450,10 @@ class WorkingCRS:
         return out
 
     def __repr__(self) -> str:
-        return (f"WorkingCRS(source={_label(self.source)!r}, crs={_label(self.crs)!r}, "
-                f"coords={self.coords!r})")
+        return (
+            f"WorkingCRS(source={_label(self.source)!r}, crs={_label(self.crs)!r}, "
+            f"coords={self.coords!r})"
+        )
 
     def __deepcopy__(self, memo: dict[int, Any]) -> WorkingCRS:
         # Immutable; pandas deep-copies attrs on every operation, so sharing is cheaper.
@@ -542,11 +551,17 @@ def lonlat_points(
     wgs84 = pyproj.CRS.from_epsg(4326)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        px, py = pyproj.Transformer.from_crs(wgs84, crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
+        px, py = pyproj.Transformer.from_crs(wgs84, crs, always_xy=True).transform(
+            xy[:, 0], xy[:, 1]
+        )
     if far(np.asarray(px), np.asarray(py)).any():
         return frame
-    _announce(f"{what} (x/y are lon/lat degrees, not metres)", _describe(wgs84),
-              _describe(crs), warn=False)
+    _announce(
+        f"{what} (x/y are lon/lat degrees, not metres)",
+        _describe(wgs84),
+        _describe(crs),
+        warn=False,
+    )
     return frame.set_crs(wgs84, allow_override=True).to_crs(crs)
 
 
@@ -566,6 +581,8 @@ def written_plan_to_working(layers: dict[str, Any]) -> dict[str, Any]:
     geo = {n: f for n, f in layers.items() if isinstance(f, gpd.GeoDataFrame) and f.crs is not None}
     if "buildings" not in geo:
         return layers
+    if not geo["buildings"].crs.is_geographic:
+        coords = "wgs84"  # written in a projected CRS (city plans): no offset to remove
     policy = WorkingCRS.choose(geo["buildings"], coords=coords)
     return {n: policy.to_working(f, what=n) if n in geo else f for n, f in layers.items()}
 
@@ -605,8 +622,11 @@ def _check_lonlat(bounds: np.ndarray, crs: pyproj.CRS, what: str) -> tuple[float
             "set the right CRS (--crs EPSG:xxxx, or crs=/set_crs)"
         )
     if max(abs(y0), abs(y1)) > 90.0 or max(abs(x0), abs(x1)) > 180.0:
-        hint = (" (x looks like latitude, y like longitude: swap the columns)"
-                if max(abs(x0), abs(x1)) <= 90.0 else "")
+        hint = (
+            " (x looks like latitude, y like longitude: swap the columns)"
+            if max(abs(x0), abs(x1)) <= 90.0
+            else ""
+        )
         raise InputError(
             f"the {what} have latitudes up to {max(abs(y0), abs(y1)):.1f} and longitudes up "
             f"to {max(abs(x0), abs(x1)):.1f}, outside lat [-90, 90] / lon [-180, 180]{hint}"
@@ -654,8 +674,10 @@ def _check_projected(bounds: np.ndarray, crs: pyproj.CRS, what: str) -> tuple[fl
             lon_chk = lon + 360.0 if lon < w - _MARGIN_DEG else lon
         else:
             lon_chk = lon
-        if not (w - _MARGIN_DEG <= lon_chk <= e + _MARGIN_DEG
-                and s - _MARGIN_DEG <= lat <= n + _MARGIN_DEG):
+        if not (
+            w - _MARGIN_DEG <= lon_chk <= e + _MARGIN_DEG
+            and s - _MARGIN_DEG <= lat <= n + _MARGIN_DEG
+        ):
             raise InputError(
                 f"the {what} labelled {_label(crs)} lie at lon {lon:.2f}, lat {lat:.2f}, far "
                 f"outside that CRS's area (lon {w:.1f}..{area.bounds[2]:.1f}, lat {s:.1f}.."
@@ -714,11 +736,15 @@ def _guess_projected(x0: float, x1: float) -> str:
     cx = (x0 + x1) / 2.0
     zone = int(cx // 1_000_000)
     if 25 <= zone <= 45:
-        return (f"; eastings starting {zone},xxx,xxx are CGCS2000 3-degree zone {zone} "
-                f"(CM {3 * zone}E, EPSG:{4513 + zone - 25})")
+        return (
+            f"; eastings starting {zone},xxx,xxx are CGCS2000 3-degree zone {zone} "
+            f"(CM {3 * zone}E, EPSG:{4513 + zone - 25})"
+        )
     if 13 <= zone <= 23:
-        return (f"; eastings starting {zone},xxx,xxx are CGCS2000 6-degree zone {zone} "
-                f"(CM {6 * zone - 3}E, EPSG:{4491 + zone - 13})")
+        return (
+            f"; eastings starting {zone},xxx,xxx are CGCS2000 6-degree zone {zone} "
+            f"(CM {6 * zone - 3}E, EPSG:{4491 + zone - 13})"
+        )
     return ""
 
 
