@@ -100,7 +100,7 @@ def read_staff(
     if cols["name"] is not None:
         out["name"] = frame[cols["name"]].astype(object)
     labels = frame[cols["role"]]
-    out["role"] = _roles(labels, out["staff_id"])
+    out["role"] = _roles(labels)
     out["role_label"] = labels.astype(str).str.strip()
     if cols["full_time"] is not None:
         out["full_time"] = frame[cols["full_time"]].map(_truthy)
@@ -187,7 +187,7 @@ def _id_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _roles(labels: pd.Series, ids: pd.Series) -> pd.Series:
+def _roles(labels: pd.Series) -> pd.Series:
     roles = labels.map(staff_role)
     unknown = roles.isna()
     if unknown.any():
@@ -197,7 +197,7 @@ def _roles(labels: pd.Series, ids: pd.Series) -> pd.Series:
         )
         raise InputError(
             f"{int(unknown.sum())} staff row(s) have roles gridopt does not know: {found[:10]} "
-            f"(staff {ids[unknown].tolist()[:10]}); use one of {', '.join(known)}"
+            f"(rows {_rows(labels.index[unknown.to_numpy()])}); use one of {', '.join(known)}"
         )
     return roles
 
