@@ -444,6 +444,8 @@ class WorkingCRS:
             isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name not in frame
         ):
             return frame
+        if frame.crs is None:
+            return frame
         out = frame if frame.crs == self.source else frame.to_crs(self.source)
         if self.coords != "wgs84":
             out = _with_geometry(out, shift_geometry(out.geometry, "wgs84", self.coords))
