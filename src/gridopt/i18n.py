@@ -30,8 +30,11 @@ from pypinyin import lazy_pinyin
 from gridopt._errors import InputError
 
 __all__ = [
+    "GRID_NAME_FIELDS",
     "LABELS",
     "LANGUAGES",
+    "REPORT_COLUMNS",
+    "check_grid_name",
     "community_order",
     "default_grid_name",
     "grid_names",
