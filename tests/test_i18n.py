@@ -38,7 +38,7 @@ def test_every_report_column_kind_and_stage_has_a_label():
     for kind in ("regular", "exclusive", "oversized", "undersized"):
         assert i18n.t(f"kind.{kind}", "zh").endswith("网格")
     zh = i18n.labels("zh")
-    assert zh["col.grid_name"] == "网格名称" and len(zh) == len(i18n.LABELS)
+    assert zh["col.grid_name"] == "grid_name" and len(zh) == len(i18n.LABELS)
 
 
 def test_t_fills_fields_and_rejects_unknown_languages():
@@ -197,8 +197,8 @@ def test_report_csv_has_a_bom_and_chinese_headers(zh_files):
     raw = (zh_files / "report.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel on Chinese Windows needs it
     rep = pd.read_csv(zh_files / "report.csv", encoding="utf-8-sig")
-    assert list(rep.columns[:4]) == ["网格编号", "网格名称", "社区", "网格类型"]
-    assert rep["网格名称"].str.fullmatch(r".+社区第\d+网格").all()
+    assert list(rep.columns[:4]) == ["网格编号", "grid_name", "社区", "网格类型"]
+    assert rep["grid_name"].str.fullmatch(r".+社区第\d+网格").all()
     assert set(rep["网格类型"]) <= {
         i18n.t(f"kind.{k}", "zh") for k in ("regular", "exclusive", "oversized", "undersized")
     }
@@ -208,7 +208,7 @@ def test_report_xlsx_header_bold_frozen_and_wide(zh_files):
     book = openpyxl.load_workbook(zh_files / "report.xlsx")
     sheet = book.active
     header = [c.value for c in sheet[1]]
-    assert header[:2] == ["网格编号", "网格名称"]
+    assert header[:2] == ["网格编号", "grid_name"]
     assert all(c.font.bold for c in sheet[1])
     assert sheet.freeze_panes == "A2"
     assert sheet.column_dimensions["B"].width >= 2 * len("平江社区第1网格") - 2

@@ -140,7 +140,8 @@ class Audit:
         if len(self.unassigned):
             layers["unassigned"] = self.unassigned
         write_layers(out / "audit.gpkg", layers)
-        self.grids.drop(columns="geometry").to_csv(out / "audit.csv", index=False)
+        # Excel on Chinese Windows reads UTF-8 only with a BOM
+        self.grids.drop(columns="geometry").to_csv(out / "audit.csv", index=False, encoding="utf-8-sig")
         audit_map(self).save(str(out / "audit.html"))
         return out
 

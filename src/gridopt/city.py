@@ -654,7 +654,7 @@ class CityPlan:
         ]
         layers = {n: self.layer(n) for n in order}
         write_layers(directory / "plan.gpkg", {n: f for n, f in layers.items() if len(f)})
-        self.report().to_csv(directory / "report.csv", index=False)
+        self.report().to_csv(directory / "report.csv", index=False, encoding="utf-8-sig")
         (directory / "summary.txt").write_text(self.summary() + "\n", encoding="utf-8")
         self.office_map(map_office).save(str(directory / "map.html"))
         return directory

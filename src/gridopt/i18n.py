@@ -72,7 +72,8 @@ REPORT_COLUMNS = (
 LABELS: dict[str, dict[str, str]] = {
     # report.csv / report.xlsx headers (English keeps the machine-friendly column keys)
     "col.grid_id": {"en": "grid_id", "zh": "网格编号"},
-    "col.grid_name": {"en": "grid_name", "zh": "网格名称"},
+    # the column keeps its key in every language: offices and scripts join on it
+    "col.grid_name": {"en": "grid_name", "zh": "grid_name"},
     "col.community": {"en": "community", "zh": "社区"},
     "col.kind": {"en": "kind", "zh": "网格类型"},
     "col.households": {"en": "households", "zh": "户数"},
@@ -149,6 +150,10 @@ LABELS: dict[str, dict[str, str]] = {
     "flag.placeholder": {
         "en": "staff: placeholder roster (no staff list given), not real people",
         "zh": "人员：未提供人员名单，所列为占位名单，并非真实人员",
+    },
+    "flag.households_default": {
+        "en": "households: {share} estimated from default storeys (no levels or height in the data)",
+        "zh": "住户：{share}按默认层数估算（数据中无层数或高度）",
     },
     "flag.no_candidates": {
         "en": "station sites assumed: no candidate sites in the data",

@@ -59,6 +59,7 @@ from pypinyin import lazy_pinyin
 from gridopt import i18n
 from gridopt._errors import GridoptWarning, InputError
 from gridopt.crs import to_wgs84, wgs84_to_gcj02, written_plan_to_working
+from gridopt.households import default_share
 from gridopt.stations._place import STATION_COLUMNS
 
 __all__ = ["BASEMAPS", "load_plan_layers", "overview_png", "plan_map"]
@@ -311,7 +312,7 @@ def overview_png(
     ax.set_ylim(y0 - pad, y1 + pad)
     ax.set_aspect("equal")
     ax.set_axis_off()
-    flags = [i18n.t(f, lang) for f in _flags(data.notes)]
+    flags = _flags(data)
     ax.set_title("\n".join([data.title, *flags]), fontsize=10, family=family)
     walk = f"{data.max_walk_m:,.0f}"
     handles = [
@@ -991,13 +992,19 @@ def _add_basemap(m: folium.Map, basemap: str, lang: str, key: str | None) -> Non
         ).add_to(m)
 
 
-def _flags(notes: tuple[str, ...]) -> list[str]:
-    """Label keys of what a reviewer must not miss (the full notes are in summary.txt)."""
-    flags = []
-    if any("PLACEHOLDER" in n for n in notes):
-        flags.append("flag.placeholder")
-    if any("no candidate" in n for n in notes):
-        flags.append("flag.no_candidates")
+def _flags(data: _MapData) -> list[str]:
+    """What a reviewer must not miss, in the map's language (full notes: summary.txt)."""
+    keys = []
+    if any("PLACEHOLDER" in n for n in data.notes):
+        keys.append("flag.placeholder")
+    if any("no candidate" in n for n in data.notes):
+        keys.append("flag.no_candidates")
+    flags = [i18n.t(k, data.language) for k in keys]
+    b = data.buildings
+    if "households_source" in b.columns and "households" in b.columns:
+        flags.append(
+            i18n.t("flag.households_default", data.language, share=f"{default_share(b):.0%}")
+        )
     return flags
 
 
@@ -1036,8 +1043,8 @@ def _legend_html(data: _MapData, *, has_borders: bool) -> str:
         for c in PALETTE[:6]
     )
     notes = "".join(
-        f"<div style='color:#a00;max-width:320px'>&#9888; {_text(i18n.t(f, lang))}</div>"
-        for f in _flags(data.notes)
+        f"<div style='color:#a00;max-width:320px'>&#9888; {_text(f)}</div>"
+        for f in _flags(data)
     )
     border = (
         f"""<div><span style="display:inline-block;width:14px;border-top:2.5px solid

@@ -657,8 +657,6 @@ class _Run:
                 f"walking distances: {stations.metrics.get('distance_method')} "
                 "(straight line x detour factor where no street network reaches)"
             )
-        for line in _household_lines(frame):
-            self.note(line)
         self.times["total"] = time.perf_counter() - self.t0
         return Plan(
             buildings=_annotate(frame, partition, stations),
