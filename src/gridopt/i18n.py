@@ -126,6 +126,7 @@ LABELS: dict[str, dict[str, str]] = {
     "tip.mean_walk_m": {"en": "mean walk m", "zh": "平均步行距离(米)"},
     "tip.max_walk_m": {"en": "max walk m", "zh": "最远步行距离(米)"},
     "tip.existing": {"en": "existing", "zh": "现有站点"},
+    "tip.new_site": {"en": "proposed new site", "zh": "建议新址"},
     # legend and titles
     "legend.title": {"en": "gridopt plan", "zh": "网格化管理方案"},
     "legend.grids": {"en": "grids (neighbours differ)", "zh": "网格（相邻网格颜色不同）"},
