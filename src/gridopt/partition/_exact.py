@@ -263,8 +263,7 @@ def _solve_model(
         solver.parameters.max_time_in_seconds = remaining
         solver.parameters.random_seed = int(p.seed)
         # the LP-based workers of a portfolio with the stronger linear relaxation prove
-        # these p-median models many times faster than a single worker (measured: 36
-        # buildings optimal in 5 s with 8 workers, 23% gap left after 30 s with 2)
+        # these p-median models many times faster than a single worker (benchmarks/NOTES.md)
         solver.parameters.num_workers = workers
         if det_time is not None:
             solver.parameters.max_deterministic_time = det_time

@@ -47,6 +47,12 @@ _MAX_RUNS = 24
 _EXTRA_PARTS = 2
 # CP-SAT portfolio size (threads share the cores; the portfolio's diversity is what helps).
 _WORKERS = 4
+# Annealing moves per node and run (bounded below and above).
+_ITER_PER_NODE = 5000
+# Band penalty schedules (start, end; in cut-cost units per band width): a firm one lands
+# in a tight band, a soft one (every fourth run, a fresh start) reaches some cuts the firm
+# one misses (see benchmarks/NOTES.md).
+_FIRM, _SOFT = (0.5, 5.0), (0.3, 1.0)
 
 
 @dataclass(frozen=True)
@@ -439,13 +445,14 @@ def _anneal_runs(
     acost = adj.data.astype(float)
     positive = cost[cost > 0]
     unit = float(positive.mean()) if len(positive) else 1.0
-    iters = int(min(max(5000 * n, 200_000), 3_000_000))
+    iters = int(min(max(_ITER_PER_NODE * n, 200_000), 3_000_000))
     rng = np.random.default_rng([seed, n])
     best: dict[int, tuple[float, np.ndarray]] = {}
     for run in range(_MAX_RUNS):
         if time.perf_counter() > deadline:
             break
-        k = ks[(run // 2) % len(ks)]
+        k = ks[(run // 4) % len(ks)]
+        lam0, lam1 = _SOFT if run % 4 == 2 else _FIRM
         if run % 2 == 0 or k not in best:
             pieces = _tree_split(adj, np.arange(n), w, k, rng)
             if len(pieces) != k:
@@ -458,7 +465,7 @@ def _anneal_runs(
             start, t_start = best[k][1], 0.5
         labels, cut = anneal(
             indptr, indices, acost, w, start, k, lo, hi, iters,
-            t_start * unit, 0.05 * unit, 0.3 * unit, 1.0 * unit, 0.3, int(seed * 1009 + run),
+            t_start * unit, 0.05 * unit, lam0 * unit, lam1 * unit, 0.3, int(seed * 1009 + run),
         )  # fmt: skip
         if math.isfinite(cut) and (k not in best or cut < best[k][0] - 1e-9):
             best[k] = (_cut(labels, ei, ej, cost), labels.copy())

@@ -1,9 +1,8 @@
 """Compiled inner loops of the grid heuristic (numba).
 
 The heuristic calls these tens of thousands of times per street office on arrays of a
-few hundred entries, where NumPy's per-call overhead (not the arithmetic) is the cost:
-measured on a 700-building office, ``_grid_cost``, ``_choose_cut`` and the cut search of
-``_small_tree_cut`` were about half of the grid stage. Each kernel computes exactly what
+few hundred entries, where NumPy's per-call overhead (not the arithmetic) is the cost
+(figures in ``benchmarks/NOTES.md``). Each kernel computes exactly what
 the NumPy expression it replaces did (same formulas, same tie-breaking: first minimum),
 so plans do not change, only their speed. ``cache=True`` keeps the compiled code on disk:
 a fresh environment compiles once (a few seconds), later processes (Dask workers
