@@ -632,9 +632,11 @@ def land_graph(
     if "water" in classes:
         sea = _sea_blocks(blocks, block_of, _coast_lines(streets), area_geom)
         if sea.any():
-            # the sea is no land to divide: the area ends at the coast
-            area_geom = _union(np.concatenate([blocks[~sea]]))
-            blocks = blocks[~sea]
+            # the sea is no land to divide: the area ends at the coast; buildings on the
+            # water (piers, pontoons) keep the land around them
+            keep_land = _around_buildings(geoms, blocks, block_of, sea)
+            blocks = np.concatenate([blocks[~sea], keep_land])
+            area_geom = _union(blocks)
             block_of = _assign_blocks(geoms, blocks)
     cells = _cells(geoms, blocks, block_of, spacing_m=spacing_m)
     empty = np.setdiff1d(np.arange(len(blocks)), block_of)
@@ -668,12 +670,29 @@ def _sea_blocks(
     right = np.column_stack([d[:, 1], -d[:, 0]]) / length[:, None]
     probe = a + d / 2 + 0.5 * right
     _bi, bj = shapely.STRtree(blocks).query(shapely.points(probe), predicate="within")
-    cand = np.unique(bj)
-    has_buildings = np.zeros(len(blocks), dtype=bool)
-    has_buildings[block_of] = True
+    right = np.bincount(bj, minlength=len(blocks))
+    # the same probes on the left: a block with coast on both sides is land between arms
+    left_probe = a + d / 2 - 0.5 * np.column_stack([d[:, 1], -d[:, 0]]) / length[:, None]
+    _, lj = shapely.STRtree(blocks).query(shapely.points(left_probe), predicate="within")
+    left = np.bincount(lj, minlength=len(blocks))
+    cand = np.flatnonzero((right > 0) & (left == 0))
     edge = shapely.intersects(blocks[cand], shapely.boundary(area))
-    sea[cand[edge & ~has_buildings[cand]]] = True
+    sea[cand[edge]] = True
     return sea
+
+
+def _around_buildings(
+    geoms: np.ndarray, blocks: np.ndarray, block_of: np.ndarray, sea: np.ndarray
+) -> np.ndarray:
+    """Land kept in sea blocks: 10 m around the buildings standing there."""
+    on_sea = np.flatnonzero(sea[block_of])
+    if not len(on_sea):
+        return np.empty(0, dtype=object)
+    near = shapely.union_all(shapely.buffer(geoms[on_sea], 10.0, quad_segs=2))
+    parts = []
+    for k in np.unique(block_of[on_sea]):
+        parts.extend(_polygonal(shapely.intersection(blocks[k], near)))
+    return np.array(parts, dtype=object)
 
 
 def _check_classes(boundary_classes: object) -> tuple[str, ...]:
