@@ -26,7 +26,6 @@ import argparse
 import time
 import warnings
 
-import geopandas as gpd
 import numpy as np
 import shapely
 

@@ -192,7 +192,7 @@ def _random_city(draw):
     size = 400.0
     xs = rng.uniform(0, size, n)
     ys = rng.uniform(0, size, n)
-    geoms = [shapely.box(x, y, x + rng.uniform(6, 20), y + rng.uniform(6, 20)) for x, y in zip(xs, ys)]
+    geoms = [shapely.box(x, y, x + rng.uniform(6, 20), y + rng.uniform(6, 20)) for x, y in zip(xs, ys, strict=False)]
     hh = rng.integers(0, 60, n)
     hh[0] = max(hh[0], 1)
     b = gpd.GeoDataFrame({"households": hh}, geometry=geoms, crs=CRS)

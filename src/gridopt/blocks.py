@@ -26,6 +26,8 @@ import momepy
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from gridopt._errors import InputError, RepairWarning
 from gridopt.tags import BOUNDARY_CLASSES, HARD_CLASSES, boundary_class, is_coastline
@@ -517,13 +519,48 @@ def _edges(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of nodes whose land shares a line, its length and its class."""
     i1, j1, len1 = _shared_segments(land, node_block)
-    i2, j2, len2, shared = _shared_across(land, node_block)
-    cls = np.zeros(len(i1) + len(i2), dtype=np.int8)
-    cls[len(i1):] = _class_along(shared, lines, line_codes)
-    i = np.concatenate([i1, i2])
-    j = np.concatenate([j1, j2])
+    # candidates by bounding box: across blocks, and inside a block between nodes the
+    # identical segments left apart (a union of Voronoi regions may drop a vertex)
+    tree = shapely.STRtree(land)
+    ci, cj = tree.query(land)
+    keep = ci < cj
+    ci, cj = ci[keep], cj[keep]
+    n = len(land)
+    comp = connected_components(
+        coo_matrix((np.ones(len(i1), np.int8), (i1, j1)), shape=(n, n)), directed=False
+    )[1]
+    across = node_block[ci] != node_block[cj]
+    apart = ~across & (comp[ci] != comp[cj])
+    sel = across | apart
+    ci, cj, across = ci[sel], cj[sel], across[sel]
+    touch = shapely.relate_pattern(land[ci], land[cj], "****1****")
+    ci, cj, across = ci[touch].astype(np.int64), cj[touch].astype(np.int64), across[touch]
+    shared = shapely.intersection(shapely.boundary(land[ci]), shapely.boundary(land[cj]))
+    len2 = shapely.length(shared)
+    cls2 = np.zeros(len(ci), dtype=np.int8)
+    if across.any():
+        cls2[across] = _class_along(shared[across], lines, line_codes)
+    i = np.concatenate([i1, ci])
+    j = np.concatenate([j1, cj])
+    shared_m = np.concatenate([len1, len2])
+    cls = np.concatenate([np.zeros(len(i1), dtype=np.int8), cls2])
+    # land that meets the rest only at a point (a pinch of the area's outline) is still
+    # joined: an edge without length, so that no piece of land is left alone
+    comp = connected_components(
+        coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(n, n)), directed=False
+    )[1]
+    pi, pj = tree.query(land)
+    keep = (pi < pj) & (comp[pi] != comp[pj])
+    pi, pj = pi[keep], pj[keep]
+    if len(pi):
+        hit = shapely.intersects(land[pi], land[pj])
+        pi, pj = pi[hit].astype(np.int64), pj[hit].astype(np.int64)
+        i, j = np.concatenate([i, pi]), np.concatenate([j, pj])
+        shared_m = np.concatenate([shared_m, np.zeros(len(pi))])
+        pcls = np.where(node_block[pi] == node_block[pj], 0, EDGE_CLASSES.index("residential"))
+        cls = np.concatenate([cls, pcls.astype(np.int8)])
     order = np.lexsort((j, i))
-    return i[order], j[order], np.concatenate([len1, len2])[order], cls[order]
+    return i[order], j[order], shared_m[order], cls[order]
 
 
 def _shared_segments(
@@ -551,21 +588,6 @@ def _shared_segments(
     i = agg.index.get_level_values(0).to_numpy(dtype=np.int64)
     j = agg.index.get_level_values(1).to_numpy(dtype=np.int64)
     return i, j, agg.to_numpy(dtype=float)
-
-
-def _shared_across(
-    land: np.ndarray, node_block: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Neighbours across a boundary line: land of different blocks that shares a line."""
-    # only land that reaches its block's boundary can touch another block
-    tree = shapely.STRtree(land)
-    i, j = tree.query(land)
-    keep = (i < j) & (node_block[i] != node_block[j])
-    i, j = i[keep], j[keep]
-    keep = shapely.relate_pattern(land[i], land[j], "****1****")
-    i, j = i[keep].astype(np.int64), j[keep].astype(np.int64)
-    shared = shapely.intersection(shapely.boundary(land[i]), shapely.boundary(land[j]))
-    return i, j, shapely.length(shared), shared
 
 
 def _class_along(shared: np.ndarray, lines: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -610,9 +632,11 @@ def land_graph(
     if "water" in classes:
         sea = _sea_blocks(blocks, block_of, _coast_lines(streets), area_geom)
         if sea.any():
-            # the sea is no land to divide: the area ends at the coast
-            area_geom = _union(np.concatenate([blocks[~sea]]))
-            blocks = blocks[~sea]
+            # the sea is no land to divide: the area ends at the coast; buildings on the
+            # water (piers, pontoons) keep the land around them
+            keep_land = _around_buildings(geoms, blocks, block_of, sea)
+            blocks = np.concatenate([blocks[~sea], keep_land])
+            area_geom = _union(blocks)
             block_of = _assign_blocks(geoms, blocks)
     cells = _cells(geoms, blocks, block_of, spacing_m=spacing_m)
     empty = np.setdiff1d(np.arange(len(blocks)), block_of)
@@ -645,13 +669,30 @@ def _sea_blocks(
     a, d, length = a[ok], d[ok], length[ok]
     right = np.column_stack([d[:, 1], -d[:, 0]]) / length[:, None]
     probe = a + d / 2 + 0.5 * right
-    bi, bj = shapely.STRtree(blocks).query(shapely.points(probe), predicate="within")
-    cand = np.unique(bj)
-    has_buildings = np.zeros(len(blocks), dtype=bool)
-    has_buildings[block_of] = True
+    _bi, bj = shapely.STRtree(blocks).query(shapely.points(probe), predicate="within")
+    right = np.bincount(bj, minlength=len(blocks))
+    # the same probes on the left: a block with coast on both sides is land between arms
+    left_probe = a + d / 2 - 0.5 * np.column_stack([d[:, 1], -d[:, 0]]) / length[:, None]
+    _, lj = shapely.STRtree(blocks).query(shapely.points(left_probe), predicate="within")
+    left = np.bincount(lj, minlength=len(blocks))
+    cand = np.flatnonzero((right > 0) & (left == 0))
     edge = shapely.intersects(blocks[cand], shapely.boundary(area))
-    sea[cand[edge & ~has_buildings[cand]]] = True
+    sea[cand[edge]] = True
     return sea
+
+
+def _around_buildings(
+    geoms: np.ndarray, blocks: np.ndarray, block_of: np.ndarray, sea: np.ndarray
+) -> np.ndarray:
+    """Land kept in sea blocks: 10 m around the buildings standing there."""
+    on_sea = np.flatnonzero(sea[block_of])
+    if not len(on_sea):
+        return np.empty(0, dtype=object)
+    near = shapely.union_all(shapely.buffer(geoms[on_sea], 10.0, quad_segs=2))
+    parts = []
+    for k in np.unique(block_of[on_sea]):
+        parts.extend(_polygonal(shapely.intersection(blocks[k], near)))
+    return np.array(parts, dtype=object)
 
 
 def _check_classes(boundary_classes: object) -> tuple[str, ...]:
