@@ -10,6 +10,7 @@ import pytest
 MODULES = [
     "gridopt.datasets",
     "gridopt.households",
+    "gridopt.audit",
     "gridopt.io",
     "gridopt.synthetic",
     "gridopt.bench._measure",
