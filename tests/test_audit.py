@@ -175,3 +175,10 @@ def test_cli_plan_previous_missing_file_is_one_line(tmp_path, capsys):
                "--out", str(tmp_path / "out")])
     assert rc == 2 and "not found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_plan_states_households_on_defaults_and_coverage(plan):
+    text = plan.summary()
+    assert "rest on default storeys" in text
+    assert "within 1,000 m walking:" in text.splitlines()[2]
+    assert "stations" in plan.report().columns

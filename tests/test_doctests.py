@@ -14,6 +14,7 @@ MODULES = [
     "gridopt.crs",
     "gridopt.datasets",
     "gridopt.households",
+    "gridopt.audit",
     "gridopt.io",
     "gridopt.synthetic",
     "gridopt.bench._measure",

@@ -231,14 +231,14 @@ def audit(
     --------
     >>> import geopandas as gpd
     >>> from shapely.geometry import box
-    >>> b = gpd.GeoDataFrame({"households": [150, 150, 100]},
+    >>> b = gpd.GeoDataFrame({"households": [150, 50, 100]},
     ...                      geometry=[box(0, 0, 10, 10), box(20, 0, 30, 10), box(60, 0, 70, 10)],
     ...                      crs=32651)
     >>> g = gpd.GeoDataFrame({"grid_id": ["A", "B"]},
-    ...                      geometry=[box(-1, -1, 40, 11), box(50, -1, 80, 11)], crs=32651)
+    ...                      geometry=[box(-1, -1, 45, 11), box(45, -1, 80, 11)], crs=32651)
     >>> a = audit(b, grids=g)
     >>> a.grids[["grid_id", "households", "violations"]].values.tolist()
-    [['A', 300, ''], ['B', 100, 'under_band']]
+    [['A', 200, ''], ['B', 100, 'under_band']]
     """
     if not (0 < min_households <= max_households):
         raise InputError(

@@ -1683,12 +1683,15 @@ def _assign_grids(
                                   within=ctx.within[left].tocsr(), w=ctx.w[left],
                                   cap=np.maximum(ctx.cap - used, 0.0))
         new_assign[left], new_walk[left], _ = _assign(sub, cols)
-    # Never serve fewer households within the limit than the building assignment did.
-    if _households_within(ctx, new_assign, new_walk) < _households_within(ctx, assign, walk):
-        log.info("one station per grid would leave more households beyond the limit: "
-                 "kept the building assignment")
-        new_assign, new_walk = assign, walk
-    # Grids left to the building assignment may still end on one station.
+    # Never serve fewer households within the limit than the building assignment did;
+    # then move whole grids where a qualifying station has room (never worse either).
+    options = [(assign, walk)]
+    if _households_within(ctx, new_assign, new_walk) >= _households_within(ctx, assign, walk):
+        options.append((new_assign, new_walk))
+    pairs = (g_r, g_c, g_v)
+    options = [_greedy_grids(ctx, cols, a, w, codes, pairs) for a, w in options]
+    new_assign, new_walk = max(options, key=lambda o: (_single_grids(o[0], codes),
+                                                       -np.nansum(ctx.w * o[1])))
     per = pd.Series(new_assign[valid]).groupby(codes[valid]).nunique()
     stats = {
         "grids_with_households": len(per),
@@ -1696,6 +1699,61 @@ def _assign_grids(
         "grids_several_stations": int((per > 1).sum()),
     }
     return new_assign, new_walk, stats
+
+
+def _single_grids(assign: np.ndarray, codes: np.ndarray) -> int:
+    """Grids whose households all walk to one station."""
+    valid = codes >= 0
+    per = pd.Series(assign[valid]).groupby(codes[valid]).nunique()
+    return int((per <= 1).sum())
+
+
+def _greedy_grids(
+    ctx: _Context,
+    cols: np.ndarray,
+    assign: np.ndarray,
+    walk: np.ndarray,
+    codes: np.ndarray,
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move each split grid whole to its cheapest qualifying station with room.
+
+    Every building of a grid is within the limit of a qualifying station, so a move
+    never puts anyone beyond it, and the room is checked, so no station overflows:
+    coverage and capacities stay as good as they were. Two passes (room freed by the
+    first lets more grids move in the second).
+    """
+    assign, walk = assign.copy(), walk.copy()
+    g_r, g_c, g_v = pairs
+    if len(g_r) == 0:
+        return assign, walk
+    served = assign >= 0
+    load = np.bincount(assign[served], weights=ctx.w[served], minlength=len(ctx.sites))
+    members = pd.Series(np.arange(len(codes))).groupby(codes).apply(np.asarray).to_dict()
+    order = np.lexsort((g_v, g_r))
+    options: dict[int, list[tuple[int, float]]] = {}
+    for k in order:
+        options.setdefault(int(g_r[k]), []).append((int(cols[g_c[k]]), float(g_v[k])))
+    for _ in range(2):
+        moved = False
+        for g, choices in options.items():
+            idx = members.get(g)
+            if idx is None or (len(np.unique(assign[idx])) == 1 and assign[idx[0]] >= 0):
+                continue
+            for j, _cost in choices:
+                here = float(ctx.w[idx][assign[idx] == j].sum())
+                if load[j] - here + float(ctx.w[idx].sum()) <= ctx.cap[j] + 1e-9:
+                    old = assign[idx]
+                    ok = old >= 0
+                    np.subtract.at(load, old[ok], ctx.w[idx][ok])
+                    assign[idx] = j
+                    load[j] += float(ctx.w[idx].sum())
+                    walk[idx] = _lookup(ctx.within, idx, np.full(len(idx), j))
+                    moved = True
+                    break
+        if not moved:
+            break
+    return assign, walk
 
 
 def _objective_of(
