@@ -35,6 +35,7 @@ import pandas as pd
 from gridopt._errors import InputError
 from gridopt.audit import audit
 from gridopt.households import default_share, uncertain_buildings
+from gridopt.io import _is_osm, read_landuse
 
 __all__ = ["Plan", "PlanConfig", "plan"]
 
@@ -493,6 +494,7 @@ def plan(
             station_floor_area_m2=cfg.station_floor_area_m2,
             propose_new_sites=cfg.propose_new_sites,
             grids=partition.labels,
+            parcels=_vacant_parcels(buildings, candidates, frame),
         )
         _check_reachable(stations, frame, cfg)
 
@@ -806,6 +808,18 @@ def _candidates(
         "pass candidates= with real sites"
     )
     return sites
+
+
+#: OSM land-use values of vacant land where a station could be built.
+VACANT_LANDUSE = frozenset({"brownfield", "greenfield", "vacant"})
+
+
+def _vacant_parcels(source: Any, candidates: Any, frame: gpd.GeoDataFrame) -> Any:
+    """Vacant parcels of the buildings' own OSM extract (none when candidates are given)."""
+    if candidates is not None or not _is_osm(source):
+        return None
+    land = read_landuse(source, to_crs=frame.crs)
+    return land[land["landuse"].isin(VACANT_LANDUSE)]
 
 
 def _check_reachable(stations: Any, frame: gpd.GeoDataFrame, cfg: PlanConfig) -> None:
