@@ -523,7 +523,7 @@ def test_grids_too_big_for_one_room_keep_the_building_assignment():
 
 
 def test_vacant_parcels_are_sites_of_a_standard_room():
-    b, s, c = line_town()
+    b, s, _ = line_town()
     plot = gpd.GeoDataFrame(geometry=[box(1400, -80, 1600, -20)], crs=CRS)
     town = b.assign(station_candidate=False)
     plan = place_stations(town, streets=s, parcels=plot, propose_new_sites=False,
