@@ -501,11 +501,15 @@ def place_stations(
         if grown is not None:
             ctx, open_idx, assign, walk = grown
             status = "feasible" if status == "optimal" else status
+            if objective == "median":
+                # More sites can only lower the optimum: the old bound no longer holds;
+                # every household at its nearest site in reach does.
+                bound = min(bound, _all_open_bound(ctx.within, ctx.w))
     grid_stats: dict[str, int] = {}
     if grids is not None and len(clients):
         codes = _grid_codes(grids, bld.index)[clients]
         assign, walk, grid_stats = _assign_grids(ctx, open_idx, assign, walk, codes)
-    if len(clients) and (len(sites) != n_before or grid_stats):
+    if len(clients) and (len(ctx.sites) != n_before or grid_stats):
         obj = _objective_of(ctx, objective, open_idx, assign, walk, obj)
         if status == "optimal" and obj > bound + 1e-6 * max(1.0, abs(obj)):
             status = "feasible"
