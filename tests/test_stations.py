@@ -558,3 +558,13 @@ def test_grids_too_big_for_one_room_keep_the_building_assignment():
                           propose_new_sites=False)
     assert plan.metrics["grids_several_stations"] == 2
     assert plan.allocation["households"].sum() == 1000
+
+
+def test_vacant_parcels_are_sites_of_a_standard_room():
+    b, s, _ = line_town()
+    plot = gpd.GeoDataFrame(geometry=[box(1400, -80, 1600, -20)], crs=CRS)
+    town = b.assign(station_candidate=False)
+    plan = place_stations(town, streets=s, parcels=plot, propose_new_sites=False,
+                          station_floor_area_m2=300.0, time_limit_s=10)
+    assert plan.stations["site"].tolist() == ["parcel-0"]
+    assert plan.stations["capacity_households"].tolist() == [1000]

@@ -62,6 +62,7 @@ from gridopt.io import (
     read_area,
     read_buildings,
     read_communities,
+    read_landuse,
     read_sites,
     read_streets,
     repair_report,
@@ -576,6 +577,7 @@ def plan(
             station_floor_area_m2=cfg.station_floor_area_m2,
             propose_new_sites=cfg.propose_new_sites,
             grids=partition.labels,
+            parcels=_vacant_parcels(buildings, candidates, frame),
         )
         _check_reachable(stations, frame, cfg)
 
@@ -978,6 +980,18 @@ def _candidates(
         "pass candidates= with real sites"
     )
     return sites
+
+
+#: OSM land-use values of vacant land where a station could be built.
+VACANT_LANDUSE = frozenset({"brownfield", "greenfield", "vacant"})
+
+
+def _vacant_parcels(source: Any, candidates: Any, frame: gpd.GeoDataFrame) -> Any:
+    """Vacant parcels of the buildings' own OSM extract (none when candidates are given)."""
+    if candidates is not None or not _is_osm(source):
+        return None
+    land = read_landuse(source, to_crs=frame.crs)
+    return land[land["landuse"].isin(VACANT_LANDUSE)]
 
 
 def _check_reachable(stations: StationPlan, frame: gpd.GeoDataFrame, cfg: PlanConfig) -> None:

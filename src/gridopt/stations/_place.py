@@ -270,6 +270,7 @@ def place_stations(
     excluded_station_tags: Iterable[str] = DEFAULT_EXCLUDED_STATION_TAGS,
     propose_new_sites: bool = True,
     grids: pd.Series | None = None,
+    parcels: gpd.GeoDataFrame | None = None,
 ) -> StationPlan:
     """Place party-and-mass service stations within walking distance of every household.
 
@@ -346,6 +347,10 @@ def place_stations(
         uncovered buildings) chosen by set covering (CP-SAT, greedy start) to
         reach them, each a ``station_floor_area_m2`` room, marked ``new_site``.
         ``metrics`` reports coverage with the candidates alone and with them.
+    parcels
+        Vacant land parcels (polygons, e.g. OSM ``landuse=brownfield|greenfield``) where
+        a station could be built: added to the candidate buildings as sites of
+        ``station_floor_area_m2`` (ids ``parcel-<index>``).
     grids
         Grid label per building (indexed like ``buildings``, e.g.
         ``Partition.labels``): each grid's households then walk to one station
@@ -407,7 +412,8 @@ def place_stations(
         if candidates is None
         else None
     )
-    sites = _sites(bld, candidates, existing, m2_per_100_households, room_m2, cand_mask)
+    sites = _sites(bld, candidates, existing, m2_per_100_households, room_m2, cand_mask,
+                   parcels)
     n_given = int((~sites["existing"]).sum())
     if max_candidates is not None and n_given > max_candidates:
         sites = _thin(sites, int(max_candidates))
@@ -497,11 +503,15 @@ def place_stations(
         if grown is not None:
             ctx, open_idx, assign, walk = grown
             status = "feasible" if status == "optimal" else status
+            if objective == "median":
+                # More sites can only lower the optimum: the old bound no longer holds;
+                # every household at its nearest site in reach does.
+                bound = min(bound, _all_open_bound(ctx.within, ctx.w))
     grid_stats: dict[str, int] = {}
     if grids is not None and len(clients):
         codes = _grid_codes(grids, bld.index)[clients]
         assign, walk, grid_stats = _assign_grids(ctx, open_idx, assign, walk, codes)
-    if len(clients) and (len(sites) != n_before or grid_stats):
+    if len(clients) and (len(ctx.sites) != n_before or grid_stats):
         obj = _objective_of(ctx, objective, open_idx, assign, walk, obj)
         if status == "optimal" and obj > bound + 1e-6 * max(1.0, abs(obj)):
             status = "feasible"
@@ -638,13 +648,15 @@ def _sites(
     m2_per_100: float,
     room_m2: float,
     cand_mask: pd.Series | None,
+    parcels: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
-    """One frame of all sites: candidates then existing stations."""
+    """One frame of all sites: candidates (buildings, then vacant parcels), then existing."""
     parts = []
+    has_parcels = parcels is not None and len(parcels) > 0
     if candidates is None:
         assert cand_mask is not None
         cand = bld[cand_mask.to_numpy()]
-        if len(cand) == 0 and (existing is None or len(existing) == 0):
+        if len(cand) == 0 and not has_parcels and (existing is None or len(existing) == 0):
             raise InputError(
                 f"no candidate sites: none of the {len(bld):,} buildings is a community, public, "
                 "office, commercial or mixed building (see gridopt.stations.station_candidates). "
@@ -675,6 +687,12 @@ def _sites(
             )
         parts.append(_site_frame(candidates, bld.crs, m2_per_100, what="candidates", prefix="",
                                  room_m2=room_m2))
+    if has_parcels:
+        assert parcels is not None
+        plots = gpd.GeoDataFrame(geometry=parcels.geometry.to_numpy(), crs=parcels.crs,
+                                 index=parcels.index)
+        parts.append(_site_frame(plots, bld.crs, m2_per_100, what="vacant parcels",
+                                 prefix="parcel-", room_m2=room_m2))
     if existing is not None and len(existing):
         if not isinstance(existing, gpd.GeoDataFrame):
             raise InputError(
