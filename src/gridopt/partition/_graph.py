@@ -149,7 +149,9 @@ def partition_graph(
         Edge attribute with the cost of putting the edge between two parts (non-negative);
         ``None`` counts 1 per edge (minimum cut edges).
     seed
-        Randomness of the annealing.
+        Randomness of the annealing. The same seed gives the same plan where the time
+        limit does not cut the search short (the annealing makes a fixed number of runs;
+        CP-SAT's portfolio may return another plan of the same cut).
     time_limit_s
         Wall-clock limit of the call.
 
