@@ -13,7 +13,7 @@ from gridopt.bench import runner
 
 FAMILIES = list(runner.FAMILIES)
 #: families whose instances are read from the shared data folder
-SHARED_INSTANCES = ("pmed", "cpmp")
+SHARED_INSTANCES = ("pmed", "cpmp", "districting")
 
 
 def _family_available(family: str) -> bool:

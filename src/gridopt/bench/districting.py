@@ -26,6 +26,7 @@ from typing import Any
 
 import networkx as nx
 
+from gridopt import datasets
 from gridopt._errors import GridoptError
 from gridopt.bench._measure import measure, run_peer_script
 from gridopt.partition import partition_graph
@@ -58,19 +59,16 @@ def find_instances(instances_dir: str | os.PathLike | None = None) -> pathlib.Pa
     """The folder of ``<ST>.json`` county instances, or ``None`` where there is none.
 
     ``instances_dir`` may be the ``districting`` folder or its ``county`` sub-folder;
-    without it: ``$GRIDOPT_DATA`` (the shared folder or its ``data``), then a ``shared``
-    folder beside the repository or any folder above it.
+    without it, the shared data folder's ``benchmarks/districting``
+    (:func:`gridopt.datasets.benchmark_dir`).
     """
-    cands: list[pathlib.Path] = []
     if instances_dir is not None:
-        cands.append(pathlib.Path(instances_dir))
+        cands = [pathlib.Path(instances_dir)]
     else:
-        env = os.environ.get("GRIDOPT_DATA")
-        if env:
-            cands += [pathlib.Path(env) / "benchmarks", pathlib.Path(env).parent / "benchmarks"]
-        for up in pathlib.Path(__file__).resolve().parents[3:]:
-            cands.append(up / "shared" / "benchmarks")
-        cands = [c / "districting" for c in cands]
+        try:
+            cands = [datasets.benchmark_dir("districting")]
+        except GridoptError:
+            return None
     for c in cands:
         for folder in (c, c / "county"):
             if folder.is_dir() and any(folder.glob("*.json")):

@@ -8,7 +8,8 @@ fixed count. Each connected component of the graph is solved on its own:
    smallest few are tried;
 2. simulated annealing (:mod:`gridopt.partition._anneal`) from recursive spanning-tree
    splits, alternating fresh starts and reheats of the best plan, finds good plans fast
-   even where random tree cuts almost never land in a tight band;
+   even where random tree cuts almost never land in a tight band; ReCom steps that never
+   raise the cut (merge two parts, re-split along a random spanning tree) follow;
 3. on small graphs, a CP-SAT model (labels with orbitopal symmetry breaking, single-
    commodity flow contiguity, Shirabe 2009) hinted with that plan improves it and, where
    it can, proves it optimal; its bound is reported.
@@ -38,6 +39,10 @@ EXACT_MAX_NODES = 150
 EXACT_MAX_PARTS = 12
 # Share of the time the annealing gets when the exact model follows it.
 _ANNEAL_SHARE = 0.7
+# Share of the annealing's time given to ReCom steps on its best plan.
+_RECOM_SHARE = 0.1
+# Margin kept before the limit (a solve call stops a little after its deadline).
+_MARGIN_S = 0.15
 # Components up to this many nodes go to the exact model first, with this share of the time.
 _EXACT_FIRST_NODES = 40
 _EXACT_FIRST_SHARE = 0.4
@@ -144,7 +149,9 @@ def partition_graph(
         Edge attribute with the cost of putting the edge between two parts (non-negative);
         ``None`` counts 1 per edge (minimum cut edges).
     seed
-        Randomness of the annealing.
+        Randomness of the annealing. The same seed gives the same plan where the time
+        limit does not cut the search short (the annealing makes a fixed number of runs;
+        CP-SAT's portfolio may return another plan of the same cut).
     time_limit_s
         Wall-clock limit of the call.
 
@@ -328,6 +335,7 @@ def _solve_component(
 ) -> tuple[np.ndarray, float, float | None, bool]:
     """Labels (0..k-1) of one component's nodes, the cut, a lower bound, proven optimal."""
     t0 = time.perf_counter()
+    budget_s = max(budget_s - _MARGIN_S, 0.05)
     deadline = t0 + budget_s
     n = len(nodes)
     pos = np.full(len(arr.nodes), -1, dtype=np.int64)
@@ -350,11 +358,16 @@ def _solve_component(
             best = (_cut(labels, ei, ej, cost), labels)
         if proven:
             exact = False
-    anneal_until = t0 + (_ANNEAL_SHARE * budget_s if exact else budget_s)
+    search_until = t0 + (_ANNEAL_SHARE * budget_s if exact else budget_s)
+    anneal_until = search_until - _RECOM_SHARE * (search_until - time.perf_counter())
     if not proven:
         found = _anneal_runs(n, ei, ej, cost, w, arr.lo, arr.hi, ks, seed, anneal_until)
         if found is not None and (best is None or found[0] < best[0] - 1e-9):
             best = found
+    if not proven and best is not None:
+        rng = np.random.default_rng([seed, n, 2])
+        labels = _recom(n, ei, ej, cost, w, arr.lo, arr.hi, best[1], rng, search_until)
+        best = (_cut(labels, ei, ej, cost), labels)
     if exact and time.perf_counter() < deadline - 0.05:
         labels, bound, proven = _exact(n, ei, ej, cost, w, arr.lo, arr.hi, counts, best, deadline)
         if labels is not None and (best is None or _cut(labels, ei, ej, cost) < best[0] - 1e-9):
@@ -448,8 +461,10 @@ def _anneal_runs(
     iters = int(min(max(_ITER_PER_NODE * n, 200_000), 3_000_000))
     rng = np.random.default_rng([seed, n])
     best: dict[int, tuple[float, np.ndarray]] = {}
+    run_s = 0.0
     for run in range(_MAX_RUNS):
-        if time.perf_counter() > deadline:
+        started = time.perf_counter()
+        if started + run_s > deadline:  # the next run would end after the deadline
             break
         k = ks[(run // 4) % len(ks)]
         lam0, lam1 = _SOFT if run % 4 == 2 else _FIRM
@@ -469,9 +484,100 @@ def _anneal_runs(
         )  # fmt: skip
         if math.isfinite(cut) and (k not in best or cut < best[k][0] - 1e-9):
             best[k] = (_cut(labels, ei, ej, cost), labels.copy())
+        run_s = time.perf_counter() - started
     if not best:
         return None
     return min(best.values(), key=lambda b: b[0])
+
+
+def _recom(
+    n: int,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    cost: np.ndarray,
+    w: np.ndarray,
+    lo: int,
+    hi: int,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    deadline: float,
+) -> np.ndarray:
+    """ReCom steps (DeFord, Duchin & Solomon 2021) that never raise the cut.
+
+    Merge two touching parts, draw a random spanning tree of the union and cut the tree
+    edge whose two sides both lie in the band at the least cut; keep the plan when its cut
+    is no larger (equal plans too: they let the walk cross plateaus). Both sides of a tree
+    cut are connected, so every plan stays valid.
+    """
+    lab = labels.copy()
+    adj = _csr(n, ei, ej, np.arange(1, len(ei) + 1, dtype=float))
+    while time.perf_counter() < deadline:
+        cut_e = np.flatnonzero(lab[ei] != lab[ej])
+        if len(cut_e) == 0:
+            break
+        e = int(cut_e[int(rng.integers(len(cut_e)))])
+        a, b = lab[ei[e]], lab[ej[e]]
+        nodes = np.flatnonzero((lab == a) | (lab == b))
+        inside = (lab[ei] == a) | (lab[ei] == b)
+        inside &= (lab[ej] == a) | (lab[ej] == b)
+        old = float(cost[inside & (lab[ei] != lab[ej])].sum())
+        side = _best_tree_cut(adj, nodes, w, lo, hi, ei[inside], ej[inside], cost[inside], rng)
+        if side is None or side[0] > old + 1e-9:
+            continue
+        lab[nodes] = b
+        lab[side[1]] = a
+    return lab
+
+
+def _best_tree_cut(
+    adj: sp.csr_matrix,
+    nodes: np.ndarray,
+    w: np.ndarray,
+    lo: int,
+    hi: int,
+    ei: np.ndarray,
+    ej: np.ndarray,
+    cost: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[float, np.ndarray] | None:
+    """Of one random spanning tree of ``nodes``: the cheapest cut with both sides in band.
+
+    ``ei``/``ej``/``cost``: the edges inside ``nodes`` (global numbering). Returns the cut
+    cost inside ``nodes`` and the nodes of one side.
+    """
+    sub = adj[nodes][:, nodes].tocoo()
+    keys = sp.csr_matrix((1.0 + rng.random(len(sub.data)), (sub.row, sub.col)), shape=sub.shape)
+    tree = csgraph.minimum_spanning_tree(keys)
+    order, pred = csgraph.breadth_first_order(tree, 0, directed=False)
+    if len(order) != len(nodes):
+        return None
+    sw = w[nodes].astype(np.int64)
+    for v in order[:0:-1]:
+        sw[pred[v]] += sw[v]
+    total = int(sw[0])
+    below = order[1:]
+    ok = below[
+        (sw[below] >= lo)
+        & (sw[below] <= hi)
+        & (total - sw[below] >= lo)
+        & (total - sw[below] <= hi)
+    ]
+    if len(ok) == 0:
+        return None
+    pos = np.full(int(max(nodes.max(), ei.max(initial=0), ej.max(initial=0))) + 1, -1)
+    pos[nodes] = np.arange(len(nodes))
+    li, lj = pos[ei], pos[ej]
+    best = None
+    for v in ok.tolist():
+        mark = np.zeros(len(nodes), dtype=bool)
+        mark[v] = True
+        for u in order:
+            if pred[u] >= 0 and mark[pred[u]]:
+                mark[u] = True
+        c = float(cost[mark[li] != mark[lj]].sum())
+        if best is None or c < best[0]:
+            best = (c, nodes[mark])
+    return best
 
 
 # ---------------------------------------------------------------------------
