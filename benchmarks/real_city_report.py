@@ -5,7 +5,7 @@ Run from the repository root (about a minute per city on a laptop):
     PYTHONPATH=src python benchmarks/real_city_report.py [--city monaco|small_town|both]
         [--plan] [--time-limit-s 20]
 
-Monaco (``$GRIDOPT_DATA/monaco.osm.pbf``: 23k buildings, nearly all ``building=yes``,
+Monaco (``data/monaco.osm.pbf`` of the shared data folder, ``$GRIDOPT_DATA``: 23k buildings, nearly all ``building=yes``,
 landmarks, a coast) stands in for the issue's Copenhagen; the bundled Finnish
 small town for Helsinki. Printed per city:
 
