@@ -62,6 +62,8 @@ BEST_KNOWN_LS = {
 }
 # default work budgets (work-seconds): see benchmarks/NOTES.md for how they were chosen
 DEFAULT_TIME_LIMIT_S = 20.0
+# gridopt's limits are work budgets (solve_p_median's work_limit_s); the wall clock a cap
+LIMIT_UNIT = "work-s"
 DEFAULT_SJC_TIME_LIMIT_S = 30.0
 DEFAULT_P3038_TIME_LIMIT_S = 30.0
 DEFAULT_PEER_TIME_LIMIT_S = 20.0

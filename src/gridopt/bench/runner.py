@@ -7,7 +7,8 @@ returning one dict per instance (keys in :data:`ROW_KEYS`). A family may also de
 - ``COLUMNS``: ``[(key, header, format), ...]`` for its table (default :data:`BASE_COLUMNS`
   plus :data:`PEER_COLUMNS` when peers ran);
 - ``summarize(rows, *, peers) -> str``: its one-line summary (default :func:`default_summary`);
-- ``DEFAULT_TIME_LIMIT_S`` / ``DEFAULT_PEER_TIME_LIMIT_S``: written into its section.
+- ``DEFAULT_TIME_LIMIT_S`` / ``DEFAULT_PEER_TIME_LIMIT_S``: written into its section
+  (``LIMIT_UNIT``: the unit of gridopt's limit, ``"work-s"`` where it is a work budget).
 
 Families are imported lazily, so a family whose module is missing or broken is
 reported as such (a row with status ``unavailable``) and never stops the others.
@@ -561,7 +562,8 @@ def markdown_section(rows: list[dict], facts: dict, *, command: str) -> str:
         limits.append(f"--time-limit-s {facts['time_limit_s']:g} (gridopt and peers)")
     else:
         if facts.get("default_time_limit_s") is not None:
-            limits.append(f"gridopt {facts['default_time_limit_s']:g} s")
+            unit = getattr(facts.get("module"), "LIMIT_UNIT", "s")
+            limits.append(f"gridopt {facts['default_time_limit_s']:g} {unit}")
         if facts.get("default_peer_time_limit_s") is not None:
             limits.append(f"peers {facts['default_peer_time_limit_s']:g} s")
     lines = [

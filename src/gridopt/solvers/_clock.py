@@ -50,15 +50,15 @@ __all__ = [
 #: ``highs`` / ``elloumi`` / ``scip`` MIP nodes x model non-zeros (an Elloumi node is
 #: cheap, a node of the capacitated models is not)
 UNITS_PER_S: dict[str, float] = {
-    "pass": 1.0e8,
+    "pass": 2.0e7,
     "swap": 2.0e8,
     "tree": 5.0e8,
     "dp": 3.0e9,
-    "flow": 5.0e6,
+    "flow": 3.0e5,
     "tabu": 4.0e7,
     "highs": 5.0e4,
     "elloumi": 1.0e6,
-    "scip": 3.0e5,
+    "scip": 1.5e5,
 }
 #: a MIP's root (presolve, LP, cuts) is charged as this many nodes
 ROOT_NODES = 20
