@@ -225,3 +225,22 @@ def test_random_cities_tile_and_lose_nothing(city):
     reg = part.grids[part.grids["kind"] == "regular"]
     assert reg["households"].between(60, 120).all()
     assert (part.grids.loc[part.grids["kind"] != "regular", "reason"].str.len() > 0).all()
+
+
+def test_cli_area_that_misses_buildings_is_one_line_and_exit_2(tmp_path, capsys):
+    import gridopt
+    from gridopt.cli import main
+
+    town = gridopt.datasets.small_town()
+    b = gridopt.read_buildings(town)
+    x, y = b.geometry.iloc[0].centroid.coords[0]
+    area = gpd.GeoDataFrame(geometry=[shapely.box(x - 50, y - 50, x + 50, y + 50)], crs=b.crs)
+    area_path = tmp_path / "area.gpkg"
+    area.to_file(area_path)
+    out = tmp_path / "grids.gpkg"
+    rc = main(["partition", str(town), "--area", str(area_path), "--max-link-m", "200",
+               "-o", str(out)])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any("misses" in line and "buildings" in line for line in err)
+    assert not out.exists()

@@ -26,6 +26,7 @@ import shapely
 
 from gridopt._errors import InputError
 from gridopt.crs import reproject
+from gridopt.tags import barrier_kind, boundary_class
 
 __all__ = ["BARRIER_KINDS", "building_graph", "dissolve_cells", "tessellate"]
 
@@ -34,9 +35,6 @@ log = logging.getLogger("gridopt")
 #: barrier kinds in the order of precedence used when an edge crosses several.
 BARRIER_KINDS: tuple[str, ...] = ("river", "railway", "major_street")
 
-_MAJOR_HIGHWAYS = frozenset({"motorway", "motorway_link", "trunk", "trunk_link", "primary"})
-_RIVERS = frozenset({"river", "canal"})
-_RAILWAYS = frozenset({"rail", "light_rail", "subway", "narrow_gauge"})
 
 
 @dataclass(frozen=True)
@@ -191,15 +189,13 @@ def _barrier_codes(streets: gpd.GeoDataFrame) -> np.ndarray:
     if "barrier_kind" in streets.columns:
         kinds = streets["barrier_kind"].astype(object).where(streets["barrier_kind"].notna(), None)
     else:
-        # Raw OSM-like lines: derive the barrier kind from the usual tags.
-        kinds = pd.Series([None] * n, index=streets.index, dtype=object)
-        for col, values, kind in (
-            ("highway", _MAJOR_HIGHWAYS, "major_street"),
-            ("railway", _RAILWAYS, "railway"),
-            ("waterway", _RIVERS, "river"),
-        ):
-            if col in streets.columns:
-                kinds[streets[col].isin(values).to_numpy()] = kind
+        # Raw OSM-like lines: the one classification of gridopt.tags (hard classes only)
+        classes = (
+            streets["boundary_class"]
+            if "boundary_class" in streets.columns
+            else boundary_class(streets)
+        )
+        kinds = barrier_kind(classes.astype(object))
     codes = np.zeros(n, dtype=np.int8)
     for k, kind in enumerate(BARRIER_KINDS, start=1):
         codes[(kinds == kind).to_numpy()] = k
@@ -470,7 +466,7 @@ def building_graph(
     streets
         Optional street/river/railway lines; a ``barrier_kind`` column (``"major_street"``,
         ``"river"``, ``"railway"`` or null) marks barriers, else the kind is derived from
-        the OSM tags ``highway``/``railway``/``waterway``. Another CRS is reprojected
+        the OSM tags by :func:`gridopt.tags.boundary_class` (the hard classes). Another CRS is reprojected
         (with a :class:`gridopt.RepairWarning`).
     max_gap_m
         Buildings further apart than this are never neighbours.
