@@ -26,37 +26,6 @@ PACKAGE = Path(gridopt.__file__).parent
 #: Modules allowed to import gridopt modules inside functions.
 LAZY_OK = frozenset({"gridopt.cli"})
 
-#: Modules that still break a rule in files other helpers own, and who fixes them
-#: (issue 14). The tests of these modules are expected failures (strict: once fixed,
-#: the entry must go).
-PENDING_CYCLES = {
-    "gridopt.partition._exact": "districting: _heuristic <-> _exact <-> _polish",
-    "gridopt.partition._heuristic": "districting: _heuristic <-> _exact <-> _polish",
-    "gridopt.partition._polish": "districting: _heuristic <-> _exact <-> _polish",
-    "gridopt.stations._cpmp": "solvers: p-median / cpmp move to gridopt.solvers",
-    "gridopt.stations._cpmp_tabu": "solvers: p-median / cpmp move to gridopt.solvers",
-    "gridopt.stations._pmedian": "solvers: p-median / cpmp move to gridopt.solvers",
-    "gridopt.staffing._gap": "solvers: the GAP solver is removed",
-    "gridopt.staffing._gap_dive": "solvers: the GAP solver is removed",
-    "gridopt.staffing._gap_fix": "solvers: the GAP solver is removed",
-    "gridopt.staffing._gap_ts": "solvers: the GAP solver is removed",
-}
-PENDING_LAZY = {
-    **{
-        m: why
-        for m, why in PENDING_CYCLES.items()
-        if m not in ("gridopt.partition._exact", "gridopt.stations._cpmp")
-    },
-    "gridopt.stations._cpmp_flow": "solvers: cpmp moves to gridopt.solvers",
-    "gridopt.stations._place": "solvers: p-median moves to gridopt.solvers",
-    "gridopt.staffing._assign": "solvers/realcity: staffing imports network inside a function",
-    "gridopt.mapping": "zhout: mapping imports stations._place inside a function",
-    "gridopt.bench.scale": "solvers (bench/): imports inside the bench functions",
-    "gridopt.bench.partition": "solvers (bench/): imports inside the bench functions",
-    "gridopt.bench.gap": "solvers: the GAP bench is removed",
-    "gridopt.bench.cpmp": "solvers (bench/): imports inside the bench functions",
-    "gridopt.bench.pmed": "solvers (bench/): imports inside the bench functions",
-}
 
 
 @dataclass
@@ -182,23 +151,17 @@ def _cycles(g: Graph) -> list[list[str]]:
     return out
 
 
-def _params(pending: dict[str, str]) -> list:
-    return [
-        pytest.param(
-            m,
-            marks=pytest.mark.xfail(reason=pending[m], strict=True) if m in pending else (),
-        )
-        for m in sorted(graph().modules)
-    ]
+def _modules() -> list[str]:
+    return sorted(graph().modules)
 
 
-@pytest.mark.parametrize("module", _params(PENDING_CYCLES))
+@pytest.mark.parametrize("module", _modules())
 def test_module_is_in_no_import_cycle(module):
     cycle = next((c for c in _cycles(graph()) if module in c), None)
     assert cycle is None, f"{module} is in the import cycle {' -> '.join(cycle)}"
 
 
-@pytest.mark.parametrize("module", _params(PENDING_LAZY))
+@pytest.mark.parametrize("module", _modules())
 def test_no_gridopt_import_inside_functions(module):
     if module in LAZY_OK:
         return

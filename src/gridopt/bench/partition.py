@@ -43,7 +43,10 @@ from typing import Any
 
 import numpy as np
 
+import gridopt
+from gridopt.adjacency import building_graph
 from gridopt.bench._measure import measure
+from gridopt.partition import partition_grids
 
 __all__ = [
     "COLUMNS",
@@ -156,7 +159,6 @@ def load_instance(
     name: str, kind: str, n: int | None = None, *, path: pathlib.Path | None = None
 ) -> _Instance:
     """Buildings (with households) and streets of one instance."""
-    import gridopt
 
     if kind == "synthetic":
         city = gridopt.synthetic_city(int(n or 1000), seed=0)
@@ -180,7 +182,6 @@ def load_instance(
 
 
 def _load_file(name: str, path: pathlib.Path) -> _Instance:
-    import gridopt
 
     streets = None
     source: Any = path
@@ -212,8 +213,6 @@ def _file_instances(directory: pathlib.Path) -> list[tuple[str, str, pathlib.Pat
 
 
 def _gridopt_job(buildings: Any, streets: Any, time_limit_s: float) -> dict:
-    import gridopt
-    from gridopt.partition import partition_grids
 
     # Warm-up on a tiny city, so that lazy imports and first-call set-up do not count
     # as the instance's memory or time.
@@ -419,7 +418,6 @@ def _metrics(
 
 def _graph_arrays(inst: _Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """gridopt's building adjacency as positional arrays: xy, i, j, barrier flag."""
-    from gridopt.adjacency import building_graph
 
     b = inst.buildings
     with warnings.catch_warnings():

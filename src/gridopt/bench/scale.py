@@ -44,6 +44,14 @@ from typing import Any
 
 import psutil
 
+from gridopt import datasets
+from gridopt.city import partition_city, plan_city
+from gridopt.execution import local_client
+from gridopt.io import read_buildings
+from gridopt.network import walk_network, walking_distances
+from gridopt.pipeline import plan
+from gridopt.synthetic import synthetic_city
+
 __all__ = ["run"]
 
 DEFAULT_TIME_LIMIT_S = 60.0
@@ -143,15 +151,6 @@ def _stages(times: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}s" for k, v in times.items())
 
 
-def _pipeline_ready() -> bool:
-    try:
-        from gridopt.pipeline import plan  # noqa: F401
-        from gridopt.stations import place_stations  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _city(
     name: str,
     n: int,
@@ -163,9 +162,6 @@ def _city(
     """Synthetic city from GeoParquet to plan.gpkg + map.html of one street office."""
     import geopandas as gpd
 
-    from gridopt.io import read_buildings, write_layers
-    from gridopt.parallel import partition_city, plan_city
-    from gridopt.synthetic import synthetic_city
 
     city = synthetic_city(n, seed=0)
     bpath, spath = workdir / f"{name}-buildings.parquet", workdir / f"{name}-streets.parquet"
@@ -182,38 +178,17 @@ def _city(
         streets = gpd.read_parquet(spath)
         times["read"] = time.perf_counter() - t0
         t = time.perf_counter()
-        if _pipeline_ready():
-            cp = plan_city(
-                buildings, by="street", streets=streets, client=client,
-                config={"time_limit_s": time_limit_s, "progress": False, **(config or {})},
-            )  # fmt: skip
-            times["plan"] = time.perf_counter() - t
-            t = time.perf_counter()
-            cp.to_file(workdir / f"{name}-plan")
-            times["write+map"] = time.perf_counter() - t
-            grids, offices, lo, hi = cp.grids, len(cp.offices), cp.min_households, cp.max_households
-            stage_sums = {k: v for k, v in cp.runtime_s.items() if k != "total"}
-            what = ""
-        else:
-            # Stations not importable yet: grids only, written as plan.gpkg without a map.
-            part = partition_city(
-                buildings, streets=streets, client=client, time_limit_s=20 * time_limit_s
-            )
-            times["grids"] = time.perf_counter() - t
-            t = time.perf_counter()
-            write_layers(
-                workdir / f"{name}-plan.gpkg",
-                {"buildings": buildings.assign(grid_id=part.labels), "grids": part.grids},
-            )
-            times["write"] = time.perf_counter() - t
-            grids, offices, lo, hi = (
-                part.grids,
-                part.details["pieces"],
-                part.min_households,
-                part.max_households,
-            )
-            stage_sums = {}
-            what = "GRIDS ONLY (gridopt.stations.place_stations not available): no stations/staff/map; "
+        cp = plan_city(
+            buildings, by="street", streets=streets, client=client,
+            config={"time_limit_s": time_limit_s, "progress": False, **(config or {})},
+        )  # fmt: skip
+        times["plan"] = time.perf_counter() - t
+        t = time.perf_counter()
+        cp.to_file(workdir / f"{name}-plan")
+        times["write+map"] = time.perf_counter() - t
+        grids, offices, lo, hi = cp.grids, len(cp.offices), cp.min_households, cp.max_households
+        stage_sums = {k: v for k, v in cp.runtime_s.items() if k != "total"}
+        what = ""
         seconds = time.perf_counter() - t0
     reg = grids.loc[grids["kind"] == "regular", "households"]
     inside = float(reg.between(lo, hi).mean()) if len(reg) else float("nan")
@@ -230,8 +205,6 @@ def _city(
 
 
 def _monaco(workdir: pathlib.Path, time_limit_s: float) -> dict[str, Any]:
-    from gridopt import datasets
-    from gridopt.pipeline import plan
 
     path = datasets.monaco()
     load_before = _load()
@@ -268,8 +241,6 @@ def monaco_candidates(buildings: Any, *, extra: int, seed: int = 0) -> Any:
 
 
 def _monaco_walk() -> dict[str, Any]:
-    from gridopt import datasets, read_buildings
-    from gridopt.network import walk_network, walking_distances
 
     path = datasets.monaco()
     load_before = _load()
@@ -298,8 +269,6 @@ def _monaco_walk() -> dict[str, Any]:
 
 def _partition(name: str, n: int, time_limit_s: float, cluster: bool) -> dict[str, Any]:
     """partition_city of a synthetic city, sequentially or on a fresh 2-worker LocalCluster."""
-    from gridopt.parallel import local_client, partition_city
-    from gridopt.synthetic import synthetic_city
 
     city = synthetic_city(n, seed=0)
     buildings = city.buildings
@@ -434,8 +403,6 @@ def run(
                 parts = name.split("-")
                 if parts[0] == "city" and len(parts) in (2, 3):
                     if len(parts) == 3:  # city-<n>-cluster: on a fresh 2-worker LocalCluster
-                        from gridopt.parallel import local_client
-
                         t_start = time.perf_counter()
                         with local_client(2) as local:
                             started_s = time.perf_counter() - t_start

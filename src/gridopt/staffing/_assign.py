@@ -24,6 +24,7 @@ import shapely
 
 from gridopt._errors import InputError
 from gridopt.crs import WorkingCRS, lonlat_points, reproject
+from gridopt.network import walk_network, walking_distances
 from gridopt.staffing._model import Street, solve_street
 from gridopt.staffing._read import read_staff
 from gridopt.staffing._rules import ROLES, StaffingRules
@@ -355,7 +356,6 @@ class _WalkTravel:
     def build(cls, people: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, streets: Any) -> _WalkTravel:
         import networkx as nx
 
-        from gridopt.network import walk_network, walking_distances
 
         graph = streets if isinstance(streets, nx.Graph) else walk_network(streets, crs=grids.crs)
         wd = walking_distances(graph, people.geometry, grids.geometry, max_walk_m=WALK_CUTOFF_M)
