@@ -23,6 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from gridopt._errors import SolverError
 from gridopt.partition import _kernels as _k
 from gridopt.partition._exact import solve_exact
 from gridopt.partition._model import (
@@ -93,7 +94,7 @@ def _bisect(
             if best is not None and best[0] < 1e6 and (t >= 2 or time.perf_counter() > deadline):
                 break
         if best is None:  # pragma: no cover - a connected region of >= 2 nodes has a cut
-            raise RuntimeError("no cut found")
+            raise SolverError("no cut found in a connected region")
         _, v, order, pred = best
         top = False
         part = _subtree(order, pred, v)

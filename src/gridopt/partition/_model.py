@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from numba import njit
 from scipy.sparse import csgraph
 
+from gridopt._errors import SolverError
 from gridopt.partition import _kernels as _k
 
 # Weight added to barrier edges in the random spanning trees: a tree uses a barrier edge
@@ -205,7 +206,7 @@ def _random_tree(
     root = int(rng.integers(len(nodes)))
     order, pred = csgraph.breadth_first_order(tree, root, directed=False, return_predecessors=True)
     if len(order) != len(nodes):  # pragma: no cover - callers pass connected regions
-        raise RuntimeError("region is not connected")
+        raise SolverError("region is not connected")
     subw = w[nodes].astype(np.int64)
     pred_l = pred.tolist()
     for v in order[:0:-1].tolist():
@@ -237,7 +238,7 @@ def _compiled_tree(
         li[sel], lj[sel], sel.astype(np.int64), k, root, w[nodes].astype(np.int64)
     )
     if order[-1] < 0:  # pragma: no cover - callers pass connected regions
-        raise RuntimeError("region is not connected")
+        raise SolverError("region is not connected")
     return order, pred, subw, eid
 
 
@@ -515,7 +516,7 @@ def _small_tree_cut(
     arr = np.asarray(nodes, dtype=np.int64)
     try:
         order, pred, _, _ = _compiled_tree(state.graph, arr, state.w, rng)
-    except RuntimeError:  # not connected
+    except SolverError:  # not connected
         return None
     # subtree sums of households, w x, w y, w |x|^2: SSE of each side in O(1) per cut
     v = _k.best_balanced_cut(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 import gridopt.solvers._clock as _clock
+from gridopt._errors import SolverError
 from gridopt.solvers._instance import Instance
 from gridopt.solvers.cpmp._la import relocate
 
@@ -73,7 +74,7 @@ def _flow(
     smcf.set_nodes_supplies(np.arange(n + m + 1, dtype=np.int32), supplies)
     status = smcf.solve()
     if status != smcf.OPTIMAL:  # pragma: no cover - the overflow arcs keep it feasible
-        raise RuntimeError(f"min-cost flow failed with status {status}")
+        raise SolverError(f"min-cost flow failed with status {status}")
     flows = smcf.flows(np.arange(len(tails), dtype=np.int32))
     e = len(ent)
     overflow = flows[e + int(is_open.sum()) :]
