@@ -29,6 +29,7 @@ from ortools.sat.python import cp_model
 from scipy.sparse import csgraph
 
 from gridopt._errors import InfeasibleError, InputError
+from gridopt._status import Status
 from gridopt.partition._anneal import anneal
 
 __all__ = ["GraphPartition", "partition_graph"]
@@ -82,7 +83,7 @@ class GraphPartition:
 
     labels: dict[Hashable, int]
     cut: float
-    status: str
+    status: Status
     bound: float | None
     runtime_s: float
     part_weights: tuple[float, ...]

@@ -16,6 +16,7 @@ import numpy as np
 
 import gridopt.solvers._clock as _clock
 from gridopt._errors import InputError
+from gridopt._status import Status
 from gridopt.solvers._instance import Instance, build_instance
 from gridopt.solvers.cpmp.solve import solve_capacitated
 from gridopt.solvers.pmedian.solve import solve_uncapacitated
@@ -59,7 +60,7 @@ class PMedianResult:
     assign: np.ndarray
     objective: float
     bound: float
-    status: str
+    status: Status
     runtime_s: float
     method: str = ""
     work_s: float = 0.0

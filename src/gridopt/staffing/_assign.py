@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 
 from gridopt._errors import InputError
+from gridopt._status import Status
 from gridopt.crs import WorkingCRS, lonlat_points, reproject
 from gridopt.network import walk_network, walking_distances
 from gridopt.staffing._model import Street, solve_street
@@ -80,7 +81,7 @@ class StaffPlan:
     assignments: gpd.GeoDataFrame
     shortfall: pd.DataFrame
     metrics: dict[str, Any]
-    status: str
+    status: Status
     objective: float
     bound: float
     runtime_s: float

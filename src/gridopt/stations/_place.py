@@ -48,6 +48,7 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from gridopt._errors import InfeasibleError, InputError, RepairWarning
+from gridopt._status import Status
 from gridopt.crs import WorkingCRS, reproject
 from gridopt.network import WalkDistances, walk_network, walking_distances
 from gridopt.solvers import solve_p_median
@@ -168,7 +169,7 @@ class StationPlan:
     metrics: dict[str, Any]
     uncovered: gpd.GeoDataFrame
     shortfall: dict[str, float]
-    status: str
+    status: Status
     objective: float
     bound: float
     runtime_s: float
