@@ -9,7 +9,6 @@ digits), 层数 ("6层"), 社区, 建筑类型 (住宅, 学校, 医院, 商业, 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridopt import InputError, datasets
 from gridopt.synthetic import synthetic_city
 
 #: Four communities of the office, one per quadrant.
@@ -39,16 +39,11 @@ class OfficeFiles:
 
 
 def suzhou_path() -> Path | None:
-    """The Suzhou sample in the shared data folder, if present."""
-    roots = [
-        os.environ.get("GRIDOPT_DATA"),
-        Path(__file__).resolve().parents[2] / "shared" / "data",
-        "/work/shared/data",
-    ]
-    for root in roots:
-        if root and (Path(root) / "suzhou_gusu_buildings.geojson").is_file():
-            return Path(root) / "suzhou_gusu_buildings.geojson"
-    return None
+    """The Suzhou sample in the shared data folder (gridopt.datasets), if present."""
+    try:
+        return datasets.suzhou_buildings()
+    except InputError:
+        return None
 
 
 def _footprints(max_buildings: int | None, seed: int) -> tuple[gpd.GeoDataFrame, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
@@ -37,12 +36,7 @@ SUZHOU_FILE = "suzhou_gusu_buildings.geojson"
 
 
 def _suzhou_path() -> Path | None:
-    """The Suzhou sample: $GRIDOPT_DATA, a shared/data folder above the checkout, the package."""
-    places = [Path(os.environ["GRIDOPT_DATA"])] if os.environ.get("GRIDOPT_DATA") else []
-    places += [p / "shared" / "data" for p in Path(__file__).resolve().parents]
-    for folder in places:
-        if (folder / SUZHOU_FILE).exists():
-            return folder / SUZHOU_FILE
+    """The Suzhou sample in the shared data folder (gridopt.datasets), if present."""
     try:
         return gridopt.datasets.suzhou_buildings()
     except InputError:

@@ -14,17 +14,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridopt import GraphPartition, GridoptError, InfeasibleError, InputError, partition_graph
+from gridopt import (
+    GraphPartition,
+    GridoptError,
+    InfeasibleError,
+    InputError,
+    datasets,
+    partition_graph,
+)
 from gridopt.partition._heuristic import _solve_component
 from gridopt.partition._model import _Component, _cut_term, _Params, _total_cost
 
 
 def _county_dir() -> pathlib.Path | None:
-    for up in pathlib.Path(__file__).resolve().parents:
-        d = up / "shared" / "benchmarks" / "districting" / "county"
-        if d.is_dir():
-            return d
-    return None
+    """The shared county instances (gridopt.datasets), or None where they are absent."""
+    try:
+        return datasets.benchmark_dir("districting") / "county"
+    except InputError:
+        return None
 
 
 def _random_graph(
