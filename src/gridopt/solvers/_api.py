@@ -25,7 +25,7 @@ __all__ = ["PMedianResult", "default_work_s", "solve_p_median"]
 
 #: default work budget per client-site pair, and its bounds (work-seconds)
 WORK_S_PER_PAIR = 2e-4
-MIN_WORK_S = 2.0
+MIN_WORK_S = 5.0
 MAX_WORK_S = 30.0
 
 

@@ -54,14 +54,14 @@ UNITS_PER_S: dict[str, float] = {
     "swap": 2.0e8,
     "tree": 5.0e8,
     "dp": 3.0e9,
-    "flow": 3.0e5,
+    "flow": 1.0e5,
     "tabu": 4.0e7,
     "highs": 5.0e4,
     "elloumi": 1.0e6,
-    "scip": 1.5e5,
+    "scip": 3.0e5,
 }
 #: a MIP's root (presolve, LP, cuts) is charged as this many nodes
-ROOT_NODES = 20
+ROOT_NODES = 5
 #: a MIP is never given fewer nodes than this, nor more than MAX_NODES
 MIN_NODES = 200
 MAX_NODES = 200_000
