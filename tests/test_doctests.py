@@ -13,6 +13,8 @@ MODULES = [
     "gridopt.io",
     "gridopt.synthetic",
     "gridopt.bench._measure",
+    "gridopt.blocks",
+    "gridopt.tags",
 ]
 
 
