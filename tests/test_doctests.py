@@ -22,6 +22,8 @@ MODULES = [
     "gridopt._validate",
     "gridopt.vocab",
     "gridopt.staffing._read",
+    "gridopt.blocks",
+    "gridopt.tags",
 ]
 
 

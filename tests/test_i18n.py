@@ -29,7 +29,9 @@ def test_every_label_has_both_languages_with_the_same_fields():
         assert value["en"].strip() and value["zh"].strip(), key
         assert _fields(value["en"]) == _fields(value["zh"]), key
         words = re.sub(r"\{\w+\}|[\W\d_]", "", value["zh"])
-        assert i18n.has_cjk(value["zh"]) or not words, f"{key}: the Chinese label is not Chinese"
+        # grid_name keeps its key in every language: the contract names the column
+        chinese = i18n.has_cjk(value["zh"]) or not words or key == "col.grid_name"
+        assert chinese, f"{key}: the Chinese label is not Chinese"
 
 
 def test_every_report_column_kind_and_stage_has_a_label():

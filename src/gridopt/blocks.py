@@ -328,6 +328,18 @@ def _cells(
         inside = np.ones(len(pts), dtype=bool)
         inside[sel] = shapely.contains_xy(blocks[block_of[owner[sel]]], pts[sel, 0], pts[sel, 1])
         pts, owner = pts[inside], owner[inside]
+    # footprints drawn over each other: a point inside another footprint would give that
+    # building's land away, so it goes
+    btree = shapely.STRtree(geoms)
+    oi, oj = btree.query(geoms, predicate="intersects")
+    over = np.unique(oi[oi != oj])
+    if len(over):
+        sel = np.flatnonzero(np.isin(owner, over))
+        pi, pj = btree.query(shapely.points(pts[sel]), predicate="within")
+        foreign = pj != owner[sel[pi]]
+        drop = np.zeros(len(pts), dtype=bool)
+        drop[sel[pi[foreign]]] = True
+        pts, owner = pts[~drop], owner[~drop]
     # duplicates break the Voronoi diagram; every building keeps at least one point
     _, first = np.unique(np.round(pts, 2), axis=0, return_index=True)
     first.sort()

@@ -458,7 +458,7 @@ def partition_grids(
     status = combine_status(r.status for r in results)
     moved = None
     if prev_codes is not None:
-        labels, grids, moved = _match_previous(labels, grids, prev_codes, prev_uniques, hh)
+        labels, grids, moved = _match_previous(labels, grids, prev_codes[:n], prev_uniques, hh[:n])
     details["component_seconds_max"] = max((r.seconds for r in results), default=0.0)
     details["gap_links"] = grids.attrs.pop("gap_links")
     metrics = _metrics(land, grids, grid_of, n, hh, ei, ej, ecls, max_households)
