@@ -108,6 +108,7 @@ RULES: Mapping[str, Rule] = {
     "fallback_station_m2": _POSITIVE,
     "station_floor_area_m2": _POSITIVE,
     "max_link_m": Real(0.0, closed=True),
+    "boundary_weight": Real(0.0, closed=True),
     "time_limit_s": _POSITIVE,
     "seconds_per_1000_buildings": Nullable(_POSITIVE),
     "grid_starts": Nullable(Integer(1)),

@@ -56,6 +56,11 @@ _FAR_LINKS = 4.0
 _POLISH_MAX_CALL = 150
 
 
+#: Default weight of the priced boundary against compactness (m² per metre of price):
+#: large enough that the boundary decides and compactness only breaks ties.
+BOUNDARY_WEIGHT = 1e6
+
+
 def partition_grids(
     buildings: gpd.GeoDataFrame,
     *,
@@ -78,6 +83,7 @@ def partition_grids(
     progress: Callable[[str], None] | None = None,
     area: object = None,
     boundary_classes: tuple[str, ...] | None = None,
+    boundary_weight: float = BOUNDARY_WEIGHT,
 ) -> Partition:
     """Divide buildings into contiguous grids of ``min_households``-``max_households`` households.
 
@@ -162,6 +168,10 @@ def partition_grids(
         The classes of lines that bound blocks (:data:`gridopt.tags.BOUNDARY_CLASSES`:
         ``residential``, ``main``, ``major``, ``water``, ``railway``); default all.
         Lines of other classes (footways, service roads) never bound blocks.
+    boundary_weight
+        Weight of the priced grid boundary (:data:`CUT_PRICE_PER_M` per metre) against
+        compactness: by default the boundary decides and compactness breaks ties; ``0``
+        divides by compactness alone (the objective before boundaries were priced).
 
     Returns
     -------
@@ -184,6 +194,7 @@ def partition_grids(
     """
     t0 = time.perf_counter()
     say = progress or (lambda msg: log.info(msg))
+    check(boundary_weight=boundary_weight)
     geoms, hh = _validate(
         buildings, households, min_households, max_households, time_limit_s, method
     )
@@ -342,6 +353,7 @@ def partition_grids(
         seed=int(seed),
         time_limit_s=float(time_limit_s),
         method=method,
+        cut_weight=float(boundary_weight),
         **_starts(max_starts, sum(len(c.w) for c in comps)),
     )
     say(f"dividing {len(comps):,} components")
