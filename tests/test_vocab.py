@@ -44,13 +44,14 @@ def test_detect_column(kind, columns, expected):
 
 @pytest.mark.parametrize(
     ("value", "category", "exclusive", "station"),
+    # schools and hospitals get grids of their own but host no station (issue 17)
     [
         ("住宅", "residential", False, False),
         ("高层住宅楼", "residential", False, False),
-        ("学校", "school", True, True),
-        ("幼儿园", "school", True, True),
-        ("医院", "hospital", True, True),
-        ("卫生院", "hospital", True, True),
+        ("学校", "school", True, False),
+        ("幼儿园", "school", True, False),
+        ("医院", "hospital", True, False),
+        ("卫生院", "hospital", True, False),
         ("商业", "commercial", True, True),
         ("商场", "commercial", True, True),
         ("办公", "office", False, True),
