@@ -18,6 +18,7 @@ from gridopt._errors import (
     SolverError,
 )
 from gridopt.adjacency import building_graph
+from gridopt.audit import Audit, audit
 from gridopt.city import partition_city, plan_city, split_city
 from gridopt.households import estimate_households
 from gridopt.io import read_buildings, read_buildings_chunked, read_streets
@@ -35,6 +36,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "Audit",
     "GraphPartition",
     "GridoptError",
     "GridoptWarning",
@@ -50,6 +52,7 @@ __all__ = [
     "StationPlan",
     "__version__",
     "assign_staff",
+    "audit",
     "building_graph",
     "crs",
     "datasets",
