@@ -239,10 +239,7 @@ def test_issue16_contract_command_gcj02(tmp_path, capsys):
         "--staff", str(files.staff_xlsx), "--lang", "zh", "--out", str(out),
         "--time-limit-s", "5", "--no-progress",
     ]  # fmt: skip
-    try:
-        rc = main(argv)
-    except SystemExit as exc:  # an option this branch does not have yet
-        pytest.skip(f"gridopt plan does not take all of the issue's options yet ({exc})")
+    rc = main(argv)
     assert rc == 0, capsys.readouterr().err
     b = gpd.read_file(out / "plan.gpkg", layer="buildings").set_index("building_id")
     assert int(b["households"].sum()) == files.households
