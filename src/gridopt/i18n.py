@@ -251,6 +251,26 @@ _NOTE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "读取时修复或跳过了{0}个建筑要素（{1}）；详见 plan.gpkg 的 repairs 图层",
         ),
         (
+            r"the community polygons given replace the buildings' community column",
+            "以所给社区边界为准，替换了楼栋数据中的社区列",
+        ),
+        (
+            r"([\d,]+) buildings \(([\d,]+) households\) lie in no community",
+            "{0}栋楼（{1}户）不在任何社区边界内，归入“无社区”组；请检查社区边界或社区列",
+        ),
+        (
+            r"previous grids: ([\d,]+) of ([\d,]+) kept unchanged; ([\d,]+) households moved",
+            "原有网格：{1}个中{0}个保持不变；{2}户调整到其他网格",
+        ),
+        (
+            r"([\d,]+) buildings lie in none of the previous grids",
+            "{0}栋楼不在任何原有网格内：并入相邻网格",
+        ),
+        (
+            r"previous grids violating a standard, re-divided: (.*)",
+            "不符合标准的原有网格已重新划分：{0}",
+        ),
+        (
             r"walking distances: (\S+) \(straight line",
             "步行距离：{0}（街道网络未覆盖处按直线距离乘以绕行系数估算）",
         ),
