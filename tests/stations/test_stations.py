@@ -460,7 +460,7 @@ def test_same_plan_while_another_process_burns_both_cores(small_town):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", gridopt.RepairWarning)
             return place_stations(
-                small_town, streets=gridopt.datasets.small_town(), time_limit_s=300, seed=3
+                small_town, streets=gridopt.datasets.small_town(), time_limit_s=60, seed=3
             )
 
     quiet = run()

@@ -363,8 +363,10 @@ def partition_grids(
     reserve = min(0.6 * time_limit_s, 1.2 * budget.used_s() + 0.03 * time_limit_s)
     if method == "heuristic":
         node_block = np.concatenate([land.block_of, len(land.blocks) + np.arange(len(land.empty))])
+        land_edge = np.arange(len(rei)) < len(rei) - len(ga)  # not a gap link
         results = _solve_blockwise(
             comps, unit_nodes, node_block, xy, hh, rei, rej, rbar | rgap, rstreet, prev_codes,
+            rei[land_edge], rej[land_edge],
             cut_cost, base, budget, reserve, client, details,
         )  # fmt: skip
     else:
@@ -431,8 +433,13 @@ def partition_grids(
         )
 
     # land and buildings without households: the neighbouring grid of their community with
-    # the longest shared boundary (hard barriers last), else a grid of their own
-    _attach_land(zero_units, grid_of, grid_kind, grid_reason, ei, ej, eshared, bar, n)
+    # the longest shared boundary (hard barriers last), never across open land further than
+    # a worker walks, else a grid of their own
+    near = ~too_far
+    _attach_land(
+        zero_units, grid_of, grid_kind, grid_reason,
+        ei[near], ej[near], eshared[near], bar[near], n,
+    )  # fmt: skip
 
     labels_num = grid_of
     assert (labels_num >= 0).all(), "a building or a piece of land was left without a grid"
@@ -926,10 +933,24 @@ def _solve_all(
     return out
 
 
-def _block_groups(nodes: np.ndarray, node_block: np.ndarray, hh: np.ndarray, cap: int) -> np.ndarray:
-    """Local group of each node: one per block that holds at most ``cap`` households, else itself."""
-    blk = node_block[nodes]
-    codes, _ = pd.factorize(blk)
+def _block_groups(
+    nodes: np.ndarray,
+    node_block: np.ndarray,
+    hh: np.ndarray,
+    cap: int,
+    ei: np.ndarray,
+    ej: np.ndarray,
+) -> np.ndarray:
+    """Local group of each node: one per connected piece of a block (over the land edges
+    ``ei``-``ej``) that holds at most ``cap`` households, else the node alone.
+
+    A block's buildings can lie in pieces that do not touch (an oversized or exclusive
+    building's land between them): a group never joins land that is not connected.
+    """
+    a, b = _inside_edges(nodes, ei, ej)
+    within = node_block[a] == node_block[b]
+    piece = _components(len(node_block), a[within], b[within])[nodes]
+    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([node_block[nodes], piece]))
     h = np.bincount(codes, weights=hh[nodes])
     whole = h[codes] <= cap
     key = np.where(whole, codes, len(h) + np.arange(len(nodes)))
@@ -947,6 +968,8 @@ def _solve_blockwise(
     sep: np.ndarray,
     street: np.ndarray,
     prev_codes: np.ndarray | None,
+    land_i: np.ndarray,
+    land_j: np.ndarray,
     cut_cost: np.ndarray,
     base: _Params,
     budget: _Budget,
@@ -958,14 +981,17 @@ def _solve_blockwise(
 
     A block that holds at most the band's maximum becomes one node (its households at its
     household-weighted centre): grids then keep whole blocks and their boundaries run on
-    the streets. Where block sizes leave a grid below the band, the unit is divided again
-    building by building, and the plan with fewer pockets wins.
+    the streets. Where block sizes leave a grid below the band, only that pocket and the
+    grids around it are divided again (the pocket's blocks by building, then the ring's
+    too, one ring and then two), the rest keeping its whole blocks; the whole unit is
+    divided building by building only where pockets remain. A plan replaces the one
+    before only with fewer pockets.
     """
     if not comps:
         return []
     coarse, groups = [], []
     for k, nodes in enumerate(unit_nodes):
-        grp = _block_groups(nodes, node_block, hh, base.max_households)
+        grp = _block_groups(nodes, node_block, hh, base.max_households, land_i, land_j)
         groups.append(grp)
         coarse.append(
             _coarse_component(k, nodes, grp, xy, hh, ei, ej, sep, street, prev_codes, cut_cost)
@@ -981,6 +1007,49 @@ def _solve_blockwise(
         if res.pocket.any() and grp.max() + 1 < len(grp):
             redo.append(k)
     details["block_units"] = int(sum(g.max() + 1 for g in groups))
+    # pockets first re-divide with the grids around them (one ring, then two): the pocket's
+    # blocks building by building and the ring's blocks whole, then the ring's blocks by
+    # building too; the rest of the unit keeps its blocks. The whole unit by building only
+    # where that still leaves pockets
+    refined = 0
+    for ring, whole_ring in ((1, True), (2, True), (1, False), (2, False)):
+        if not redo:
+            break
+        subs, sub_groups, sub_comps, owner = [], [], [], []
+        for k in redo:
+            sub, in_pocket = _around_pockets(unit_nodes[k], out[k], ring, ei, ej)
+            fine = in_pocket | (not whole_ring)
+            alone = int(groups[k].max()) + 1 + np.arange(len(sub))
+            grp = pd.factorize(np.where(fine, alone, groups[k][sub]))[0]
+            # solved piece by piece: the pocket's buildings may touch only through its ring
+            piece = _components(len(hh), *_inside_edges(unit_nodes[k][sub], ei, ej))
+            piece = pd.factorize(piece[unit_nodes[k][sub]])[0]
+            for c in range(int(piece.max()) + 1):
+                at = np.flatnonzero(piece == c)
+                g = pd.factorize(grp[at])[0]
+                subs.append(sub[at])
+                sub_groups.append(g)
+                owner.append(k)
+                sub_comps.append(
+                    _coarse_component(
+                        k, unit_nodes[k][sub[at]], g, xy, hh, ei, ej, sep, street, prev_codes,
+                        cut_cost,
+                    )
+                )
+        share = reserve_s + 0.5 * budget.left_s(reserve_s) / budget.pace()
+        res_s = _solve_all(sub_comps, base, budget, share, client)
+        trial = {k: out[k] for k in redo}
+        for k, sub, grp, res in zip(owner, subs, sub_groups, res_s, strict=False):
+            trial[k] = _merge_sub(trial[k], sub, res, grp)
+        left = []
+        for k in redo:
+            if int(trial[k].pocket.sum()) < int(out[k].pocket.sum()):
+                out[k] = trial[k]
+                refined += 1
+            if out[k].pocket.any():
+                left.append(k)
+        redo = left
+    details["units_refined_around_pockets"] = refined
     details["units_redone_by_building"] = len(redo)
     if redo:
         res_f = _solve_all([comps[k] for k in redo], base, budget, reserve_s, client)
@@ -988,6 +1057,54 @@ def _solve_blockwise(
             if int(res.pocket.sum()) < int(out[k].pocket.sum()):
                 out[k] = res
     return out
+
+
+def _inside_edges(nodes: np.ndarray, ei: np.ndarray, ej: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The edges (ei, ej) with both ends among ``nodes``."""
+    mask = np.zeros(int(max(ei.max(initial=0), ej.max(initial=0), nodes.max())) + 1, dtype=bool)
+    mask[nodes] = True
+    inside = mask[ei] & mask[ej]
+    return ei[inside], ej[inside]
+
+
+def _around_pockets(
+    nodes: np.ndarray, res: _ComponentResult, ring: int, ei: np.ndarray, ej: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``nodes`` of the pocket grids of ``res`` and ``ring`` rings of grids
+    around them, and which of those positions lie in a pocket."""
+    local = np.full(int(max(ei.max(initial=0), ej.max(initial=0), nodes.max())) + 1, -1)
+    local[nodes] = np.arange(len(nodes))
+    inside = (local[ei] >= 0) & (local[ej] >= 0)
+    la, lb = res.labels[local[ei[inside]]], res.labels[local[ej[inside]]]
+    flagged = res.pocket.copy()
+    for _ in range(ring):
+        touch = flagged[la] & ~flagged[lb]
+        flagged[lb[touch]] = True
+        touch = flagged[lb] & ~flagged[la]
+        flagged[la[touch]] = True
+    sub = np.flatnonzero(flagged[res.labels])
+    return sub, res.pocket[res.labels[sub]]
+
+
+def _merge_sub(
+    res: _ComponentResult, sub: np.ndarray, sub_res: _ComponentResult, grp: np.ndarray
+) -> _ComponentResult:
+    """``res`` with the nodes at positions ``sub`` (in groups ``grp``) re-divided as ``sub_res`` says."""
+    keep = np.ones(len(res.labels), dtype=bool)
+    keep[sub] = False
+    kept_grids, kept_labels = np.unique(res.labels[keep], return_inverse=True)
+    labels = np.empty(len(res.labels), dtype=np.int64)
+    labels[keep] = kept_labels
+    labels[sub] = len(kept_grids) + sub_res.labels[grp]
+    return replace(
+        res,
+        labels=labels,
+        pocket=np.concatenate([res.pocket[kept_grids], sub_res.pocket]),
+        reasons=[res.reasons[g] for g in kept_grids] + list(sub_res.reasons),
+        status=combine_status([res.status, sub_res.status]),
+        bound=None,
+        seconds=res.seconds + sub_res.seconds,
+    )
 
 
 def _coarse_component(
@@ -1134,7 +1251,8 @@ def _attach_land(
                     else "land without buildings"
                 )
                 grid_reason.append(
-                    f"undersized: {what} no neighbouring grid in its community to join"
+                    f"undersized: {what} no neighbouring grid in its community to join "
+                    "within walking distance"
                 )
             break
         pending = left
@@ -1213,9 +1331,10 @@ def _assemble(
     width = max(4, len(str(len(order))))
     gid = {g: f"G{r + 1:0{width}d}" for r, g in enumerate(order)}
     linked = set(labels_num[ga][labels_num[ga] == labels_num[gb]].tolist())
-    polys = dissolve_cells(land.land, labels_num, keep_pieces=linked)
+    # every grid's land as it is (maybe in pieces): joined below, never cut down to a part
+    polys = dissolve_cells(land.land, labels_num, keep_pieces=set(used.tolist()))
     links_used = _link_polygons(polys, labels_num, ei, ej, ga, gb, valid, linked)
-    _close_pieces(polys, linked)
+    _join_pieces(polys)
     order_idx = np.argsort(labels_num, kind="stable")
     splits = np.split(order_idx, np.flatnonzero(np.diff(labels_num[order_idx])) + 1)
     rms = {}
@@ -1282,7 +1401,7 @@ def _assemble(
     labels = pd.Series([gid[g] for g in labels_num[:n]], index=buildings.index, name="grid_id")
     idx = buildings.index
     # links across open land inside grids, and the gap links that join separate land
-    inside_open = np.flatnonzero(open_land & inner)
+    inside_open = _joining_links(labels_num, ei, ej, open_land & inner, dist)
     rows_links = [
         (int(ei[e]), int(ej[e]), float(dist[e]), int(labels_num[ei[e]])) for e in inside_open
     ] + [u for u in links_used if u[0] < n and u[1] < n]
@@ -1297,6 +1416,18 @@ def _assemble(
     grids.attrs["gap_links"] = links
     grids.attrs["cut_m"] = cut_m
     return grids, labels
+
+
+def _joining_links(
+    labels_num: np.ndarray, ei: np.ndarray, ej: np.ndarray, open_inner: np.ndarray, dist: np.ndarray
+) -> np.ndarray:
+    """The open-land edges inside grids that join their pieces: the shortest first (Kruskal),
+    an edge between pieces already joined is not a link."""
+    same = (labels_num[ei] == labels_num[ej]) & ~open_inner
+    piece = _components(len(labels_num), ei[same], ej[same])
+    cand = np.flatnonzero(open_inner)
+    used = cand[_spanning(piece[ei[cand]], piece[ej[cand]], dist[cand])]
+    return np.sort(used)
 
 
 def land_cls_of(ei: np.ndarray, ej: np.ndarray, land: _Land) -> np.ndarray:
@@ -1414,24 +1545,12 @@ def _link_polygons(
     if not len(ga):
         return []
     lines = shapely.shortest_line(geoms[ga], geoms[gb])
-    order = np.argsort(shapely.length(lines), kind="stable")
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     chosen: dict[int, list] = {}
     used = []
-    for e in order.tolist():  # Kruskal: the shortest links that join the pieces
-        a, b = find(int(piece[ga[e]])), find(int(piece[gb[e]]))
-        if a != b:
-            parent[a] = b
-            chosen.setdefault(int(labels_num[ga[e]]), []).append(lines[e])
-            used.append((int(ga[e]), int(gb[e]), float(lines[e].length), int(labels_num[ga[e]])))
+    # the shortest links that join the pieces
+    for e in _spanning(piece[ga], piece[gb], shapely.length(lines)).tolist():
+        chosen.setdefault(int(labels_num[ga[e]]), []).append(lines[e])
+        used.append((int(ga[e]), int(gb[e]), float(lines[e].length), int(labels_num[ga[e]])))
     keys = list(polys)
     geoms_all = np.array([polys[g] for g in keys], dtype=object)
     tree = shapely.STRtree(geoms_all)
@@ -1446,27 +1565,70 @@ def _link_polygons(
             # another grid's land cuts the corridor: keep the grid whole (a sliver of overlap)
             raw = shapely.union_all(shapely.buffer(np.array(links), width_m / 2, quad_segs=1))
             geom = _safe_union([geom, raw])
-        if geom.geom_type != "Polygon":
-            closed = shapely.buffer(shapely.buffer(geom, 0.05, quad_segs=1), -0.05, quad_segs=1)
-            geom = closed if closed.geom_type == "Polygon" else geom
-        if geom.geom_type != "Polygon":
-            log.warning("grid %s: land in %s pieces after linking", g, len(shapely.get_parts(geom)))
-            geom = max(shapely.get_parts(geom), key=lambda q: q.area)
         polys[g] = geom
     return used
 
 
-def _close_pieces(polys: dict, labels: set) -> None:
-    """Grids whose land still touches only at points: a hair-thin closing, as in dissolve."""
-    for g in labels:
+def _join_pieces(polys: dict, width_m: float = 0.2) -> None:
+    """Make each grid's land one Polygon without dropping any of it.
+
+    Pieces that touch at points close with a hair-thin buffer; pieces further apart (cells
+    that meet only across another grid's land, or links cut by it) are joined by corridors
+    ``width_m`` wide along the shortest lines between them (a spanning tree), kept off
+    other grids' land where that still joins them.
+    """
+    keys = list(polys)
+    geoms_all = np.array([polys[g] for g in keys], dtype=object)
+    tree = shapely.STRtree(geoms_all)
+    for pos, g in enumerate(keys):
         geom = polys[g]
-        if geom.geom_type != "Polygon" and not geom.is_empty:
-            closed = shapely.buffer(shapely.buffer(geom, 0.05, quad_segs=1), -0.05, quad_segs=1)
-            polys[g] = (
-                closed
-                if closed.geom_type == "Polygon"
-                else max(shapely.get_parts(geom), key=lambda q: q.area)
-            )
+        if geom.geom_type == "Polygon" or geom.is_empty:
+            continue
+        closed = shapely.buffer(shapely.buffer(geom, 0.05, quad_segs=1), -0.05, quad_segs=1)
+        if closed.geom_type == "Polygon":
+            polys[g] = closed
+            continue
+        parts = [q for q in shapely.get_parts(geom) if q.area > 0]
+        lines = _spanning_lines(parts)
+        raw = shapely.union_all(shapely.buffer(np.array(lines), width_m / 2, quad_segs=1))
+        near = [k for k in tree.query(raw, predicate="intersects") if k != pos]
+        corridor = shapely.difference(raw, shapely.union_all(geoms_all[near])) if near else raw
+        joined = _safe_union([geom, corridor])
+        if joined.geom_type != "Polygon":
+            # another grid's land cuts a corridor: keep the grid whole (a sliver of overlap)
+            joined = _safe_union([geom, raw])
+        if joined.geom_type != "Polygon":
+            log.warning("grid %s: land in %s pieces after joining", g, len(shapely.get_parts(joined)))
+        polys[g] = joined
+
+
+def _spanning_lines(parts: list) -> list:
+    """Shortest lines that join ``parts`` into one (Kruskal over the pairwise shortest lines)."""
+    arr = np.array(parts, dtype=object)
+    i, j = np.triu_indices(len(arr), k=1)
+    lines = shapely.shortest_line(arr[i], arr[j])
+    return list(lines[_spanning(i, j, shapely.length(lines))])
+
+
+def _spanning(a: np.ndarray, b: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Kruskal: positions of the edges ``a``-``b`` (shortest ``length`` first) that join
+    parts not yet joined, in that order."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    out = []
+    for e in np.argsort(length, kind="stable").tolist():
+        ra, rb = find(int(a[e])), find(int(b[e]))
+        if ra != rb:
+            parent[ra] = rb
+            out.append(e)
+    return np.array(out, dtype=np.int64)
 
 
 def _safe_union(geoms: list) -> shapely.Geometry:

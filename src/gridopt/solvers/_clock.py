@@ -54,7 +54,7 @@ UNITS_PER_S: dict[str, float] = {
     "swap": 2.0e8,
     "tree": 5.0e8,
     "dp": 3.0e9,
-    "flow": 1.0e5,
+    "flow": 5.0e5,
     "tabu": 4.0e7,
     "highs": 5.0e4,
     "elloumi": 1.0e6,
@@ -159,9 +159,17 @@ def charge_nodes(nodes: int, nonzeros: int, kind: str = "highs") -> None:
     charge(max(1, int(nonzeros)) * (nodes + ROOT_NODES), kind)
 
 
+#: a MIP given ``s`` work-seconds may run at most MIP_WALL_FACTOR * s + MIP_WALL_SLACK_S
+#: wall seconds: a node budget does not bound the root (presolve, cuts), and one MIP
+#: stuck there must not take the time of every later stage up to the solve's cap
+MIP_WALL_FACTOR = 4.0
+MIP_WALL_SLACK_S = 5.0
+
+
 def wall_left(seconds: float) -> float:
-    """Wall seconds a MIP may run: to the safety cap in a solve, else ``seconds``."""
+    """Wall seconds a MIP given ``seconds`` of work may run (its own cap, within the solve's)."""
+    own = MIP_WALL_FACTOR * max(0.0, seconds) + MIP_WALL_SLACK_S if math.isfinite(seconds) else math.inf
     clock = _CURRENT.get()
     if clock is None:
-        return max(0.05, seconds)
-    return max(0.05, clock.wall_deadline - time.perf_counter())
+        return max(0.05, min(seconds, own))
+    return max(0.05, min(own, clock.wall_deadline - time.perf_counter()))

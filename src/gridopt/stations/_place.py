@@ -855,7 +855,7 @@ def _cpsat(model: Any, ctx: _Context, share: float) -> tuple[Any, int]:
     # CP-SAT's deterministic time decides the answer, so a busy machine gives the same
     # sites; the wall clock is only a safety cap (reported as "time_limit" when hit).
     solver.parameters.max_deterministic_time = max(0.5, ctx.time_limit_s * share)
-    solver.parameters.max_time_in_seconds = 4.0 * ctx.remaining(share) + 10.0
+    solver.parameters.max_time_in_seconds = 8.0 * ctx.remaining(share) + 10.0
     solver.parameters.random_seed = int(ctx.seed)
     # One worker: deterministic for a given seed (parallel portfolios are not,
     # and CP-SAT's deterministic interleaved mode was 6x slower on these models).
