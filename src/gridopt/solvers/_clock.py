@@ -53,7 +53,7 @@ UNITS_PER_S: dict[str, float] = {
     "pass": 2.0e7,
     "swap": 2.0e8,
     "tree": 5.0e8,
-    "dp": 3.0e9,
+    "dp": 3.0e10,  # knapsack DP cells (measured 1e10-2e11 per CPU second; kept low)
     "flow": 5.0e5,
     "tabu": 4.0e7,
     "highs": 5.0e4,
