@@ -37,7 +37,7 @@ from gridopt.partition._model import (
     _subtree,
     _total_cost,
 )
-from gridopt.partition._polish import exact_polish
+from gridopt.partition._polish import POLISH_WALL_FACTOR, exact_polish
 
 log = logging.getLogger("gridopt")
 
@@ -303,13 +303,15 @@ def _multi_start(
         best = np.asarray(best_state.lab, dtype=np.int64)
     if p.polish and n <= p.polish_max_n and best is not None and not timed_out:
         state = _State(comp, graph, best, p)
+        # counts decide where the polish stops; the deadline, relaxed, only as a safety cap
+        cap = time.perf_counter() + POLISH_WALL_FACTOR * max(deadline - time.perf_counter(), 0.0)
         for _ in range(3):  # polish, then the cheap moves again while the polish gains
-            info = exact_polish(state, p, deadline)
+            info = exact_polish(state, p, cap)
             for k, v in info.items():
                 stats[k] = stats.get(k, 0) + v
-            if not info["polish_gains"] or time.perf_counter() > deadline:
+            if not info["polish_gains"] or time.perf_counter() > cap:
                 break
-            _, timed_out = _improve(state, rng, deadline, p)
+            _, timed_out = _improve(state, rng, cap, p)
             if timed_out:
                 break
         best = np.asarray(state.lab, dtype=np.int64)

@@ -66,6 +66,9 @@ class _Params:
     polish_max_nodes: int = 30
     polish_det_time: float = 0.5
     polish_sweeps: int = 4
+    # exact re-divisions per polish call: a count, so the machine's load never decides
+    # where the polish stops (the wall deadline, relaxed POLISH_WALL_FACTOR times, is a cap)
+    polish_max_solves: int = 12
     polish_reach: float = 1.2  # centres within this many times the widest grid's radius
     polish_max_n: int = 150
     # m² of objective per unit of a component's ``cut_cost`` (where it is set): large, so

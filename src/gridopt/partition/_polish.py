@@ -104,6 +104,11 @@ def _connected(graph: _Graph, labels: np.ndarray) -> bool:
     return True
 
 
+#: the polish may overrun its component's deadline this many times over before the wall
+#: clock stops it (a safety cap for callers: beyond it the plan depends on the machine)
+POLISH_WALL_FACTOR = 4.0
+
+
 def exact_polish(state: _State, p: _Params, deadline: float) -> dict:
     """Re-divide pairs and triples of touching grids exactly while it lowers the cost.
 
@@ -113,9 +118,11 @@ def exact_polish(state: _State, p: _Params, deadline: float) -> dict:
         The plan, changed in place (every grid stays connected and in the band).
     p
         ``polish_max_nodes`` (largest group), ``polish_det_time`` (CP-SAT deterministic
-        time per group), ``polish_sweeps`` (most sweeps over the groups).
+        time per group), ``polish_sweeps`` (most sweeps over the groups),
+        ``polish_max_solves`` (most exact solves: where the polish stops).
     deadline
-        ``time.perf_counter()`` value; the move stops there (the plan stays valid).
+        ``time.perf_counter()`` value: a safety cap (callers give ``POLISH_WALL_FACTOR``
+        times the component's share); the plan stays valid where it stops.
 
     Returns
     -------
@@ -123,12 +130,13 @@ def exact_polish(state: _State, p: _Params, deadline: float) -> dict:
         ``polish_solves``, ``polish_gains`` (groups improved) and ``polish_s``.
     """
     t0 = time.perf_counter()
+    cap = deadline  # the caller's safety cap: the count of solves decides where it stops
     lo, hi = p.min_households, p.max_households
     solves = gains = 0
     for _ in range(p.polish_sweeps):
         changed = False
         for grp in _groups(state, p.polish_max_nodes):
-            if time.perf_counter() > deadline:
+            if solves >= p.polish_max_solves or time.perf_counter() > cap:
                 return {"polish_solves": solves, "polish_gains": gains, "polish_s": _since(t0)}
             if any(g not in state.members for g in grp):
                 continue
@@ -155,7 +163,7 @@ def exact_polish(state: _State, p: _Params, deadline: float) -> dict:
                 p,
                 lab,
                 current,
-                deadline,
+                cap,
                 workers=1,
                 det_time=p.polish_det_time,
                 max_d2=p.polish_reach**2 * r2,
