@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from _brute import best_partition
 from gridopt.adjacency import _adjacency
 from gridopt.partition import partition_grids
 from gridopt.partition._model import _grid_cost, _Params
@@ -43,33 +44,13 @@ def _brute_force(b: gpd.GeoDataFrame, lo: int, hi: int, bw: float = 1000.0) -> f
         nbr[j] |= 1 << i
     p = _Params(lo, hi, (lo + hi) / 2, bw, 0, 1.0)
 
-    def connected(s: int) -> bool:
-        start = s & -s
-        seen, frontier = start, start
-        while frontier:
-            v = (frontier & -frontier).bit_length() - 1
-            frontier &= frontier - 1
-            new = nbr[v] & s & ~seen
-            seen |= new
-            frontier |= new
-        return seen == s
-
-    by_low: dict[int, list[tuple[int, float]]] = {}
-    for s in range(1, 1 << n):
+    def part_cost(s: int) -> float | None:
         idx = [v for v in range(n) if s >> v & 1]
-        h = int(w[idx].sum())
-        if lo <= h <= hi and connected(s):
-            by_low.setdefault(s & -s, []).append((s, _grid_cost(adj.xy, w, np.array(idx), p)[0]))
-    f = [math.inf] * (1 << n)
-    f[0] = 0.0
-    for mask in range(1, 1 << n):
-        low = mask & -mask
-        best = math.inf
-        for s, c in by_low.get(low, ()):
-            if s & ~mask == 0 and f[mask ^ s] + c < best:
-                best = f[mask ^ s] + c
-        f[mask] = best
-    return f[(1 << n) - 1] / float(w.sum())
+        if not lo <= int(w[idx].sum()) <= hi:
+            return None
+        return _grid_cost(adj.xy, w, np.array(idx), p)[0]
+
+    return best_partition(nbr, part_cost) / float(w.sum())
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

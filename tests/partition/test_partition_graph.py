@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _brute import best_partition
 from gridopt import (
     GraphPartition,
     GridoptError,
@@ -65,30 +66,12 @@ def _brute_force(g: nx.Graph, lo: float, hi: float, cost: str | None) -> float:
         nbr[a] |= 1 << b
         nbr[b] |= 1 << a
 
-    def connected(s: int) -> bool:
-        seen = frontier = s & -s
-        while frontier:
-            v = (frontier & -frontier).bit_length() - 1
-            frontier &= frontier - 1
-            new = nbr[v] & s & ~seen
-            seen |= new
-            frontier |= new
-        return seen == s
+    def part_cost(s: int) -> float | None:
+        if not lo <= sum(w[v] for v in range(n) if s >> v & 1) <= hi:
+            return None
+        return 0.5 * sum(c for a, b, c in edges if (s >> a & 1) != (s >> b & 1))
 
-    parts: dict[int, list[tuple[int, float]]] = {}
-    for s in range(1, 1 << n):
-        weight = sum(w[v] for v in range(n) if s >> v & 1)
-        if lo <= weight <= hi and connected(s):
-            half = 0.5 * sum(c for a, b, c in edges if (s >> a & 1) != (s >> b & 1))
-            parts.setdefault(s & -s, []).append((s, half))
-    f = [math.inf] * (1 << n)
-    f[0] = 0.0
-    for mask in range(1, 1 << n):
-        f[mask] = min(
-            (f[mask ^ s] + c for s, c in parts.get(mask & -mask, ()) if s & ~mask == 0),
-            default=math.inf,
-        )
-    return f[(1 << n) - 1]
+    return best_partition(nbr, part_cost)
 
 
 def _assert_valid(g: nx.Graph, res: GraphPartition, lo: float, hi: float) -> None:
