@@ -58,7 +58,7 @@ UNITS_PER_S: dict[str, float] = {
     "tabu": 4.0e7,
     "highs": 5.0e4,
     "elloumi": 1.0e6,
-    "scip": 3.0e5,
+    "scip": 2.5e7,
 }
 #: a MIP's root (presolve, LP, cuts) is charged as this many nodes
 ROOT_NODES = 5
@@ -168,7 +168,11 @@ MIP_WALL_SLACK_S = 5.0
 
 def wall_left(seconds: float) -> float:
     """Wall seconds a MIP given ``seconds`` of work may run (its own cap, within the solve's)."""
-    own = MIP_WALL_FACTOR * max(0.0, seconds) + MIP_WALL_SLACK_S if math.isfinite(seconds) else math.inf
+    own = (
+        MIP_WALL_FACTOR * max(0.0, seconds) + MIP_WALL_SLACK_S
+        if math.isfinite(seconds)
+        else math.inf
+    )
     clock = _CURRENT.get()
     if clock is None:
         return max(0.05, min(seconds, own))

@@ -17,8 +17,13 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 import gridopt.solvers._clock as _clock
+from gridopt._errors import SolverError
 
-__all__ = ["MipOutcome", "charge_scip", "highs_milp", "scip_budget"]
+__all__ = ["MipOutcome", "ScipRun", "highs_milp", "scip_solve"]
+
+#: LP iterations a branch-and-bound node of SCIP is worth (its own LPs and overhead):
+#: sets its node budget and what each node is charged beyond the iterations
+SCIP_ITERATIONS_PER_NODE = 20
 
 
 @dataclass(frozen=True)
@@ -84,25 +89,61 @@ def highs_milp(
     return MipOutcome(np.asarray(res.x), objective, bound, status)
 
 
-def scip_budget(solver: object, seconds: float, nonzeros: int) -> int:
-    """Give an OR-Tools SCIP solver the node budget of ``seconds`` of work; returns it.
+@dataclass(frozen=True)
+class ScipRun:
+    """What a budgeted SCIP run found: status name, values (None when none), bound."""
 
-    The wall-clock limit is set to the safety cap. SCIP with one thread and a node
-    limit stops at the same place on any machine.
+    status: str  # "OPTIMAL", "FEASIBLE", or another pywraplp status name
+    values: np.ndarray | None
+    bound: float
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "OPTIMAL"
+
+
+_SCIP_STATUS = {0: "OPTIMAL", 1: "FEASIBLE", 2: "INFEASIBLE", 3: "UNBOUNDED", 4: "ABNORMAL"}
+
+
+def scip_solve(model: object, seconds: float) -> ScipRun:
+    """SCIP on an OR-Tools ``model_builder`` model within ``seconds`` of work.
+
+    SCIP runs single-threaded with a node budget from the work clock and is charged
+    the simplex iterations and nodes it reports (through ``pywraplp``, which exposes
+    both), so its root (presolve, LPs, cuts: most of the time on a large assignment
+    model) is charged as well: the charge follows the work, and both are the same on
+    any machine. The wall-clock limit is only the safety cap.
     """
-    nodes = _clock.mip_nodes(seconds, nonzeros, "scip")
-    solver.set_solver_specific_parameters(f"limits/nodes = {nodes}")  # type: ignore[attr-defined]
-    solver.set_time_limit_in_seconds(_clock.wall_left(seconds))  # type: ignore[attr-defined]
-    return nodes
+    from ortools.linear_solver import pywraplp
 
-
-def charge_scip(optimal: bool, nodes: int, nonzeros: int, wall_s: float, started: float) -> None:
-    """Charge a SCIP run: its whole budget unless it proved optimality early.
-
-    OR-Tools does not report SCIP's node count, so a proven run is charged its root
-    only (deterministic either way); a run stopped by the wall clock is recorded as
-    capped.
-    """
-    _clock.charge_nodes(0 if optimal else nodes, nonzeros, "scip")
-    if not optimal and time.perf_counter() - started >= 0.98 * wall_s:
+    proto = model.export_to_proto()  # type: ignore[attr-defined]
+    nonzeros = sum(len(c.var_index) for c in proto.constraint)
+    solver = pywraplp.Solver.CreateSolver("SCIP")
+    error = solver.LoadModelFromProto(proto)
+    if error:  # pragma: no cover - a model built by the solvers always loads
+        raise SolverError(f"SCIP could not load the model: {error}")
+    variables = solver.variables()
+    hint = proto.solution_hint
+    if len(hint.var_index):
+        solver.SetHint([variables[i] for i in hint.var_index], list(hint.var_value))
+    nodes = max(1, int(_clock.mip_nodes(seconds, nonzeros * SCIP_ITERATIONS_PER_NODE, "scip")))
+    solver.SetSolverSpecificParametersAsString(f"limits/nodes = {nodes}\n")
+    wall_s = _clock.wall_left(seconds)
+    solver.SetTimeLimit(int(min(wall_s, 1e9) * 1000))
+    started = time.perf_counter()
+    code = solver.Solve()
+    wall = time.perf_counter() - started
+    _clock.charge(
+        nonzeros * (solver.iterations() + SCIP_ITERATIONS_PER_NODE * solver.nodes()), "scip"
+    )
+    _clock.log.debug(
+        "scip: %d of %d nodes, %d LP iterations, %d non-zeros, %.3f s wall, status %d",
+        solver.nodes(), nodes, solver.iterations(), nonzeros, wall, code,
+    )  # fmt: skip
+    status = _SCIP_STATUS.get(code, "NOT_SOLVED")
+    if status != "OPTIMAL" and wall >= 0.98 * wall_s:
         _clock.note_cap()
+    if status not in ("OPTIMAL", "FEASIBLE"):
+        return ScipRun(status, None, -math.inf)
+    values = np.fromiter((v.solution_value() for v in variables), dtype=float, count=len(variables))
+    return ScipRun(status, values, float(solver.Objective().BestBound()))

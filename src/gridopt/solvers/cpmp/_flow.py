@@ -45,6 +45,7 @@ def _flow(
     """
     from ortools.graph.python import min_cost_flow
 
+    _clock.charge(inst.n * k, "flow")
     ent = np.flatnonzero(is_open[inst.site])
     row = inst.row[ent]
     first = np.concatenate(([True], row[1:] != row[:-1]))
@@ -265,7 +266,6 @@ def _flow_start(
     cap: np.ndarray,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     ent, fl, overflow, cost = _flow(inst, is_open, k, dem, cap)
-    _clock.charge(inst.n * k, "flow")
     best = (cost, is_open, ent, fl, overflow)
     stall = 0
     while _clock.now() < deadline and stall < 3:
@@ -285,7 +285,6 @@ def _flow_start(
         if np.array_equal(cand_open, cur_open):
             break
         ent, fl, overflow, cost = _flow(inst, cand_open, k, dem, cap)
-        _clock.charge(inst.n * k, "flow")
         if cost < best[0] - 1e-9:
             best = (cost, cand_open, ent, fl, overflow)
             stall = 0

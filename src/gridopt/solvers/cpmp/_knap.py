@@ -374,6 +374,7 @@ def pack_sites(inst: Instance, lam: np.ndarray, *, overlap: float = 0.4) -> np.n
     v = np.zeros(inst.m)
     take = np.zeros(len(inst.row), dtype=np.bool_)
     dummy = np.zeros((1, int(cap.max()) + 1))
+    _clock.charge(float(np.bincount(inst.site, minlength=inst.m) @ cap), "dp")
     _knapsacks(sptr, sent, srow, inst.wcost, dem, cap, lam, v, take, False, dummy)
     is_open = inst.fixed.copy()
     covered = np.zeros(inst.n, dtype=bool)

@@ -9,14 +9,13 @@ serves the cluster most cheaply within capacity. Both steps only lower the cost.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import scipy.sparse as sp
 
 import gridopt.solvers._clock as _clock
 from gridopt.solvers._instance import Instance
-from gridopt.solvers._mip import charge_scip, scip_budget
+from gridopt.solvers._mip import scip_solve
 
 __all__ = ["gap_assign", "location_allocation"]
 
@@ -59,15 +58,10 @@ def gap_assign(
     if hint is not None:
         for j in np.flatnonzero(site == hint[row]):
             model.helper.add_hint(int(j), 1.0)
-    solver = mb.Solver("scip")
-    nodes = scip_budget(solver, time_limit_s, a.nnz)
-    started = time.perf_counter()
-    status = solver.solve(model)
-    name = status.name if hasattr(status, "name") else str(status)
-    charge_scip(name == "OPTIMAL", nodes, a.nnz, _clock.wall_left(time_limit_s), started)
-    if name not in ("OPTIMAL", "FEASIBLE"):
+    run = scip_solve(model, time_limit_s)
+    if run.values is None:
         return None
-    x = np.array([solver.value(model.var_from_index(j)) for j in range(e)]) > 0.5
+    x = run.values > 0.5
     assign = np.full(n, -1, dtype=np.int64)
     assign[row[x]] = site[x]
     return assign if (assign >= 0).all() else None

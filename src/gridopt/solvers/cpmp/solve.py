@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,7 +34,7 @@ import scipy.sparse as sp
 import gridopt.solvers._clock as _clock
 from gridopt._errors import InfeasibleError
 from gridopt.solvers._instance import Instance, evaluate
-from gridopt.solvers._mip import charge_scip, scip_budget
+from gridopt.solvers._mip import scip_solve
 from gridopt.solvers.cpmp._bound import capacitated_bound
 from gridopt.solvers.cpmp._flow import (
     assign_to,
@@ -82,14 +81,15 @@ LARGE_MIN_N = 1000
 # improving multipliers
 LARGE_OVERLAPS = (0.4, 0.2)
 LARGE_LAMS = 6
-# open sites per client in the allocation MIP of the large path
-LARGE_GAP_K = 5
 # shares of the large path's budget: packing candidates until LARGE_POOL_SHARE, the
 # region search (regions of LARGE_REGION_SITES neighbouring open sites) the last
 # LARGE_REGION_SHARE
-LARGE_POOL_SHARE = 0.3
-LARGE_REGION_SHARE = 0.6
-LARGE_REGION_SITES = 6
+LARGE_POOL_SHARE = 0.15
+LARGE_REGION_SHARE = 0.4
+LARGE_REGION_SITES = 4
+# open sites per client in location-allocation's assignment MIP on the large path: its
+# SCIP root grows with the model (p3038_800: 13 s at 10 sites, 8 s at 5)
+LARGE_LA_K = 5
 
 
 def _precheck(inst: Instance) -> None:
@@ -221,21 +221,16 @@ def _mip(
         chosen = hint[row] == site
         for k in np.flatnonzero(chosen):
             model.helper.add_hint(m + int(k), 1.0)
-    solver = mb.Solver("scip")
-    nodes = scip_budget(solver, time_limit_s, a.nnz)
-    started = time.perf_counter()
-    status = solver.solve(model)
-    name = status.name if hasattr(status, "name") else str(status)
-    charge_scip(name == "OPTIMAL", nodes, a.nnz, _clock.wall_left(time_limit_s), started)
-    if name not in ("OPTIMAL", "FEASIBLE"):
+    run = scip_solve(model, time_limit_s)
+    if run.values is None:
         return None, -math.inf, False
-    xv = np.array([solver.value(model.var_from_index(m + int(k))) for k in range(e)]) > 0.5
+    xv = run.values[m:] > 0.5
     assign = np.full(n, -1, dtype=np.int64)
     assign[row[xv]] = site[xv]
     if (assign < 0).any():
         return None, -math.inf, False
-    bound = float(solver.best_objective_bound) if full else -math.inf
-    return assign, bound, name == "OPTIMAL" and full
+    bound = run.bound if full else -math.inf
+    return assign, bound, run.optimal and full
 
 
 def _k_nearest_mask(inst: Instance, k: int) -> np.ndarray:
@@ -378,9 +373,9 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
 
     The relaxation's knapsack clusters are close to a solution (p3038: bound within
     0.8% of the best known); packing them without overlap gives the sites, a
-    transport + rounding gives a single-source start, SCIP allocates the clients to
-    their ``k`` nearest open sites from that start, location-allocation polishes, and
-    the site tabu search improves one region of neighbouring sites at a time.
+    transport + rounding gives single-source starts, location-allocation (SCIP
+    allocating each client to its ``LARGE_LA_K`` nearest open sites) polishes the
+    best, and the site tabu search improves one region of neighbouring sites at a time.
     """
     t0 = _clock.now()
     budget = max(deadline - t0, 0.0)
@@ -398,14 +393,10 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
             start = flow_round(inst, is_open)
         if start is None:
             continue
-        left = deadline - _clock.now()
-        cand = gap_assign(
-            # a small share each: SCIP rarely proves these and is charged its whole budget
-            inst, is_open, k=LARGE_GAP_K, time_limit_s=min(0.05 * budget, 0.5 * left), hint=start
-        )
-        cand = start if cand is None else cand
-        pool.append((_objective(inst, cand), t, cand))
-    steps.append(f"cluster-packing+allocation({len(pool)})")
+        # no allocation MIP here: its root alone (about 10 s on p3038) would take the
+        # time location-allocation turns into a better solution from the best starts
+        pool.append((_objective(inst, start), t, start))
+    steps.append(f"cluster-packing+rounding({len(pool)})")
     pool.sort(key=lambda c: (c[0], c[1]))
     assign = pool[0][2] if pool else None
     if assign is None:
@@ -419,7 +410,7 @@ def _large(inst: Instance, *, deadline: float) -> tuple[np.ndarray, float, str, 
     for _obj, _t, cand in pool:
         if _clock.now() >= la_end - 0.02 * budget:
             break
-        cand = location_allocation(inst, cand, deadline=la_end)
+        cand = location_allocation(inst, cand, deadline=la_end, k=LARGE_LA_K)
         polished += 1
         if _objective(inst, cand) < _objective(inst, assign):
             assign = cand
