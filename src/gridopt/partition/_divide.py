@@ -338,7 +338,15 @@ def partition_grids(
             continue
         comps.append(
             _component(
-                len(comps), nodes, xy, hh, rei, rej, rbar | rgap, rstreet, prev_codes,
+                len(comps),
+                nodes,
+                xy,
+                hh,
+                rei,
+                rej,
+                rbar | rgap,
+                rstreet,
+                prev_codes,
                 cut_cost=cut_cost,
             )
         )
@@ -874,9 +882,7 @@ def _community_polygons(communities: object, crs: object) -> gpd.GeoDataFrame | 
     return polys
 
 
-def _empty_communities(
-    land: _Land, comm: np.ndarray, polys: gpd.GeoDataFrame | None
-) -> np.ndarray:
+def _empty_communities(land: _Land, comm: np.ndarray, polys: gpd.GeoDataFrame | None) -> np.ndarray:
     """Community of each building-less block: its polygon's, else its longest neighbour's."""
     n, e = len(comm), len(land.empty)
     out = np.full(e, None, dtype=object)
@@ -900,9 +906,13 @@ def _empty_communities(
         if not m.any():
             break
         df = pd.DataFrame({"a": a[m], "c": known[b[m]], "len": length[m]})
-        best = df.groupby(["a", "c"])["len"].sum().reset_index().sort_values(
-            ["a", "len"], ascending=[True, False], kind="stable"
-        ).drop_duplicates("a")
+        best = (
+            df.groupby(["a", "c"])["len"]
+            .sum()
+            .reset_index()
+            .sort_values(["a", "len"], ascending=[True, False], kind="stable")
+            .drop_duplicates("a")
+        )
         known[best["a"].to_numpy()] = best["c"].to_numpy()
     rest = pd.isna(known[n:])
     known[n:][rest] = comm[0] if n else "all"
@@ -915,21 +925,24 @@ def _solve_all(
     if not comps:
         return []
     sizes = np.array([len(c.w) for c in comps], dtype=float)
+    # the exact model runs in CP-SAT's worker threads, which this thread's CPU time does
+    # not see: its limit is wall-clock (it is not reproducible under load anyway)
+    left = budget.wall_left_s if base.method == "exact" else budget.left_s
     if client is not None:
-        remaining = max(budget.left_s(reserve_s), 0.05)
+        remaining = max(left(reserve_s), 0.05)
         # pure keys from the content, retries, results in component order
         return map_components(
             _solve_component, comps, args=(_with_time(base, remaining),), client=client, sizes=sizes
         )
     out = []
-    left = sizes.sum()
+    size_left = sizes.sum()
     for comp, size in zip(comps, sizes, strict=False):
-        remaining = budget.left_s(reserve_s)
+        remaining = left(reserve_s)
         # a share of the remaining time by size, four times the fair one (most components
         # converge well before it, and what they leave goes to the later ones)
-        share = max(remaining * min(1.0, 4 * size / left), min(0.5, remaining))
+        share = max(remaining * min(1.0, 4 * size / size_left), min(0.5, remaining))
         out.append(_solve_component(comp, _with_time(base, max(share, 1e-3))))
-        left -= size
+        size_left -= size
     return out
 
 
@@ -1032,7 +1045,16 @@ def _solve_blockwise(
                 owner.append(k)
                 sub_comps.append(
                     _coarse_component(
-                        k, unit_nodes[k][sub[at]], g, xy, hh, ei, ej, sep, street, prev_codes,
+                        k,
+                        unit_nodes[k][sub[at]],
+                        g,
+                        xy,
+                        hh,
+                        ei,
+                        ej,
+                        sep,
+                        street,
+                        prev_codes,
                         cut_cost,
                     )
                 )
@@ -1059,7 +1081,9 @@ def _solve_blockwise(
     return out
 
 
-def _inside_edges(nodes: np.ndarray, ei: np.ndarray, ej: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _inside_edges(
+    nodes: np.ndarray, ei: np.ndarray, ej: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The edges (ei, ej) with both ends among ``nodes``."""
     mask = np.zeros(int(max(ei.max(initial=0), ej.max(initial=0), nodes.max())) + 1, dtype=bool)
     mask[nodes] = True
@@ -1162,6 +1186,11 @@ def _coarse_component(
     )
 
 
+#: the most wall seconds a CPU second of the grid stage may stretch to under load: a
+#: thread waiting on other threads (CP-SAT's workers) is not slowed by load
+MAX_PACE = 4.0
+
+
 @dataclass(frozen=True)
 class _Budget:
     """The grid stage's time limit, counted in CPU seconds of the calling thread.
@@ -1188,14 +1217,18 @@ class _Budget:
         return time.thread_time() - self.cpu0
 
     def pace(self) -> float:
-        """Wall seconds per CPU second of this thread so far (at least 1)."""
+        """Wall seconds per CPU second of this thread so far (between 1 and MAX_PACE)."""
         cpu = self.used_s()
         wall = time.perf_counter() - self.wall0
-        return max(1.0, wall / cpu) if cpu > 0.05 else 1.0
+        return min(max(1.0, wall / cpu), MAX_PACE) if cpu > 0.05 else 1.0
 
     def left_s(self, reserve_s: float = 0.0) -> float:
         """Wall seconds to give the next solve: CPU seconds left, at the pace so far."""
         return max(self.limit_s - reserve_s - self.used_s(), 0.0) * self.pace()
+
+    def wall_left_s(self, reserve_s: float = 0.0) -> float:
+        """Wall seconds left of the limit (for solves whose work runs in other threads)."""
+        return max(self.limit_s - reserve_s - (time.perf_counter() - self.wall0), 0.0)
 
 
 def _with_time(p: _Params, seconds: float) -> _Params:
@@ -1303,9 +1336,7 @@ def _assemble(
     # barrier crossings: pieces of the grid held together only across hard barriers, minus
     # one; gap links: pieces (settlements) held together only across open land
     plain = pieces_of(ei[~bar & ~open_land], ej[~bar & ~open_land])
-    nobar = pieces_of(
-        np.concatenate([ei[~bar], ga[~gbar]]), np.concatenate([ej[~bar], gb[~gbar]])
-    )
+    nobar = pieces_of(np.concatenate([ei[~bar], ga[~gbar]]), np.concatenate([ej[~bar], gb[~gbar]]))
     pieces = nobar
     gap_used = plain - nobar
     inner = labels_num[ei] == labels_num[ej]
@@ -1344,9 +1375,7 @@ def _assemble(
         rms[g] = math.sqrt(c / h[g]) if h[g] > 0 else 0.0
     on_streets, cut_m = _boundary_shares(land, labels_num, k)
     split = _blocks_split(land, labels_num[:n], k)
-    workers, shared_with = _workers(
-        grid_kind, h, per_worker, land, labels_num, k
-    )
+    workers, shared_with = _workers(grid_kind, h, per_worker, land, labels_num, k)
     rows = []
     for g in order:
         geom = polys[g]
@@ -1395,9 +1424,7 @@ def _assemble(
             grids.loc[r, "reason"] = "; ".join([old, *notes] if old else notes)
     for g, other in shared_with.items():
         r = grids.index[grids["grid_id"] == gid[g]][0]
-        grids.loc[r, "reason"] = (
-            f"{grids.loc[r, 'reason']}; shares the grid worker of {gid[other]}"
-        )
+        grids.loc[r, "reason"] = f"{grids.loc[r, 'reason']}; shares the grid worker of {gid[other]}"
     labels = pd.Series([gid[g] for g in labels_num[:n]], index=buildings.index, name="grid_id")
     idx = buildings.index
     # links across open land inside grids, and the gap links that join separate land
@@ -1447,7 +1474,9 @@ def _boundary_shares(land: _Land, labels_num: np.ndarray, k: int) -> tuple[np.nd
     along = land.cls[cut] > 0
     streetish = np.isin(land.cls[cut], [EDGE_CLASSES.index(c) for c in EDGE_CLASSES[1:-1]])
     gi, gj = labels_num[land.i[cut]], labels_num[land.j[cut]]
-    total = np.bincount(gi, weights=length, minlength=k) + np.bincount(gj, weights=length, minlength=k)
+    total = np.bincount(gi, weights=length, minlength=k) + np.bincount(
+        gj, weights=length, minlength=k
+    )
     on = np.bincount(gi, weights=length * streetish, minlength=k) + np.bincount(
         gj, weights=length * streetish, minlength=k
     )
@@ -1598,7 +1627,9 @@ def _join_pieces(polys: dict, width_m: float = 0.2) -> None:
             # another grid's land cuts a corridor: keep the grid whole (a sliver of overlap)
             joined = _safe_union([geom, raw])
         if joined.geom_type != "Polygon":
-            log.warning("grid %s: land in %s pieces after joining", g, len(shapely.get_parts(joined)))
+            log.warning(
+                "grid %s: land in %s pieces after joining", g, len(shapely.get_parts(joined))
+            )
         polys[g] = joined
 
 
