@@ -47,8 +47,9 @@ __all__ = [
 #: ``pass`` numpy passes over the client-site pairs, ``swap`` a swap-evaluation
 #: pass, ``tree`` Lagrangian subgradient steps in numba (pairs x iterations), ``dp``
 #: knapsack DP cells, ``flow`` min-cost-flow arcs, ``tabu`` tabu-search steps,
-#: ``highs`` / ``elloumi`` / ``scip`` MIP nodes x model non-zeros (an Elloumi node is
-#: cheap, a node of the capacitated models is not)
+#: ``highs`` / ``elloumi`` MIP nodes x model non-zeros (an Elloumi node is cheap, a node
+#: of the capacitated models is not), ``scip`` non-zeros x (LP iterations + nodes), as
+#: SCIP reports them (:func:`gridopt.solvers._mip.scip_solve`)
 UNITS_PER_S: dict[str, float] = {
     "pass": 2.0e7,
     "swap": 2.0e8,

@@ -4,6 +4,7 @@ OR-Tools' HiGHS wrapper returns no solution when a node limit stops HiGHS, so th
 budgeted MIPs of the solvers go through scipy's HiGHS, which does: the node budget
 comes from the work clock (:func:`gridopt.solvers._clock.mip_nodes`), the wall-clock
 limit is only the safety cap, and the nodes HiGHS used are charged to the clock.
+SCIP (which takes a hint) runs the same way through :func:`scip_solve`.
 """
 
 from __future__ import annotations
