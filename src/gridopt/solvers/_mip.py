@@ -127,7 +127,7 @@ def scip_solve(model: object, seconds: float) -> ScipRun:
     hint = proto.solution_hint
     if len(hint.var_index):
         solver.SetHint([variables[i] for i in hint.var_index], list(hint.var_value))
-    nodes = max(1, int(_clock.mip_nodes(seconds, nonzeros * SCIP_ITERATIONS_PER_NODE, "scip")))
+    nodes = _clock.mip_nodes(seconds, nonzeros * SCIP_ITERATIONS_PER_NODE, "scip")
     solver.SetSolverSpecificParametersAsString(f"limits/nodes = {nodes}\n")
     wall_s = _clock.wall_left(seconds)
     solver.SetTimeLimit(int(min(wall_s, 1e9) * 1000))
